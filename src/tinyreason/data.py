@@ -1,0 +1,141 @@
+"""GSM8K from the Hugging Face Hub or a local JSONL file, gold parsing, and the seeded subset.
+
+    load_problems("openai/gsm8k", split="test")        # Hub (datasets), config "main"
+    load_problems("path/to/test.jsonl")                 # local, same fields: question, answer
+    ids = subset_ids(len(problems), limit=600, seed=42) # the same ids on every machine
+
+The subset algorithm (documented in the README, stable across Python/numpy versions because it uses
+only SHA-256): every row index i of the split gets the key sha256(f"tinyreason-subset:{seed}:{i}");
+rows are ordered by key and the first `limit` are taken, in that order. A limit at or above the number
+of rows takes every row (still in key order). The order matters: "the first 100 questions" of a run is
+itself a uniformly random 100-subset, which the mirage check uses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tinyreason.answers import parse_gold
+from tinyreason.types import Problem
+
+HUB_DATASET = "openai/gsm8k"
+HUB_CONFIG = "main"
+SPLITS = ("test", "train")
+
+
+class DataError(ValueError):
+    """Bad input data, with the file, line and field named."""
+
+
+@dataclass
+class Dataset:
+    """Problems of one split plus where they came from and what was skipped."""
+
+    source: str
+    split: str
+    problems: list[Problem]
+    skipped: list[str] = field(default_factory=list)  # human-readable "file:line: reason"
+
+    def fingerprint(self) -> str:
+        """SHA-256 over ids, questions and golds: two runs on different data never look alike."""
+        h = hashlib.sha256()
+        for p in self.problems:
+            h.update(f"{p.id}\x1f{p.question}\x1f{p.gold}\x1e".encode())
+        return h.hexdigest()
+
+    def by_id(self) -> dict[int, Problem]:
+        return {p.id: p for p in self.problems}
+
+
+def subset_ids(n_rows: int, limit: int | None, seed: int) -> list[int]:
+    """The seeded subset of row indices (see module docstring for the algorithm)."""
+    if limit is not None and limit < 1:
+        raise ValueError(f"--limit must be >= 1, got {limit}")
+    order = sorted(range(n_rows), key=lambda i: hashlib.sha256(f"tinyreason-subset:{seed}:{i}".encode()).digest())
+    return order if limit is None else order[:limit]
+
+
+def _row_to_problem(row: object, idx: int, where: str, skip_bad_rows: bool, skipped: list[str]) -> Problem | None:
+    def bad(reason: str) -> None:
+        if not skip_bad_rows:
+            raise DataError(f"{where}: {reason} (fix the row, or pass --skip-bad-rows to skip and count it)")
+        skipped.append(f"{where}: {reason}")
+
+    if not isinstance(row, dict):
+        return bad(f"expected a JSON object, got {type(row).__name__}")
+    for key in ("question", "answer"):
+        if key not in row:
+            return bad(f"missing field '{key}'")
+        if not isinstance(row[key], str) or not row[key].strip():
+            return bad(f"field '{key}' must be a non-empty string")
+    gold = parse_gold(row["answer"])
+    if gold is None:
+        return bad("field 'answer' has no number after '####' (GSM8K gold format: '... #### 42')")
+    return Problem(id=idx, question=row["question"].strip(), gold=gold, solution=row["answer"])
+
+
+def load_jsonl(path: str | Path, *, skip_bad_rows: bool = False) -> Dataset:
+    """Local GSM8K-format JSONL. A problem's id is its 0-based line number (the Hub split's row index)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    problems: list[Problem] = []
+    skipped: list[str] = []
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            idx = lineno - 1  # row index = 0-based line number, so ids match the Hub split's row order
+            where = f"{path}:{lineno}"
+            if not line.strip():
+                if skip_bad_rows:
+                    skipped.append(f"{where}: blank line")
+                    continue
+                raise DataError(f"{where}: blank line (GSM8K JSONL has one object per line)")
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                if not skip_bad_rows:
+                    raise DataError(f"{where}: not valid JSON ({e.msg} at column {e.colno})") from None
+                skipped.append(f"{where}: not valid JSON")
+                continue
+            p = _row_to_problem(row, idx, where, skip_bad_rows, skipped)
+            if p is not None:
+                problems.append(p)
+    if not problems:
+        raise DataError(f"{path}: no usable rows")
+    return Dataset(source=str(path.resolve()), split=path.stem, problems=problems, skipped=skipped)
+
+
+def load_hub(name: str = HUB_DATASET, split: str = "test", *, skip_bad_rows: bool = False) -> Dataset:
+    """GSM8K from the Hub via `datasets` (config 'main'). Needs network on first use (then cached)."""
+    if split not in SPLITS:
+        raise DataError(f"unknown split '{split}': choose one of {', '.join(SPLITS)}")
+    import datasets  # deferred: heavy import
+
+    ds = datasets.load_dataset(name, HUB_CONFIG, split=split)
+    problems: list[Problem] = []
+    skipped: list[str] = []
+    for idx, row in enumerate(ds):
+        p = _row_to_problem(row, idx, f"{name}[{split}] row {idx}", skip_bad_rows, skipped)
+        if p is not None:
+            problems.append(p)
+    return Dataset(source=f"hub:{name}/{HUB_CONFIG}", split=split, problems=problems, skipped=skipped)
+
+
+def load_problems(data: str | None = None, split: str = "test", *, skip_bad_rows: bool = False) -> Dataset:
+    """`data` is a local .jsonl path, or a Hub dataset id (default openai/gsm8k)."""
+    if data is None:
+        return load_hub(HUB_DATASET, split, skip_bad_rows=skip_bad_rows)
+    if data.endswith(".jsonl") or Path(data).exists():
+        return load_jsonl(data, skip_bad_rows=skip_bad_rows)
+    return load_hub(data, split, skip_bad_rows=skip_bad_rows)
+
+
+def select(dataset: Dataset, limit: int | None, seed: int) -> list[Problem]:
+    """The seeded subset of a dataset, in subset order. Ids are row indices (skipped rows keep theirs)."""
+    by_id = dataset.by_id()
+    order = subset_ids(max(by_id) + 1, None, seed)
+    chosen = [by_id[i] for i in order if i in by_id]
+    return chosen if limit is None else chosen[:limit]

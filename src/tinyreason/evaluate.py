@@ -1,0 +1,134 @@
+"""The evaluation loop: subset -> method.solve in batches -> samples.jsonl -> metrics.json.
+
+    from tinyreason.evaluate import evaluate
+    metrics = evaluate(backend, method, dataset, out="runs/greedy", limit=600, seed=42)
+
+Pending questions are ordered by question length (similar lengths share a batch: less padding) and given
+to the method a batch at a time; each finished batch is appended to samples.jsonl before the next starts,
+so Ctrl-C, a crash or kill -9 loses at most the batch in flight, and rerunning the same command resumes.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from tinyreason.answers import answers_match
+from tinyreason.backends.base import Backend
+from tinyreason.data import Dataset, select
+from tinyreason.methods.base import Method
+from tinyreason.metrics import compute_metrics
+from tinyreason.runs import RunDir, environment
+from tinyreason.types import Prediction, Problem, to_jsonable
+
+console = Console(stderr=True)
+
+
+def build_config(backend: Backend, method: Method, dataset: Dataset, problems: list[Problem], limit: int | None, seed: int) -> dict[str, Any]:
+    example = None
+    render = getattr(backend, "render", None)
+    if render is not None and problems:
+        example = render(method.templates()[0].render(question=problems[0].question))
+    return {
+        "kind": "eval",
+        "method": {"name": method.name, **method.config.model_dump()},
+        "prompts": {t.name: {"system": t.system, "user": t.user} for t in method.templates()},
+        "example_prompt": example,
+        "backend": backend.describe(),
+        "data": {"source": dataset.source, "split": dataset.split, "fingerprint": dataset.fingerprint(), "rows": len(dataset.problems)},
+        "subset": {"limit": limit, "seed": seed, "ids": [p.id for p in problems]},
+        "skipped_rows": dataset.skipped,
+        **environment(),
+    }
+
+
+def sample_record(p: Problem, pred: Prediction, wall_s: float) -> dict[str, Any]:
+    sample_answers = [g.answer for g in pred.generations if g.stage == "sample"]
+    return {
+        "id": p.id,
+        "question": p.question,
+        "gold": p.gold,
+        "prediction": pred.prediction,
+        "correct": answers_match(pred.prediction, p.gold),
+        "prediction_strict": pred.prediction_strict,
+        "correct_strict": answers_match(pred.prediction_strict, p.gold),
+        # oracle over the samples of a multi-sample method: the ceiling any selection rule could reach
+        "pass_at_k": any(answers_match(a, p.gold) for a in sample_answers) if len(sample_answers) > 1 else None,
+        "calls": pred.calls,
+        "prompt_tokens": pred.prompt_tokens,
+        "generated_tokens": pred.generated_tokens,
+        "truncated": any(g.finish_reason == "length" for g in pred.generations),
+        "error": next((g.extra["error"] for g in pred.generations if g.extra.get("error")), None),
+        "wall_s": round(wall_s, 4),
+        "generations": [to_jsonable(g) for g in pred.generations],
+        "extra": pred.extra,
+    }
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("acc {task.fields[acc]}"),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+def evaluate(
+    backend: Backend,
+    method: Method,
+    dataset: Dataset,
+    out: str | Path,
+    *,
+    limit: int | None = 600,
+    seed: int = 42,
+    batch_size: int = 16,
+    progress: bool = True,
+) -> dict[str, Any]:
+    problems = select(dataset, limit, seed)
+    run = RunDir.open(out, build_config(backend, method, dataset, problems, limit, seed))
+    done = {s["id"]: s for s in run.iter_samples(repair=True)}
+    pending = sorted((p for p in problems if p.id not in done), key=lambda p: len(p.question))
+    per_batch = max(1, batch_size // max(1, method.samples_per_question))
+    correct = sum(bool(s["correct"]) for s in done.values())
+    with _progress() if progress else _NullProgress() as bar:
+        acc = lambda: f"{correct / max(1, len(done)):.1%}"  # noqa: E731
+        task = bar.add_task(f"{method.name}", total=len(problems), completed=len(done), acc=acc())
+        for start in range(0, len(pending), per_batch):
+            chunk = pending[start : start + per_batch]
+            t0 = time.perf_counter()
+            preds = method.solve(backend, chunk)
+            wall = (time.perf_counter() - t0) / len(chunk)
+            rows = [sample_record(p, pred, wall) for p, pred in zip(chunk, preds, strict=True)]
+            run.append(rows)
+            for r in rows:
+                done[r["id"]] = r
+                correct += bool(r["correct"])
+            bar.update(task, completed=len(done), acc=acc())
+    metrics = compute_metrics([done[p.id] for p in problems], expected_total=len(problems))
+    metrics["skipped_rows"] = len(dataset.skipped)
+    run.write_metrics(metrics)
+    return metrics
+
+
+class _NullProgress:
+    def __enter__(self) -> "_NullProgress":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def add_task(self, *a: object, **k: object) -> int:
+        return 0
+
+    def update(self, *a: object, **k: object) -> None:
+        return None
