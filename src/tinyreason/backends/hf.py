@@ -129,7 +129,7 @@ class HFBackend:
             try:
                 outs = self._generate_batch([prompts[i] for i in idx], params, seed=params.seed + batch_no)
             except torch.OutOfMemoryError:
-                if per_batch == 1 and params.n == 1:
+                if per_batch == 1:  # nothing left to halve: one prompt's n samples do not fit
                     raise
                 self.batch_size = max(1, self.batch_size // 2)
                 log.warning("CUDA out of memory: batch size halved to %d sequences; retrying", self.batch_size)
