@@ -94,7 +94,7 @@ def eval_cmd(
             _fail(f"--adapter is only supported by the hf backend, not '{backend}'")
         b = create_backend(backend, **backend_opts)
         metrics = evaluate(b, m, ds, out, limit=limit, seed=seed, batch_size=batch_size or getattr(b, "batch_size", 16))
-    except (ValueError, DataError, RunError, FileNotFoundError, ImportError) as e:
+    except (ValueError, DataError, RunError, OSError, ImportError) as e:
         _fail(str(e))
         return
     except KeyboardInterrupt:

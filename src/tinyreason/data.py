@@ -114,7 +114,13 @@ def load_hub(name: str = HUB_DATASET, split: str = "test", *, skip_bad_rows: boo
         raise DataError(f"unknown split '{split}': choose one of {', '.join(SPLITS)}")
     import datasets  # deferred: heavy import
 
-    ds = datasets.load_dataset(name, HUB_CONFIG, split=split)
+    try:
+        ds = datasets.load_dataset(name, HUB_CONFIG, split=split)
+    except (ConnectionError, OSError) as e:
+        raise DataError(
+            f"could not load {name} ({HUB_CONFIG}, {split}) from the Hugging Face Hub: {e}. "
+            "Without Hub access pass a local file: --data path/to/test.jsonl"
+        ) from None
     problems: list[Problem] = []
     skipped: list[str] = []
     for idx, row in enumerate(ds):

@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 
 
+class ModelLoadError(OSError):
+    pass
+
+
 def auto_device() -> str:
     if torch.cuda.is_available():
         return "cuda"
@@ -88,7 +92,12 @@ class HFBackend:
         path, kw = split_model_path(model)
         if revision:
             kw["revision"] = revision
-        self.tokenizer = AutoTokenizer.from_pretrained(path, **kw)
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(path, **kw)
+        except OSError as e:
+            raise ModelLoadError(
+                f"could not load model '{model}': {e}\nWithout Hub access pass a local folder or .gguf file: --model PATH"
+            ) from None
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
