@@ -92,3 +92,71 @@ def build_tiny_qwen2(out: Path, seed: int = 0) -> Path:
     model.generation_config = GenerationConfig(eos_token_id=[eos, pad], pad_token_id=pad, do_sample=True, temperature=0.7, top_k=20)
     model.save_pretrained(out)
     return out
+
+
+def build_tiny_gguf(model_dir: Path, out_file: Path) -> Path:
+    """Convert the folder `build_tiny_qwen2` wrote into a float32 GGUF file at `out_file`.
+
+    Writes what transformers' legacy GGUF reader (`modeling_gguf_pytorch_utils.load_gguf_checkpoint` for the
+    config and weights, `integrations/gguf/gguf_tokenizer_mapping.py` for the tokenizer) reads for
+    architecture `qwen2`, under llama.cpp's key and tensor names, as llama.cpp's convert_hf_to_gguf.py would.
+    Tensors stay F32 in their Hugging Face shapes, so the round trip is exact. Qwen2 gets no q/k row
+    permutation (that is llama's `LlamaTensorProcessor` only; transformers has no processor for qwen2).
+
+    A GGUF carries a single EOS id: the generation config's second stop id (`<|endoftext|>`) does not survive.
+    """
+    import gguf
+    import numpy as np
+    from safetensors.numpy import load_file
+    from transformers import AutoConfig, AutoTokenizer
+
+    cfg = AutoConfig.from_pretrained(model_dir)
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    tj = json.loads((model_dir / "tokenizer.json").read_text())
+    arch = gguf.MODEL_ARCH.QWEN2
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+
+    w = gguf.GGUFWriter(str(out_file), gguf.MODEL_ARCH_NAMES[arch])  # writes general.architecture = "qwen2"
+    w.add_name("tiny-qwen2")
+    w.add_file_type(gguf.LlamaFileType.ALL_F32)
+    w.add_context_length(cfg.max_position_embeddings)
+    w.add_embedding_length(cfg.hidden_size)
+    w.add_block_count(cfg.num_hidden_layers)
+    w.add_feed_forward_length(cfg.intermediate_size)
+    w.add_head_count(cfg.num_attention_heads)
+    w.add_head_count_kv(cfg.num_key_value_heads)
+    w.add_rope_freq_base(float(cfg.rope_parameters["rope_theta"]))
+    w.add_layer_norm_rms_eps(cfg.rms_norm_eps)
+    w.add_vocab_size(cfg.vocab_size)
+
+    # Tokenizer: byte-level BPE ("gpt2") with Qwen2's split regex ("qwen2"), tokens in id order as spelled in
+    # tokenizer.json (byte-level alphabet), the special tokens marked CONTROL so they are kept whole.
+    vocab = tok.get_vocab()
+    tokens = [t for t, _ in sorted(vocab.items(), key=lambda kv: kv[1])]
+    assert [vocab[t] for t in tokens] == list(range(len(tokens))), "token ids must be contiguous"
+    special = set(tok.all_special_tokens)
+    w.add_tokenizer_model("gpt2")
+    w.add_tokenizer_pre("qwen2")
+    w.add_token_list(tokens)
+    w.add_token_types([gguf.TokenType.CONTROL if t in special else gguf.TokenType.NORMAL for t in tokens])
+    w.add_token_merges([m if isinstance(m, str) else " ".join(m) for m in tj["model"]["merges"]])
+    w.add_eos_token_id(tok.eos_token_id)
+    w.add_pad_token_id(tok.pad_token_id)
+    w.add_add_bos_token(False)  # Qwen2 has no BOS: none is written, none is added
+    w.add_chat_template(tok.chat_template)
+
+    # Weights: HF name -> llama.cpp name through gguf-py's own table (the one transformers inverts on load).
+    names = gguf.get_tensor_name_map(arch, cfg.num_hidden_layers)
+    for hf_name, t in load_file(str(model_dir / "model.safetensors")).items():
+        if hf_name == "lm_head.weight" and cfg.tie_word_embeddings:
+            continue  # tied: no output.weight, which is how the reader infers tie_word_embeddings=True
+        name = names.get_name(hf_name, try_suffixes=(".weight", ".bias"))
+        if name is None:
+            raise KeyError(f"no GGUF name for {hf_name}")
+        w.add_tensor(name, np.ascontiguousarray(t, dtype=np.float32), raw_dtype=gguf.GGMLQuantizationType.F32)
+
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return out_file
