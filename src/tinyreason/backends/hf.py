@@ -110,8 +110,13 @@ class HFBackend:
     def _eos_ids(self) -> list[int]:
         ids = self.model.generation_config.eos_token_id
         ids = [ids] if isinstance(ids, int) else list(ids or [])
-        if self.tokenizer.eos_token_id is not None and self.tokenizer.eos_token_id not in ids:
-            ids.append(self.tokenizer.eos_token_id)
+        extra = [self.tokenizer.eos_token_id]
+        if "<|im_end|>" in (self.tokenizer.chat_template or ""):
+            # ChatML (Qwen): a GGUF carries one EOS id, but the model may also end with either marker
+            extra += [self.tokenizer.convert_tokens_to_ids(t) for t in ("<|im_end|>", "<|endoftext|>")]
+        for t in extra:
+            if isinstance(t, int) and t != self.tokenizer.unk_token_id and t not in ids:
+                ids.append(t)
         return ids
 
     def describe(self) -> dict[str, Any]:
