@@ -164,3 +164,15 @@ def test_distill_cli_bad_teacher_spec(tmp_path: Path) -> None:
     data = write_gsm8k_jsonl(tmp_path / "train.jsonl")
     res = runner.invoke(app, ["distill", "generate", "--teacher", "gpt-4o", "--data", str(data), "--out", str(tmp_path / "t.jsonl")])
     assert res.exit_code == 2 and "openai:MODEL@BASE_URL" in res.output
+
+
+def test_distill_with_a_local_hf_teacher(tiny_model: Path, tmp_path: Path) -> None:
+    """hf:PATH teachers go through the same command; a random tiny model writes no valid trace."""
+    data = write_gsm8k_jsonl(tmp_path / "train.jsonl")
+    out = tmp_path / "t.jsonl"
+    res = runner.invoke(app, ["distill", "generate", "--teacher", f"hf:{tiny_model}", "--data", str(data), "--out", str(out),
+                              "--n", "2", "--max-attempts", "3", "--max-new-tokens", "8", "--batch-size", "2"])
+    assert res.exit_code == 1 and "only 0 of 2" in res.output, res.output
+    rejects = _lines(tmp_path / "t.rejects.jsonl")
+    assert len(rejects) == 3 and {r["reason"] for r in rejects} <= {"truncated", "missing_labels"}
+    assert rejects[0]["teacher"]["backend"] == "hf" and rejects[0]["teacher"]["model"] == str(tiny_model)
