@@ -31,6 +31,7 @@ class Action:
     sleep: float = 0.0  # seconds before answering (past the client's timeout = a timeout)
     text: str | None = None  # None: the server's reply function
     finish: str = "stop"
+    html: bool = False  # answer 200 with an HTML page (what a wrong URL often gets)
 
 
 class FakeOpenAI:
@@ -78,6 +79,8 @@ class FakeOpenAI:
         question = _last_user(body)
         action = self._next_action(question)
         time.sleep(self.delay + action.sleep)
+        if action.html:
+            return 200, {"Content-Type": "text/html"}, {}
         if action.status != 200:
             return action.status, action.headers, {"error": {"message": f"injected HTTP {action.status}", "type": "server_error"}}
         k = body.get("n", 1) if self.max_choices is None else min(body.get("n", 1), self.max_choices)
@@ -115,10 +118,12 @@ class FakeOpenAI:
                         srv.in_flight -= 1
 
             def _send(self, status: int, headers: dict[str, str], payload: dict[str, Any]) -> None:
-                data = json.dumps(payload).encode()
+                html = headers.get("Content-Type") == "text/html"
+                data = b"<html><body>Welcome</body></html>" if html else json.dumps(payload).encode()
                 try:
                     self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
+                    if not html:
+                        self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(data)))
                     for k, v in headers.items():
                         self.send_header(k, v)

@@ -118,6 +118,9 @@ def test_configuration_errors_are_loud() -> None:
     with FakeOpenAI(solve) as srv:
         with pytest.raises(OpenAIRequestError, match="does not know model 'no-such-model'"):
             OpenAIBackend(model="no-such-model", base_url=srv.base_url).generate([chat("q")], SamplingParams())
+        srv.plan("web page", Action(html=True))
+        with pytest.raises(OpenAIRequestError, match="did not answer in the chat-completions format"):
+            backend(srv).generate([chat("web page")], SamplingParams())
     with pytest.raises(ValueError, match="--base-url"):
         create_backend("openai", model="m")
     with pytest.raises(ValueError, match="does not take that option"):

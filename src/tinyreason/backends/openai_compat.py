@@ -9,9 +9,9 @@ a thread pool keeps at most `concurrency` requests in flight. Retries are the op
 (`max_retries`, `timeout`): it retries 408/409/429/5xx, timeouts and connection errors with exponential
 back-off (0.5 s doubling, capped at 8 s, with jitter) and honours a positive Retry-After / retry-after-ms
 header (up to 60 s). When they are used up, that prompt gets Completion(finish_reason="error", error=...)
-and the other prompts are unaffected. Any other 4xx (bad key, unknown model, unsupported parameter) is a
-configuration problem that every prompt would hit, so it raises OpenAIRequestError instead of being stored
-as an answer. A server that returns fewer than `n` choices is asked again for the missing ones (with a
+and the other prompts are unaffected. A 400/401/403/404/422 (bad key, unknown model, unsupported parameter)
+or a reply that is not chat-completions JSON (a wrong URL) is a configuration problem that every prompt
+would hit, so it raises OpenAIRequestError instead of being stored as an answer. A server that returns fewer than `n` choices is asked again for the missing ones (with a
 different seed); if it still falls short the missing samples are error completions saying so.
 
 Token accounting comes from the response's `usage`: prompt_tokens is the prompt length (stored on every
@@ -24,6 +24,7 @@ client; it is never in describe(), in error messages (scrubbed), or anywhere the
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -127,8 +128,15 @@ class OpenAIBackend:
             except (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError, openai.BadRequestError,
                     openai.UnprocessableEntityError) as e:
                 raise OpenAIRequestError(self._fatal_message(e)) from None
-            except openai.APIError as e:  # retries used up (429/5xx/timeout/connection) or a malformed response
+            except openai.APIError as e:  # retries used up (429/5xx/timeout/connection)
                 return got + [self._error(f"{type(e).__name__}: {self._scrub(str(e))}")] * want
+            except json.JSONDecodeError:
+                resp = None
+            if not hasattr(resp, "choices"):  # HTML or plain text: almost always a wrong URL, so stop
+                raise OpenAIRequestError(
+                    f"{public_url(self.base_url)} did not answer in the chat-completions format (got {type(resp).__name__}: "
+                    f"{self._scrub(str(resp))[:200]!r}); is --base-url right? It usually ends in /v1"
+                )
             got += self._completions(resp, want)
             if len(got) >= params.n:
                 return got[: params.n]
