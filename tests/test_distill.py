@@ -39,6 +39,9 @@ def ok(text: str) -> Completion:
         (ok(trace("18")), None),
         (ok(trace("18").replace("Facts:", "**Facts:**").replace("Answer:", "### Answer:")), None),
         (ok(trace("18").replace("Facts:", "1. FACTS:")), None),
+        (ok("#### 1. Facts\nf\n## Relationships\nr\n### **Calculations**\nc\n#### Verification:\nv\n#### Answer\n#### 18"), None),
+        (ok(trace("18").replace("Facts:", "Facts and figures")), "missing_labels"),
+        (ok(trace("18").replace("Facts:", "### Facts and figures")), "missing_labels"),
         (ok(trace("18", verification="18 / 2 = 9 and 9 * 2 = 18, so 99 is wrong")), None),  # numbers before Answer are not the answer
         (ok(trace("18.00")), None),  # the grader normalizes
         (ok(trace("18").replace("Verification:", "Check:")), "missing_labels"),

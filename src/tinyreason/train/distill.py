@@ -10,7 +10,7 @@ Facts -> Relationships -> Calculations -> Verification -> Answer. Each trace is 
 
     backend_error        the backend gave up on the question (retries used up); retried on a rerun
     truncated            the trace hit --max-new-tokens
-    missing_labels       a section label is absent (labels sit at the start of a line, e.g. "Facts:")
+    missing_labels       a section label is absent (a label starts its line: "Facts:", "**Facts:**", "### Facts")
     labels_out_of_order  all five present, but not in that order
     empty_section        a section has no content
     no_answer            no number after the Answer label (read with the grader's extract_answer)
@@ -52,7 +52,12 @@ from tinyreason.runs import config_diff, environment
 from tinyreason.types import Completion, Problem, SamplingParams
 
 LABELS = ("Facts", "Relationships", "Calculations", "Verification", "Answer")
-_LABEL = re.compile(r"^[ \t>#*_-]*(?:\d+[.)][ \t]*)?[*_]*(" + "|".join(LABELS) + r")[*_]*[ \t]*:", re.IGNORECASE | re.MULTILINE)
+_NAMES = "(" + "|".join(LABELS) + ")"
+_LABEL = re.compile(  # "Facts:", "**Facts:**", "- Facts:", "1. Facts:", or a markdown heading "### 1. Facts" (colon optional)
+    r"^[ \t>#*_-]*(?:\d+[.)][ \t]*)?[*_]*" + _NAMES + r"[*_]*[ \t]*:"
+    r"|^[ \t]*#{1,6}[ \t]*(?:\d+[.)][ \t]*)?[*_]*" + _NAMES + r"[*_]*[ \t]*:?[ \t]*$",
+    re.IGNORECASE | re.MULTILINE,
+)
 console = Console(stderr=True)
 
 
@@ -93,7 +98,7 @@ def check_trace(c: Completion, gold: str) -> Verdict:
     first: dict[str, tuple[int, int]] = {}
     answer_at = -1
     for m in _LABEL.finditer(c.text):
-        label = m[1].capitalize()
+        label = (m[1] or m[2]).capitalize()
         first.setdefault(label, (m.start(), m.end()))
         if label == "Answer":
             answer_at = m.end()  # the last Answer label: the final one is the answer
