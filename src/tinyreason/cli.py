@@ -65,6 +65,9 @@ def eval_cmd(
     dtype: str = typer.Option("auto", help="auto, bfloat16, float16, float32"),
     batch_size: Optional[int] = typer.Option(None, help="sequences per generate call (default 64 on CUDA, 16 on CPU)"),
     skip_bad_rows: bool = typer.Option(False, help="skip malformed data rows (counted in metrics) instead of failing"),
+    base_url: Optional[str] = typer.Option(None, help="server URL, e.g. http://127.0.0.1:8000/v1 (openai backend)"),
+    api_key_env: str = typer.Option("OPENAI_API_KEY", help="environment variable holding the API key (openai backend; never stored)"),
+    concurrency: int = typer.Option(8, help="requests in flight at once (openai backend)"),
 ) -> None:
     """Evaluate a model with one method on a seeded GSM8K subset. Rerun the same command to resume."""
     from tinyreason.backends import create_backend
@@ -92,6 +95,10 @@ def eval_cmd(
             backend_opts.update(device=device, dtype=dtype, batch_size=batch_size, adapter=adapter)
         elif adapter:
             _fail(f"--adapter is only supported by the hf backend, not '{backend}'")
+        if backend == "openai":
+            backend_opts.update(base_url=base_url, api_key_env=api_key_env, concurrency=concurrency)
+        elif base_url:
+            _fail(f"--base-url is only used by the openai backend, not '{backend}'")
         b = create_backend(backend, **backend_opts)
         metrics = evaluate(b, m, ds, out, limit=limit, seed=seed, batch_size=batch_size or getattr(b, "batch_size", 16))
     except (ValueError, DataError, RunError, OSError, ImportError) as e:
@@ -135,6 +142,8 @@ def methods_cmd() -> None:
         for field, info in cls.Config.model_fields.items():
             console.print(f"    {field} = {info.default!r}: {info.description}")
 
+
+from tinyreason import cli_distill  # noqa: E402,F401  (registers commands)
 
 if __name__ == "__main__":
     app()

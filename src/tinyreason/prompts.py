@@ -59,3 +59,21 @@ COT = register(
         used_by="greedy, sc (the answer prompt of every method unless it names another)",
     )
 )
+
+
+DISTILL_TRACE = register(
+    PromptTemplate(
+        name="distill_trace",
+        user=(
+            "Solve the following math problem. Write your solution in exactly these five labelled sections, "
+            "in this order, each label at the start of its own line:\n\n"
+            "Facts: the quantities the problem gives, one per line.\n"
+            "Relationships: how the quantities are connected (which operations link them).\n"
+            "Calculations: the arithmetic, one step per line, each with its result.\n"
+            "Verification: check the result another way (work backwards, or recompute differently).\n"
+            "Answer: the final answer as a number in the form '#### <number>'.\n\n"
+            "Question: {question}"
+        ),
+        used_by="distill generate (the teacher's prompt; the student is trained on the eval prompt, see train sft)",
+    )
+)

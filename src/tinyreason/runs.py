@@ -82,6 +82,11 @@ def _diff(a: Any, b: Any, path: str = "") -> list[str]:
     return []
 
 
+def config_diff(stored: dict[str, Any], config: dict[str, Any]) -> list[str]:
+    """Differences in the identity part of two run configs (empty: same run), as 'field: stored != now'."""
+    return _diff(identity(stored), identity(json.loads(json.dumps(config))))
+
+
 class RunDir:
     """One run directory. Create or reopen with RunDir.open(path, config)."""
 

@@ -1,0 +1,181 @@
+"""Teacher distillation: the trace validator (table), and `tinyreason distill generate` end to end against a
+loopback OpenAI-compatible server with injected 429 / 500 / timeout / malformed traces, resume, config
+mismatch, and the API key absent from every file the run writes."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from openai_server import Action, FakeOpenAI
+from tinyreason.answers import parse_gold
+from tinyreason.backends.scripted import ScriptedBackend
+from tinyreason.cli import app
+from tinyreason.data import load_jsonl
+from tinyreason.train.distill import DistillError, DistillOptions, check_trace, distill
+from tinyreason.types import Completion
+from tiny import PROBLEMS, write_gsm8k_jsonl
+
+GOLD = {q: parse_gold(a) for q, a in PROBLEMS}
+runner = CliRunner()
+
+
+def trace(answer: str, verification: str = "Working backwards gives the same numbers.") -> str:
+    return (f"Facts:\n- the numbers in the question\nRelationships: combine them as the question says.\n"
+            f"Calculations:\n1. the arithmetic gives {answer}\nVerification: {verification}\nAnswer: #### {answer}")
+
+
+def ok(text: str) -> Completion:
+    return Completion(text, len(text.split()), "stop")
+
+
+@pytest.mark.parametrize(
+    "completion, reason",
+    [
+        (ok(trace("18")), None),
+        (ok(trace("18").replace("Facts:", "**Facts:**").replace("Answer:", "### Answer:")), None),
+        (ok(trace("18").replace("Facts:", "1. FACTS:")), None),
+        (ok("#### 1. Facts\nf\n## Relationships\nr\n### **Calculations**\nc\n#### Verification:\nv\n#### Answer\n#### 18"), None),
+        (ok(trace("18").replace("Facts:", "Facts and figures")), "missing_labels"),
+        (ok(trace("18").replace("Facts:", "### Facts and figures")), "missing_labels"),
+        (ok(trace("18", verification="18 / 2 = 9 and 9 * 2 = 18, so 99 is wrong")), None),  # numbers before Answer are not the answer
+        (ok(trace("18.00")), None),  # the grader normalizes
+        (ok(trace("18").replace("Verification:", "Check:")), "missing_labels"),
+        (ok(trace("18").replace("Facts:", "The facts:")), "missing_labels"),  # a label starts its line
+        (ok("Relationships: r\nFacts: f\nCalculations: c\nVerification: v\nAnswer: #### 18"), "labels_out_of_order"),
+        (ok("Facts: f\nRelationships:\nCalculations: c\nVerification: v\nAnswer: #### 18"), "empty_section"),
+        (ok(trace("18").replace("#### 18", "I am not sure")), "no_answer"),
+        (ok(trace("17")), "wrong_answer"),
+        (Completion(trace("18"), 1024, "length"), "truncated"),
+        (Completion("", 0, "error", error="InternalServerError: 500"), "backend_error"),
+    ],
+)
+def test_check_trace(completion: Completion, reason: str | None) -> None:
+    v = check_trace(completion, "18")
+    assert v.reason == reason, v
+    if reason is None:
+        assert v.answer == "18" and v.answer_strict == "18"
+
+
+def teacher_reply(question: str, body: dict, i: int) -> str:
+    gold = next(g for q, g in GOLD.items() if q in question)
+    assert "Facts:" in question and "Verification:" in question  # the teacher prompt, not the eval prompt
+    return trace(gold)
+
+
+def _distill(srv: FakeOpenAI, data: Path, out: Path, *extra: str) -> object:
+    args = ["distill", "generate", "--teacher", f"openai:teacher-model@{srv.base_url}", "--data", str(data), "--out", str(out),
+            "--api-key-env", "TR_DISTILL_KEY", "--concurrency", "4", "--timeout", "0.5", "--max-retries", "2", *extra]
+    return runner.invoke(app, args, catch_exceptions=False)
+
+
+def _lines(path: Path) -> list[dict]:
+    return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_distill_over_http_with_faults_resume_and_no_key_on_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    key = f"sk-distill-{secrets.token_hex(16)}"
+    monkeypatch.setenv("TR_DISTILL_KEY", key)
+    data = write_gsm8k_jsonl(tmp_path / "train.jsonl")
+    out = tmp_path / "out" / "traces.jsonl"
+    with FakeOpenAI(teacher_reply, key=key) as srv:
+        srv.plan("Janet", Action(status=429, headers={"Retry-After": "0"}))  # retried, then accepted
+        srv.plan("eggs", Action(status=500))  # retried, then accepted
+        srv.plan("Tom had", Action(sleep=1.0))  # a timeout, retried, then accepted
+        srv.plan("train travels", Action(text=trace("180").replace("Verification:", "Double-check:")))  # malformed
+        srv.plan("Sara", Action(text=trace("104")))  # wrong answer
+        srv.plan("cookies", Action(status=500), repeat=True)  # persistent failure
+        srv.plan("shirt", Action(finish="length"))  # truncated
+        res = _distill(srv, data, out, "--n", "9")  # 12 questions, 8 good: asks every one, falls short
+        assert res.exit_code == 1, res.output
+        assert "only 8 of 9" in res.output and "8 traces accepted" in res.output
+        assert srv.count("Janet") == 2 and srv.count("eggs") == 2 and srv.count("Tom had") == 2 and srv.count("cookies") == 3
+        accepted, rejects = _lines(out), _lines(out.with_name("traces.rejects.jsonl"))
+        assert sorted(r["id"] for r in accepted) == [0, 1, 2, 7, 8, 9, 10, 11]
+        assert {r["id"]: r["reason"] for r in rejects} == {3: "missing_labels", 4: "wrong_answer", 5: "backend_error", 6: "truncated"}
+        for r in accepted:
+            assert r["gold"] == GOLD[r["question"]] and r["completion"].startswith("Facts:") and r["answer"] == r["gold"]
+            assert r["teacher"] == {"backend": "openai", "model": "teacher-model", "base_url": srv.base_url}
+        assert "Verification" in next(r["detail"] for r in rejects if r["id"] == 3)
+        assert "500" in next(r["error"] for r in rejects if r["id"] == 5)
+
+        asked = len(srv.requests)
+        srv.clear_plans()  # the server recovers: the backend_error question is asked again, nothing else
+        res = _distill(srv, data, out, "--n", "9")
+        assert res.exit_code == 0, res.output
+        assert len(srv.requests) == asked + 1 and srv.count("cookies") == 4
+        assert len(_lines(out)) == 9
+        summary = json.loads(out.with_name("traces.summary.json").read_text())
+        assert summary["accepted"] == 9 and summary["attempted"] == 12 and summary["complete"]
+        assert summary["rejects_by_reason"] == {"missing_labels": 1, "wrong_answer": 1, "truncated": 1}
+
+        res = _distill(srv, data, out, "--n", "9", "--temperature", "0.5")
+        assert res.exit_code == 2 and "different distillation" in res.output and "temperature" in res.output
+    cfg = json.loads(out.with_name("traces.config.json").read_text())
+    assert cfg["teacher"]["model"] == "teacher-model" and cfg["prompt"]["name"] == "distill_trace" and cfg["data"]["fingerprint"]
+    written = [f for f in (tmp_path / "out").rglob("*") if f.is_file()]
+    assert len(written) == 4
+    for f in written:
+        assert key not in f.read_text(errors="replace"), f"API key leaked into {f}"
+
+
+def test_n_is_accepted_traces_in_seeded_order_whatever_the_batch_size(tmp_path: Path) -> None:
+    ds = load_jsonl(write_gsm8k_jsonl(tmp_path / "train.jsonl"))
+
+    def responder(chat: list, params: object, k: int) -> list[str]:
+        q = chat[-1]["content"]
+        gold = next(g for qq, g in GOLD.items() if qq in q)
+        return [trace(gold if "apples" not in q and "eggs" not in q else "0")]
+
+    runs = {}
+    for bs in (1, 3, 16):
+        out = tmp_path / f"bs{bs}" / "t.jsonl"
+        s = distill(ScriptedBackend(responder=responder), ds, out, DistillOptions(n=5, batch_size=bs), progress=False)
+        assert s["accepted"] == 5 and s["complete"]
+        runs[bs] = ([r["id"] for r in _lines(out)], [r["id"] for r in _lines(out.with_name("t.rejects.jsonl"))])
+    assert runs[1] == runs[3] == runs[16]  # the first 5 accepted in seeded order; rejects only those before them
+
+
+def test_attempt_cap_test_split_and_persistent_outage(tmp_path: Path) -> None:
+    ds = load_jsonl(write_gsm8k_jsonl(tmp_path / "train.jsonl"))
+    wrong = ScriptedBackend(responder=lambda chat, params, k: [trace("-1")])
+    s = distill(wrong, ds, tmp_path / "a.jsonl", DistillOptions(n=2, max_attempts=3), progress=False)
+    assert s["accepted"] == 0 and s["attempted"] == 3 and not s["complete"] and s["rejects_by_reason"] == {"wrong_answer": 3}
+    test_ds = load_jsonl(write_gsm8k_jsonl(tmp_path / "test.jsonl"))
+    with pytest.raises(DistillError, match="refusing to distill test questions"):
+        distill(wrong, test_ds, tmp_path / "b.jsonl", DistillOptions(n=1), progress=False)
+
+    class Down:
+        name = "down"
+
+        def describe(self) -> dict:
+            return {"backend": "down"}
+
+        def generate(self, chats: list, params: object) -> list:
+            return [[Completion("", 0, "error", error="APIConnectionError: Connection error.")] for _ in chats]
+
+    with pytest.raises(DistillError, match="failed on 4 questions in a row"):
+        distill(Down(), ds, tmp_path / "c.jsonl", DistillOptions(n=10, batch_size=2, max_consecutive_errors=4), progress=False)
+    assert len(_lines(tmp_path / "c.rejects.jsonl")) == 4
+
+
+def test_distill_cli_bad_teacher_spec(tmp_path: Path) -> None:
+    data = write_gsm8k_jsonl(tmp_path / "train.jsonl")
+    res = runner.invoke(app, ["distill", "generate", "--teacher", "gpt-4o", "--data", str(data), "--out", str(tmp_path / "t.jsonl")])
+    assert res.exit_code == 2 and "openai:MODEL@BASE_URL" in res.output
+
+
+def test_distill_with_a_local_hf_teacher(tiny_model: Path, tmp_path: Path) -> None:
+    """hf:PATH teachers go through the same command; a random tiny model writes no valid trace."""
+    data = write_gsm8k_jsonl(tmp_path / "train.jsonl")
+    out = tmp_path / "t.jsonl"
+    res = runner.invoke(app, ["distill", "generate", "--teacher", f"hf:{tiny_model}", "--data", str(data), "--out", str(out),
+                              "--n", "2", "--max-attempts", "3", "--max-new-tokens", "8", "--batch-size", "2"])
+    assert res.exit_code == 1 and "only 0 of 2" in res.output, res.output
+    rejects = _lines(tmp_path / "t.rejects.jsonl")
+    assert len(rejects) == 3 and {r["reason"] for r in rejects} <= {"truncated", "missing_labels"}
+    assert rejects[0]["teacher"]["backend"] == "hf" and rejects[0]["teacher"]["model"] == str(tiny_model)
