@@ -147,3 +147,15 @@ def test_all_incorrect_verdicts_fall_back_to_the_plain_vote() -> None:
 
     (p,) = create_method("sc-verifier", n=3, force=True).solve(ScriptedBackend(responder=respond), PROBLEMS[:1])
     assert p.prediction == "3" and p.extra["fallback"] and not p.extra["changed"]
+
+
+def test_audit_key_depends_on_model_identity_and_prompt_text() -> None:
+    from tinyreason.prompts import PromptTemplate
+    from tinyreason.verifier import audit_key
+
+    desc = {"backend": "hf", "model": "m", "dtype": "bfloat16"}
+    verify = get_prompt("verify")
+    reworded = PromptTemplate(name="verify", user=verify.user + " ")
+    assert audit_key(desc, verify) == audit_key(dict(desc), verify)
+    assert audit_key(desc, verify) != audit_key({**desc, "dtype": "float32"}, verify)
+    assert audit_key(desc, verify) != audit_key(desc, reworded)
