@@ -62,7 +62,7 @@ def test_reflect_records_both_answers_and_metrics_count_fixes_and_regressions() 
     assert all(p.calls == 2 and [g.stage for g in p.generations] == ["answer", "reflect"] for p in preds)
     assert "#### 1" in b.calls[4][0][-1]["content"]  # the review prompt shows the first solution
     assert [p.extra["initial_answer"] for p in preds] == ["1", "11", "12", "5"]
-    assert [p.prediction for p in preds] == ["10", "99", "12", "I am not sure." and None]  # revised answer is final
+    assert [p.prediction for p in preds] == ["10", "99", "12", None]  # revised answer is final
     assert [p.extra["changed"] for p in preds] == [True, True, False, True]
     rows = records(PROBLEMS, preds)
     assert all(r["pass_at_k"] is None for r in rows)  # one answer chain: no oracle
