@@ -37,10 +37,15 @@ def print_metrics(m: dict[str, Any], out: Path) -> None:
     line += f" · strict {m['strict']['accuracy']:.1%}"
     if "pass_at_k" in m:
         line += f" · pass@k {m['pass_at_k']['accuracy']:.1%}"
-    cost = f"{m['generated_tokens_per_question']:.0f} gen tok/q · {m['calls_per_question']:.2f} calls/q"
+    cost = f"cost {m['generated_tokens_per_question']:.0f} gen tok/q · {m.get('prompt_tokens_per_question', 0):.0f} prompt tok/q"
+    cost += f" · {m['calls_per_question']:.2f} calls/q · wall {m.get('wall_time_s', 0):.0f} s"
     if m.get("tokens_per_s"):
         cost += f" · {m['tokens_per_s']:.1f} tok/s"
     console.print(f"[bold green]{line}[/]\n{cost} · truncated {m['truncated_questions']} · no answer {m['no_answer']}")
+    from tinyreason.metrics import summary_lines
+
+    for extra in summary_lines(m):
+        console.print(extra)
     console.print(f"run directory: {out}")
 
 
@@ -52,7 +57,7 @@ def eval_cmd(
     temperature: Optional[float] = typer.Option(None, help="sampling temperature (sampling methods; default 0.7)"),
     top_p: Optional[float] = typer.Option(None, help="nucleus sampling threshold"),
     max_new_tokens: int = typer.Option(512, help="generation budget per completion"),
-    prompt: str = typer.Option("cot", help="answer prompt template name"),
+    prompt: Optional[str] = typer.Option(None, help="answer prompt template name (default: the method's, `cot` for most)"),
     option: list[str] = typer.Option([], "--option", "-o", help="extra method option KEY=VALUE (JSON value), repeatable"),
     limit: int = typer.Option(600, help="questions in the seeded subset (>= the split size takes all)"),
     seed: int = typer.Option(42, help="subset and sampling seed"),
@@ -68,6 +73,7 @@ def eval_cmd(
     base_url: Optional[str] = typer.Option(None, help="server URL, e.g. http://127.0.0.1:8000/v1 (openai backend)"),
     api_key_env: str = typer.Option("OPENAI_API_KEY", help="environment variable holding the API key (openai backend; never stored)"),
     concurrency: int = typer.Option(8, help="requests in flight at once (openai backend)"),
+    force: bool = typer.Option(False, "--force", help="sc-verifier: run without a passing verifier audit (recorded in the run config)"),
 ) -> None:
     """Evaluate a model with one method on a seeded GSM8K subset. Rerun the same command to resume."""
     from tinyreason.backends import create_backend
@@ -76,8 +82,10 @@ def eval_cmd(
     from tinyreason.methods import create_method
     from tinyreason.runs import RunError
 
-    opts: dict[str, Any] = {"prompt": prompt, "max_new_tokens": max_new_tokens, "seed": seed}
-    opts.update({k: v for k, v in {"n": n, "temperature": temperature, "top_p": top_p}.items() if v is not None})
+    opts: dict[str, Any] = {"max_new_tokens": max_new_tokens, "seed": seed}
+    opts.update({k: v for k, v in {"prompt": prompt, "n": n, "temperature": temperature, "top_p": top_p}.items() if v is not None})
+    if force:
+        opts["force"] = True  # only methods with a gate take it: any other says so (unknown option)
     for kv in option:
         key, sep, val = kv.partition("=")
         if not sep:
@@ -144,6 +152,7 @@ def methods_cmd() -> None:
 
 
 from tinyreason import cli_distill  # noqa: E402,F401  (registers commands)
+from tinyreason import cli_methods  # noqa: E402,F401  (registers commands)
 
 if __name__ == "__main__":
     app()

@@ -95,7 +95,8 @@ def evaluate(
     progress: bool = True,
 ) -> dict[str, Any]:
     problems = select(dataset, limit, seed)
-    run = RunDir.open(out, build_config(backend, method, dataset, problems, limit, seed))
+    checked = method.preflight(backend)  # before the run directory exists: a refused run leaves nothing behind
+    run = RunDir.open(out, {**build_config(backend, method, dataset, problems, limit, seed), "preflight": checked})
     done = {s["id"]: s for s in run.iter_samples(repair=True)}
     pending = sorted((p for p in problems if p.id not in done), key=lambda p: len(p.question))
     per_batch = max(1, batch_size // max(1, method.samples_per_question))

@@ -3,12 +3,23 @@
 accuracy/correct/total/ci95 (95% Wilson), strict-mode accuracy, pass@k (oracle: any sample right) for
 multi-sample methods, compute per question (model calls, prompt and generated tokens), truncations,
 questions with no extractable answer, wall time and generated tokens per second.
+
+Method records add sections when (and only when) their keys are present in the samples, so this module
+knows no method by name:
+  extra.initial_answer   -> "revision": questions changed / fixed (initial wrong -> final right) /
+                            regressed (initial right -> final wrong)         (reflect, sc-reflect, sc-verifier)
+  extra.reflected        -> "reflected": questions where reflection triggered  (sc-reflect)
+  stage == "sample"      -> "samples_per_question"                              (every multi-sample method)
+  extra.stop_reason      -> "stop_reasons": questions per reason                (adaptive-sc)
+  generation format_ok   -> "format_ok": share of completions in the asked format (structured-sc)
+  generation verdict     -> "verdicts": CORRECT / INCORRECT / unparseable counts  (sc-verifier)
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from tinyreason.answers import answers_match
 from tinyreason.stats import wilson_interval
 
 
@@ -42,4 +53,61 @@ def compute_metrics(samples: list[dict[str, Any]], expected_total: int | None = 
             "tokens_per_s": gen_tokens / wall if wall > 0 else None,
         }
     )
+    m.update(method_metrics(samples))
     return m
+
+
+def _revision(samples: list[dict[str, Any]]) -> dict[str, int]:
+    fixed = regressed = changed = 0
+    for s in samples:
+        before = answers_match(s["extra"]["initial_answer"], s["gold"])
+        fixed += bool(s["correct"]) and not before
+        regressed += before and not s["correct"]
+        changed += bool(s["extra"].get("changed"))
+    return {"questions": len(samples), "changed": changed, "fixed": fixed, "regressed": regressed, "net": fixed - regressed}
+
+
+def method_metrics(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """The sections that method records add (see the module docstring); {} for greedy."""
+    out: dict[str, Any] = {}
+    revised = [s for s in samples if "initial_answer" in s.get("extra", {})]
+    if revised:
+        out["revision"] = _revision(revised)
+    flagged = [s for s in samples if "reflected" in s.get("extra", {})]
+    if flagged:
+        out["reflected"] = {"questions": sum(bool(s["extra"]["reflected"]) for s in flagged), "of": len(flagged)}
+    gens = [g for s in samples for g in s.get("generations", [])]
+    drawn = [sum(g["stage"] == "sample" for g in s.get("generations", [])) for s in samples]
+    if any(drawn):
+        out["samples_per_question"] = sum(drawn) / len(samples)
+    reasons = [s["extra"]["stop_reason"] for s in samples if "stop_reason" in s.get("extra", {})]
+    if reasons:
+        out["stop_reasons"] = {r: reasons.count(r) for r in sorted(set(reasons))}
+    formatted = [g["extra"]["format_ok"] for g in gens if "format_ok" in g.get("extra", {})]
+    if formatted:
+        out["format_ok"] = {"share": sum(map(bool, formatted)) / len(formatted), "completions": len(formatted)}
+    verdicts = [g["extra"]["verdict"] for g in gens if "verdict" in g.get("extra", {})]
+    if verdicts:
+        out["verdicts"] = {"CORRECT": verdicts.count("CORRECT"), "INCORRECT": verdicts.count("INCORRECT"), "unparseable": verdicts.count(None)}
+    return out
+
+
+def summary_lines(m: dict[str, Any]) -> list[str]:
+    """One human line per method section, for the CLI summary."""
+    lines = []
+    if "revision" in m:
+        r = m["revision"]
+        lines.append(f"revision: {r['changed']} changed · {r['fixed']} fixed · {r['regressed']} regressed (net {r['net']:+d}) of {r['questions']}")
+    if "reflected" in m:
+        lines.append(f"reflection triggered on {m['reflected']['questions']}/{m['reflected']['of']} questions")
+    if "samples_per_question" in m:
+        line = f"samples/q {m['samples_per_question']:.2f}"
+        if "stop_reasons" in m:
+            line += " · stopped by " + ", ".join(f"{k} {v}" for k, v in m["stop_reasons"].items())
+        lines.append(line)
+    if "format_ok" in m:
+        lines.append(f"all four sections present in {m['format_ok']['share']:.1%} of {m['format_ok']['completions']} completions")
+    if "verdicts" in m:
+        v = m["verdicts"]
+        lines.append(f"verdicts: {v['CORRECT']} CORRECT · {v['INCORRECT']} INCORRECT · {v['unparseable']} unparseable")
+    return lines

@@ -77,3 +77,64 @@ DISTILL_TRACE = register(
         used_by="distill generate (the teacher's prompt; the student is trained on the eval prompt, see train sft)",
     )
 )
+
+
+# -- prompts of the inference-time methods (tinyreason.methods) --------------------------------------
+
+REFLECT = register(
+    PromptTemplate(
+        name="reflect",
+        user=(
+            "Here is a math problem and a proposed solution.\n\n"
+            "Question: {question}\n\n"
+            "Proposed solution:\n{solution}\n\n"
+            "Review the proposed solution step by step and check every calculation. If you find a mistake, "
+            "correct it. Then write the complete revised solution and, at the end, the final answer as a number "
+            "on its own line in the form '#### <number>'."
+        ),
+        used_by="reflect (the review call after the greedy answer)",
+    )
+)
+
+SC_REFLECT = register(
+    PromptTemplate(
+        name="sc-reflect",
+        user=(
+            "Here is a math problem and several candidate solutions that reach different answers.\n\n"
+            "Question: {question}\n\n"
+            "{candidates}\n\n"
+            "Compare the candidate solutions, check their calculations, and decide which reasoning is correct. "
+            "Then write one complete final solution and, at the end, the final answer as a number on its own "
+            "line in the form '#### <number>'."
+        ),
+        used_by="sc-reflect (only when the self-consistency samples disagree)",
+    )
+)
+
+STRUCTURED = register(
+    PromptTemplate(
+        name="structured",
+        user=(
+            "Solve the following math problem. Write your solution in exactly four labelled sections, in this order:\n"
+            "Facts: list the quantities given in the problem.\n"
+            "Relationships: state how the quantities relate to each other and to what is asked.\n"
+            "Calculations: compute step by step.\n"
+            "Answer: the final answer as a number on its own line in the form '#### <number>'.\n\n"
+            "Question: {question}"
+        ),
+        used_by="structured-sc",
+    )
+)
+
+VERIFY = register(
+    PromptTemplate(
+        name="verify",
+        user=(
+            "Here is a math problem and a proposed solution.\n\n"
+            "Question: {question}\n\n"
+            "Proposed solution:\n{solution}\n\n"
+            "Is the proposed solution's final answer correct? Reply with exactly one word: CORRECT or INCORRECT."
+        ),
+        used_by="audit-verifier, sc-verifier (the verifier's verdict on one chain)",
+    )
+)

@@ -60,6 +60,11 @@ class Method:
     def solve(self, backend: Backend, problems: list[Problem]) -> list[Prediction]:
         raise NotImplementedError
 
+    def preflight(self, backend: Backend) -> dict[str, Any]:
+        """Checks before any question is asked (e.g. sc-verifier's audit gate). Raise ValueError with the fix
+        to refuse the run; return what the check found, which is stored in the run config ("preflight")."""
+        return {}
+
     # -- helpers shared by methods ------------------------------------------------------------------
     def sampling(self, problems: list[Problem], *, n: int = 1, temperature: float = 0.0, top_p: float = 1.0) -> SamplingParams:
         return SamplingParams(
