@@ -136,5 +136,7 @@ def methods_cmd() -> None:
             console.print(f"    {field} = {info.default!r}: {info.description}")
 
 
+from tinyreason import cli_analysis  # noqa: E402,F401  (registers commands)
+
 if __name__ == "__main__":
     app()
