@@ -58,7 +58,8 @@ _REWRITES: list[tuple[re.Pattern[str], str]] = [
 _FRAC = re.compile(r"\\[dt]?frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
 _ANNOTATION = re.compile(r"<<([^<>=]*)=([^<>=]*)>>")
 _TOKEN = re.compile(
-    r"(?P<num>\$?(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?%?|\$?\.\d+%?)"
+    r"(?P<time>(?<![0-9:])[0-9]{1,2}:[0-9]{2}(?![0-9:]))"  # clock times are not arithmetic
+    r"|(?P<num>\$?(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?%?|\$?\.\d+%?)"
     r"|(?P<junk2>==|<=|>=|!=|=>)"
     r"|(?P<eq>=)|(?P<op>[-+*/^])|(?P<lp>\()|(?P<rp>\))"
     r"|(?P<word>[A-Za-z_][A-Za-z0-9_]*)|(?P<ws>\s+)|(?P<junk>.)"
@@ -67,7 +68,7 @@ _TOKEN = re.compile(
 
 @dataclass(frozen=True)
 class Tok:
-    kind: str  # num, op, lp, rp, eq, word, junk
+    kind: str  # num, op, lp, rp, eq, word, time, junk
     text: str
     space_before: bool
     value: Fraction | None = None
@@ -254,11 +255,11 @@ def _lhs(toks: list[Tok], eq: int) -> list[Tok] | None:
     if not run:
         return None
     first = run[0]
-    glued_word = boundary is not None and boundary.kind in ("word", "rp", "num") and not first.space_before
+    glued_word = boundary is not None and boundary.kind in ("word", "rp", "num", "time") and not first.space_before
     if first.kind == "lp" and glued_word:  # round(3.5 * 2): a function call changes the value
         return None
     if first.kind == "op":
-        if first.text not in "+-" or (boundary is not None and boundary.kind in ("word", "rp", "num")):
+        if first.text not in "+-" or (boundary is not None and boundary.kind in ("word", "rp", "num", "time")):
             return None  # "x + 3 = 7", "* 4 = 8": an operand is missing
         if len(run) > 1 and run[1].space_before:  # "- 3 x 10" is a bullet, not a minus sign
             run = run[1:]
