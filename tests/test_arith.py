@@ -59,6 +59,10 @@ def test_claims_in_latex_and_gsm8k_notation() -> None:
         "3 * 10 = 30 * 2 = 60", "x + 3 * 4 = 20", "2x + 5 = 15", "abs(-5 * 2) = 10", "total = price * 3",
         "if a == 3 + 4:", "1) 3 + 4 = 7", "1 / 4 = 0.25 = 25%", "6 / 8 = 3/4", "**Step 2:** 4 * 5 = 20",
         "The time is 2:30 + 15 = 2:45", "2 \\cdot 3^{2} = 18", "It costs $1,200 \\times 3 = \\$3{,}600.",
+        # styles found in GSM8K's own reference solutions
+        "4/(1/8)=4*8=32 meatballs", "2 * 23 - 4 = 46 - 4 = 42", "600 x 30 = 18 000 watts", "$1/2 = 50 cents",
+        "25 / 1/3 = 75 decorations", "8/3 = 24/Y", "3*30 = 30 + M trees", "0900-0130 = 0730 hours",
+        "60 students x 2/3 = 40 students", "100/5 = 5A/5 or 20 = A", "15% * $80 = (15/100) * 80 = 12",
     ],
 )  # fmt: skip
 def test_true_or_unknowable_statements_are_never_flagged(line: str) -> None:
@@ -73,3 +77,20 @@ def test_true_or_unknowable_statements_are_never_flagged(line: str) -> None:
 def test_false_statements_are_flagged(line: str, value: object) -> None:
     (bad,) = false_claims(line)
     assert bad.value == value
+
+
+def test_reference_solutions_are_almost_never_flagged() -> None:
+    """GSM8K's own test solutions: 6.7k stated computations; the 2 flagged are typos in the references
+    (row 1024 '$32 - $20 = $300', row 501 '364 / 4 = <<3/4*364=273>>273')."""
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / ".." / ".." / "shared" / "data" / "gsm8k" / "test.jsonl"
+    if not path.exists():
+        path = Path("/work/shared/data/gsm8k/test.jsonl")
+    if not path.exists():
+        pytest.skip("GSM8K test.jsonl not available")
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    flagged = {i for i, r in enumerate(rows) if false_claims(r["answer"])}
+    assert sum(len(claims(r["answer"])) for r in rows[:200]) > 800
+    assert flagged <= {501, 1024}, sorted(flagged)

@@ -116,6 +116,8 @@ def tokenize(line: str) -> list[Tok]:
             space = True
             continue
         text = m.group()
+        if kind == "num" and re.fullmatch(r"0\d{3}", text):  # 0900 is a clock time, not a number
+            kind = "word"
         if kind == "num":
             raw = text.lstrip("$").rstrip("%").replace(",", "")
             decimals = len(raw.split(".", 1)[1]) if "." in raw else 0
@@ -133,8 +135,8 @@ class _Fail(Exception):
 class _Parser:
     """Recursive descent over arithmetic tokens. pct: 'fraction' | 'number' | 'relative'; ltr: no precedence."""
 
-    def __init__(self, toks: list[Tok], pct: str = "fraction", ltr: bool = False) -> None:
-        self.toks, self.i, self.pct, self.ltr, self.binary = toks, 0, pct, ltr, 0
+    def __init__(self, toks: list[Tok], pct: str = "fraction", ltr: bool = False, glued: bool = False) -> None:
+        self.toks, self.i, self.pct, self.ltr, self.glued, self.binary = toks, 0, pct, ltr, glued, 0
 
     def parse(self) -> Fraction:
         if not self.toks or len(self.toks) > _MAX_TOKENS:
@@ -206,6 +208,13 @@ class _Parser:
         t = self.take()
         if t.kind == "num":
             assert t.value is not None
+            nxt = self.toks[self.i : self.i + 2]
+            if self.glued and len(nxt) == 2 and nxt[0].text == "/" and nxt[1].kind == "num" and not nxt[0].space_before and not nxt[1].space_before:
+                self.i += 2  # "25 / 1/3": a fraction written without spaces binds first
+                self.binary += 1
+                if not nxt[1].value:
+                    raise _Fail
+                return t.value / nxt[1].value
             return t.value / 100 if t.pct and self.pct == "fraction" else t.value
         if t.kind == "lp":
             v = self.expr() if not self.ltr else self.chain()
@@ -234,6 +243,7 @@ def evaluate(expr: str) -> Fraction | None:
 
 
 _ARITH = ("num", "op", "lp", "rp")
+_OPERATOR_WORDS = {"x", "times", "and", "plus", "minus", "by", "of", "per", "over", "divided", "multiplied"}
 
 
 def _lhs(toks: list[Tok], eq: int) -> list[Tok] | None:
@@ -256,6 +266,8 @@ def _lhs(toks: list[Tok], eq: int) -> list[Tok] | None:
         return None
     first = run[0]
     glued_word = boundary is not None and boundary.kind in ("word", "rp", "num", "time") and not first.space_before
+    if boundary is not None and boundary.kind == "word" and boundary.text.lower() in _OPERATOR_WORDS:
+        return None  # "60 students x 2/3", "12 x 1 and 1/4": the expression goes on to the left
     if first.kind == "lp" and glued_word:  # round(3.5 * 2): a function call changes the value
         return None
     if first.kind == "op":
@@ -266,36 +278,55 @@ def _lhs(toks: list[Tok], eq: int) -> list[Tok] | None:
     return run
 
 
+_UNIT_AFTER = {"cents": (100,), "cent": (100,), "percent": (100,), "minutes": (60,), "minute": (60,), "mins": (60,),
+               "seconds": (60, 3600), "inches": (12,), "months": (12,), "ounces": (16,)}  # fmt: skip
+
+
 def _rhs(toks: list[Tok], eq: int) -> tuple[list[tuple[Fraction, int | None]], str] | None:
-    """Candidate values of what follows "=" (value, shown decimals or None for exact) and its text."""
-    rest = toks[eq + 1 :]
-    sign = 1
-    if rest[:1] and rest[0].kind == "op" and rest[0].text == "-" and len(rest) > 1 and not rest[1].space_before:
-        sign, rest = -1, rest[1:]
-    if not rest:
+    """Candidate values of what follows "=" (value, shown decimals or None for exact) and its text;
+    None when it is not a number or is an expression with an unknown ("= 24/Y", "= 30 + M")."""
+    j = eq + 1
+    while j < len(toks) and toks[j].kind in _ARITH:
+        j += 1
+    run = toks[eq + 1 : j]
+    if not run or (run[-1].kind == "op" and j < len(toks) and toks[j].kind in ("word", "time")):
         return None
-    head = rest[0]
+    sign, head_at = 1, 0
+    if run[0].kind == "op" and run[0].text == "-" and len(run) > 1 and not run[1].space_before:
+        sign, head_at = -1, 1
+    cands: list[tuple[Fraction, int | None]] = []
+    full = _parse(run)
+    if full is not None:  # a running chain: "2 * 23 - 4 = 46 - 4 = 42"
+        cands.append((full[0], None))
+    head = run[head_at] if head_at < len(run) else None
+    if head is None or head.kind not in ("num", "lp"):
+        return (cands, _join(run)) if cands else None
     if head.kind == "lp":
         depth = 0
-        for k, t in enumerate(rest):
-            depth += {"lp": 1, "rp": -1}.get(t.kind, 0)
+        for k in range(head_at, len(run)):
+            depth += {"lp": 1, "rp": -1}.get(run[k].kind, 0)
             if depth == 0:
-                res = _parse(rest[: k + 1])
-                if res is None:
-                    return None
-                return [(sign * res[0], None)], _join(rest[: k + 1])
-        return None
-    if head.kind != "num":
-        return None
+                res = _parse(run[head_at : k + 1])
+                if res is not None:
+                    cands.append((sign * res[0], None))
+                break
+        return (cands, _join(run)) if cands else None
     assert head.value is not None
-    cands: list[tuple[Fraction, int | None]] = [(sign * head.value, head.decimals)]
+    glued = toks[eq + 1 + head_at + 1] if eq + 2 + head_at < len(toks) else None
+    if glued is not None and glued.kind == "word" and len(glued.text) == 1 and not glued.space_before:
+        return None  # "= 5A / 5", "= 1.2Y": an algebra coefficient, not a value
+    v = sign * head.value
+    cands.append((v, head.decimals))
     if head.pct:
-        cands.append((sign * head.value / 100, None))
-    text = ("-" if sign < 0 else "") + head.text
-    if len(rest) >= 3 and rest[1].kind == "op" and rest[1].text == "/" and rest[2].kind == "num" and rest[2].value:
-        assert rest[2].value is not None
-        cands.append((sign * head.value / rest[2].value, None))  # "= 3/4"
-    return cands, text
+        cands.append((v / 100, None))
+    after = run[head_at + 1] if head_at + 1 < len(run) else (toks[j] if j < len(toks) else None)
+    if after is not None and after.kind == "num" and after.space_before and re.fullmatch(r"\d{3}", after.text):
+        cands.append((v * 1000 + sign * (after.value or 0), None))  # "18 000 watts"
+    if after is not None and after.kind == "word":
+        cands += [(v / f, None) for f in _UNIT_AFTER.get(after.text.lower(), ())]  # "$1/2 = 50 cents"
+    if len(run) >= head_at + 3 and run[head_at + 1].text == "/" and run[head_at + 2].kind == "num" and run[head_at + 2].value:
+        cands.append((v / run[head_at + 2].value, None))  # "= 3/4"
+    return cands, ("-" if sign < 0 else "") + head.text
 
 
 def _close(value: Fraction, stated: Fraction, decimals: int | None) -> bool:
@@ -315,7 +346,7 @@ def _readings(run: list[Tok]) -> list[Fraction] | None:
     if base is None or base[1] == 0:
         return None
     values = [base[0]]
-    for kw in ({"ltr": True}, {"pct": "number"}, {"pct": "relative"}, {"pct": "relative", "ltr": True}):
+    for kw in ({"ltr": True}, {"pct": "number"}, {"pct": "relative"}, {"pct": "relative", "ltr": True}, {"glued": True}):
         res = _parse(run, **kw)
         if res is not None:
             values.append(res[0])
