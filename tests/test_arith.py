@@ -7,7 +7,8 @@ from fractions import Fraction
 
 import pytest
 
-from tinyreason.analysis.arith import claims, evaluate, false_claims
+from tinyreason.analysis.arith import evaluate
+from tinyreason.analysis.claims import claims, false_claims
 
 
 @pytest.mark.parametrize(

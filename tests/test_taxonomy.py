@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from runfab import generation, sample
 
-from tinyreason.analysis.arith import false_claims
+from tinyreason.analysis.claims import false_claims
 from tinyreason.analysis.taxonomy import CLASSES, classify, judged_generation, tally, unit_confusion
 
 CORRECT_CHAIN = r"""To find the total time, we break it down:

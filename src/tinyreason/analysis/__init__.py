@@ -5,7 +5,8 @@ analysis can be redone later without the model and whatever method produced the 
     paired       transition matrix (both right / fixed / regressed / both wrong) + exact McNemar
     mirage       first-100 vs all, minimum detectable effect, "indistinguishable from noise" warnings
     leaderboard  LEADERBOARD.md / .csv / .png with Wilson intervals and paired tests vs a baseline
-    arith        safe arithmetic checker for stated computations in chains (no eval)
+    arith        safe arithmetic evaluator (a small parser; never eval of model text)
+    claims       stated computations in a chain (a op b = c, <<a*b=c>>), each checked true or false
     taxonomy     classify a wrong answer: arithmetic / unit confusion / relationship / other
     regressions  INFERENCE_ANALYSIS.md: base-right / other-wrong cases, classified, side by side
     plots        matplotlib (Agg) PNGs: accuracy bars, accuracy vs tokens (Pareto front), transition heat map

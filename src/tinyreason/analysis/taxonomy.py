@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from tinyreason.analysis.arith import Claim, claims
+from tinyreason.analysis.claims import Claim, claims
 from tinyreason.answers import answers_match, normalize_number
 
 CLASSES = ("arithmetic error", "unit confusion", "relationship misunderstanding", "other")
