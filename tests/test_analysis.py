@@ -157,6 +157,14 @@ def test_regressions_report(tmp_path: Path) -> None:
     first = (tmp_path / "r2" / "INFERENCE_ANALYSIS.md").read_text()
     _cli("regressions", base, other, "--sample", "2", "--seed", "1", "--out", tmp_path / "r3")
     assert first == (tmp_path / "r3" / "INFERENCE_ANALYSIS.md").read_text() and first.count("### id ") == 2
+    # optional LLM judge through any backend (scripted here): shown next to the rules' class
+    rules = tmp_path / "judge.json"
+    rules.write_text('[{"match": "Student", "responses": ["UNIT"]}]')
+    res = _cli("regressions", base, other, "--out", tmp_path / "j", "--judge-backend", "scripted", "--judge-model", rules)
+    assert res.exit_code == 0, res.output
+    md = (tmp_path / "j" / "INFERENCE_ANALYSIS.md").read_text()
+    assert "### id 2 — unit confusion (LLM judge: unit)" in md and "### id 3 — relationship misunderstanding (LLM judge: unit)" in md
+    assert "on the 2 relationship/unit cases: agrees with the rules on 1, unparseable 0" in md
 
 
 def test_show_prints_every_completion_and_the_decision(tmp_path: Path) -> None:

@@ -96,3 +96,25 @@ def test_tally_covers_every_class() -> None:
     assert [c for c, _, _ in table] == list(CLASSES)
     assert dict((c, k) for c, k, _ in table) == {"arithmetic error": 1, "unit confusion": 0, "relationship misunderstanding": 0, "other": 1}
     assert sum(s for _, _, s in table) == 1.0
+
+
+def test_llm_judge_is_shown_next_to_the_rules_never_instead() -> None:
+    from tinyreason.analysis.judge import judge_cases, parse_verdict
+    from tinyreason.backends.scripted import ScriptedBackend
+
+    assert parse_verdict("Unit.") == "unit" and parse_verdict("**RELATIONSHIP**") == "relationship" and parse_verdict("dunno") is None
+    q = "Tom walks 45 minutes there and back. How many hours?"
+    samples = {
+        1: sample(1, "1.5", [generation("45 + 45 = 90 minutes\n#### 90")], question=q),
+        2: sample(2, "80", [generation("420 - 300 = 120\n#### 120")]),
+        3: sample(3, "27", [generation("12 + 15 = 28\n#### 28")]),
+    }
+    cases = [classify(s) for s in samples.values()]
+    replies = iter(["UNIT", "I cannot tell"])
+    backend = ScriptedBackend(responder=lambda chat, params, k: [next(replies)])
+    counts = judge_cases(cases, samples, backend)
+    assert counts == {"judged": 2, "agree": 1, "unparseable": 1}
+    assert [c.judge for c in cases] == ["unit", "unparseable", None]  # arithmetic is not sent to the judge
+    assert [c.cls for c in cases] == ["unit confusion", "relationship misunderstanding", "arithmetic error"]
+    (chat, params), _ = backend.calls
+    assert "Correct answer: 1.5" in chat[-1]["content"] and "45 + 45 = 90" in chat[-1]["content"] and params.greedy

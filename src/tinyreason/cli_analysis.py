@@ -124,13 +124,23 @@ def regressions_cmd(
     sample: int = typer.Option(50, min=1, help="regressions to sample and classify per pair"),
     seed: int = typer.Option(42, help="sampling seed"),
     out: Path = typer.Option(Path("results"), help="output folder for INFERENCE_ANALYSIS.md and heat maps"),
+    judge_model: Optional[str] = typer.Option(None, help="optional LLM judge for relationship vs unit errors (model for --judge-backend)"),
+    judge_backend: str = typer.Option("hf", help="backend of the LLM judge"),
 ) -> None:
     """Base-right / other-wrong questions, sampled and classified, side by side: INFERENCE_ANALYSIS.md."""
     from tinyreason.analysis.regressions import write_report
 
     def go() -> None:
         b, *rest = _load([base, *others])
-        path = write_report(b, rest, out, sample=sample, seed=seed)
+        judge = None
+        if judge_model is not None:
+            from tinyreason.backends import create_backend
+
+            try:
+                judge = create_backend(judge_backend, model=judge_model)
+            except (ValueError, ImportError, OSError) as e:
+                _fail(f"cannot start the judge ({judge_backend} {judge_model}): {e}")
+        path = write_report(b, rest, out, sample=sample, seed=seed, judge=judge)
         console.print(f"wrote {path}")
 
     _guard(go)

@@ -22,6 +22,7 @@ from tinyreason.analysis.mirage import pair_mirage, pct, pp
 from tinyreason.analysis.paired import matrix_markdown, transitions
 from tinyreason.analysis.plots import transition_heatmap
 from tinyreason.analysis.taxonomy import Case, classify, judged_generation, tally
+from tinyreason.backends.base import Backend
 
 MAX_CHAIN_CHARS = 4000
 
@@ -47,7 +48,7 @@ def _case_md(case: Case, base: Run, other: Run) -> list[str]:
     b, o = base.samples[case.id], other.samples[case.id]
     bg = judged_generation(b) or {}
     return [
-        f"### id {case.id} — {case.cls}",
+        f"### id {case.id} — {case.cls}" + (f" (LLM judge: {case.judge})" if case.judge else ""),
         "",
         f"**Question.** {b.get('question', '').strip()}",
         "",
@@ -74,12 +75,21 @@ def _slug(s: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", s)
 
 
-def _pair_section(base: Run, other: Run, out: Path, k: int, seed: int) -> tuple[list[str], list[Case], dict[str, Any]]:
+def _pair_section(base: Run, other: Run, out: Path, k: int, seed: int, judge: Backend | None) -> tuple[list[str], list[Case], dict[str, Any]]:
     pair = align(base, other)
     t = transitions(pair)
     png = transition_heatmap(t, base.name, other.name, out / f"transitions_{_slug(base.name)}__{_slug(other.name)}.png")
     ids = sample_regressions(pair, k, seed)
     cases = [classify(other.samples[i]) for i in ids]
+    judged = ""
+    if judge is not None:
+        from tinyreason.analysis.judge import judge_cases
+
+        c = judge_cases(cases, other.samples, judge)
+        judged = (
+            f"LLM judge ({judge.describe().get('model')}) on the {c['judged']} relationship/unit cases: agrees with the "
+            f"rules on {c['agree']}, unparseable {c['unparseable']}. The rules' class stays the one counted."
+        )
     lines = [f"## {base.name} → {other.name}", ""]
     lines += [f"> **{w}**" for w in ([pair.note] if pair.note else []) + pair.warnings] + ([""] if pair.note or pair.warnings else [])
     lines += [
@@ -100,6 +110,7 @@ def _pair_section(base: Run, other: Run, out: Path, k: int, seed: int) -> tuple[
         "",
         *_taxonomy_md(cases),
         "",
+        *([judged, ""] if judged else []),
     ]
     for case in cases:
         lines += _case_md(case, base, other)
@@ -107,12 +118,13 @@ def _pair_section(base: Run, other: Run, out: Path, k: int, seed: int) -> tuple[
     return lines, cases, summary
 
 
-def write_report(base: Run, others: list[Run], out: Path, sample: int = 50, seed: int = 42) -> Path:
-    """Render INFERENCE_ANALYSIS.md (and the heat maps) into `out`; returns the markdown path."""
+def write_report(base: Run, others: list[Run], out: Path, sample: int = 50, seed: int = 42, judge: Backend | None = None) -> Path:
+    """Render INFERENCE_ANALYSIS.md (and the heat maps) into `out`; returns the markdown path. `judge`: an
+    optional backend for the LLM judge (tinyreason.analysis.judge)."""
     out.mkdir(parents=True, exist_ok=True)
     sections, all_cases, summaries = [], [], []
     for other in others:
-        lines, cases, summary = _pair_section(base, other, out, sample, seed)
+        lines, cases, summary = _pair_section(base, other, out, sample, seed, judge)
         sections += lines
         all_cases += cases
         summaries.append(summary)

@@ -60,6 +60,7 @@ class Case:
     chain: str  # the text judged
     stage: str
     checked: list[Claim] = field(default_factory=list)
+    judge: str | None = None  # optional LLM verdict (tinyreason.analysis.judge), shown next to the rule's class
 
 
 def judged_generation(sample: dict[str, Any]) -> dict[str, Any] | None:
