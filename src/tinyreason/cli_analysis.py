@@ -75,7 +75,13 @@ def leaderboard_cmd(
     from tinyreason.analysis.mirage import pct, pp
 
     def go() -> None:
-        loaded = _load(runs)
+        dirs = [r for r in runs if r.is_dir()]
+        for r in runs:
+            if not r.is_dir():  # e.g. a log file caught by runs/bench/*
+                console.print(f"[yellow]warning:[/] skipping {r}: not a directory")
+        if not dirs:
+            _fail("no run directories given")
+        loaded = _load(dirs)
         base = loaded[0]
         if baseline is not None:
             resolved = [r.path.resolve() for r in loaded]

@@ -80,7 +80,12 @@ def pareto(points: list[Point], path: Path) -> Path:
         ax.plot([p.tokens for p in front], [p.accuracy * 100 for p in front], "--", color="#C44E52", label="Pareto front")
         ax.legend(loc="lower right")
     if points and max(p.tokens for p in points) > 4 * max(1.0, min(p.tokens for p in points)):
+        from matplotlib.ticker import ScalarFormatter
+
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(ScalarFormatter())
+        ax.tick_params(axis="x", which="minor", labelsize=7)
     ax.set_xlabel("generated tokens per question")
     ax.set_ylabel("accuracy (%)")
     ax.set_title("accuracy vs inference compute")
