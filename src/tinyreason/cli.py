@@ -153,6 +153,7 @@ def methods_cmd() -> None:
 
 from tinyreason import cli_distill  # noqa: E402,F401  (registers commands)
 from tinyreason import cli_methods  # noqa: E402,F401  (registers commands)
+from tinyreason import cli_analysis  # noqa: E402,F401  (registers commands)
 
 if __name__ == "__main__":
     app()

@@ -138,3 +138,18 @@ VERIFY = register(
         used_by="audit-verifier, sc-verifier (the verifier's verdict on one chain)",
     )
 )
+
+
+TAXONOMY_JUDGE = register(
+    PromptTemplate(
+        name="taxonomy-judge",
+        user=(
+            "A student answered this math problem wrong.\n\n"
+            "Problem: {question}\nCorrect answer: {gold}\n\nStudent's solution:\n{solution}\n\n"
+            "What is the main cause of the error? Reply with one word: RELATIONSHIP if the student set the problem up "
+            "wrongly (misread how the quantities relate), or UNIT if the student confused units (minutes vs hours, "
+            "percent vs fraction, dozens, cents vs dollars, 'percent more' read as 'percent of')."
+        ),
+        used_by="tinyreason regressions --judge-model (analysis.judge): optional LLM split of relationship vs unit errors",
+    )
+)

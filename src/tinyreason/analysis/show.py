@@ -1,0 +1,64 @@
+"""Read the raw generations of one question: `tinyreason show RUN --id N`.
+
+Prints the question and gold answer, a table of every completion (stage, tokens, finish reason, flexible and
+strict extracted answers, right or wrong), each completion's full text, and the final decision with the
+method's own record (`extra`: votes, triggers, ...). Works for any method: it only reads the sample record.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from tinyreason.analysis.loading import AnalysisError, Run
+from tinyreason.answers import answers_match
+
+
+def _mark(answer: Any, gold: str) -> str:
+    if answer is None:
+        return "[yellow]none[/]"
+    return "[green]✓[/]" if answers_match(str(answer), gold) else "[red]✗[/]"
+
+
+def sample_of(run: Run, qid: int) -> dict[str, Any]:
+    if qid not in run.samples:
+        some = ", ".join(map(str, run.order[:10]))
+        raise AnalysisError(f"{run.path}: no question with id {qid}; its ids (subset order) start {some} …")
+    return run.samples[qid]
+
+
+def render(run: Run, qid: int, console: Console, max_chars: int | None = None) -> None:
+    s = sample_of(run, qid)
+    gold = str(s["gold"])
+    pos = run.order.index(qid) + 1
+    console.print(Panel(Text(str(s.get("question", ""))), title=f"{run.name} · id {qid} · #{pos} of {len(run.order)} in subset order · {run.label}"))
+    console.print(f"gold: [bold]{gold}[/]")
+    table = Table("#", "stage", "tokens", "prompt tok", "finish", "answer", "strict", "", title="completions")
+    gens = s.get("generations") or []
+    for k, g in enumerate(gens, 1):
+        finish = g.get("finish_reason")
+        table.add_row(str(k), str(g.get("stage")), str(g.get("n_tokens")), str(g.get("prompt_tokens")),
+                      f"[red]{finish}[/]" if finish != "stop" else str(finish), str(g.get("answer")),
+                      str(g.get("answer_strict")), _mark(g.get("answer"), gold))  # fmt: skip
+    console.print(table)
+    for k, g in enumerate(gens, 1):
+        text = g.get("text") or ""
+        if max_chars is not None and len(text) > max_chars:
+            text = text[:max_chars] + f"\n… [{len(text) - max_chars} more characters]"
+        title = f"#{k} {g.get('stage')} · {g.get('n_tokens')} tokens · {g.get('finish_reason')} · answer {g.get('answer')}"
+        extra = g.get("extra") or {}
+        body = Group(Text(text), Text(json.dumps(extra, ensure_ascii=False), style="dim")) if extra else Text(text)
+        console.print(Panel(body, title=title, title_align="left"))
+    verdict = "[bold green]RIGHT[/]" if s.get("correct") else "[bold red]WRONG[/]"
+    console.print(
+        f"final decision: [bold]{s.get('prediction')}[/] (strict {s.get('prediction_strict')}) → {verdict} · "
+        f"calls {s.get('calls')} · generated {s.get('generated_tokens')} tok · truncated {s.get('truncated')}"
+        + (f" · error {s.get('error')}" if s.get("error") else "")
+    )
+    if s.get("extra"):
+        console.print(Panel(Text(json.dumps(s["extra"], indent=1, ensure_ascii=False)), title="method record (extra)", title_align="left"))
