@@ -92,6 +92,12 @@ def eval_cmd(
             backend_opts.update(device=device, dtype=dtype, batch_size=batch_size, adapter=adapter)
         elif adapter:
             _fail(f"--adapter is only supported by the hf backend, not '{backend}'")
+        if adapter:
+            from tinyreason.train.sft import adapter_prompt_warning
+
+            warning = adapter_prompt_warning(adapter, m.templates()[0])
+            if warning:
+                console.print(f"[bold yellow]WARNING:[/] {warning}")
         b = create_backend(backend, **backend_opts)
         metrics = evaluate(b, m, ds, out, limit=limit, seed=seed, batch_size=batch_size or getattr(b, "batch_size", 16))
     except (ValueError, DataError, RunError, FileNotFoundError, ImportError) as e:
@@ -135,6 +141,8 @@ def methods_cmd() -> None:
         for field, info in cls.Config.model_fields.items():
             console.print(f"    {field} = {info.default!r}: {info.description}")
 
+
+from tinyreason import cli_train  # noqa: E402,F401  (registers commands)
 
 if __name__ == "__main__":
     app()
