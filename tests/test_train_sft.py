@@ -55,7 +55,8 @@ def test_sft_trains_the_loss_down_and_records_every_check(sft_run: Path) -> None
     report = json.loads((sft_run / "train_report.json").read_text())
     assert report["ok"] and report["failed_checks"] == []
     parity, active, curve = (report["checks"][k] for k in ("prompt_parity", "adapter_active", "loss_curve"))
-    assert parity["ok"] and parity["eval_prompt"] == parity["train_prompt"] and parity["eval_prompt"].endswith("<|im_start|>assistant\n")
+    assert parity["ok"] and parity["examples_checked"] == 8 and parity["mismatches"] == 0
+    assert parity["eval_prompt"] == parity["train_prompt"] and parity["eval_prompt"].endswith("<|im_start|>assistant\n")
     assert active["ok"] and active["lora_B_matrices"] == 14 and active["lora_B_zero"] == 0 and active["logits_max_abs_diff"] > 0
     losses = [p["loss"] for p in json.loads((sft_run / "loss.json").read_text())]
     assert len(losses) == report["train"]["optimizer_steps"] == 8
@@ -77,7 +78,7 @@ def test_a_different_training_template_fails_the_run_before_training(
     with pytest.raises(CheckFailed, match="prompt_parity"):
         sft.train_sft(cfg, tmp_path / "bad")
     report = json.loads((tmp_path / "bad" / "train_report.json").read_text())
-    assert not report["ok"] and report["failed_checks"] == ["prompt_parity"]
+    assert not report["ok"] and report["failed_checks"] == ["prompt_parity"] and report["checks"]["prompt_parity"]["mismatches"] == 4
     diff = report["checks"]["prompt_parity"]["text_first_difference"]  # both start "Solve "; they part after it
     assert diff["train"].startswith("step by step.\n") and diff["eval"].startswith("the following math problem")
     assert "train" not in report and not (tmp_path / "bad" / "adapter_model.safetensors").exists()

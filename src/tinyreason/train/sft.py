@@ -173,17 +173,24 @@ def trained_prompt_ids(row: dict[str, Any]) -> list[int]:
 
 
 def check_parity(cfg: SFTRunConfig, trainer: Any, records: list[dict[str, Any]], examples: list[TrainExample]) -> dict[str, Any]:
-    """Compare the trainer's first example with eval's prompt, using a tokenizer loaded fresh as eval loads it."""
+    """Compare every tokenized training example with eval's prompt for the same question, using a tokenizer
+    loaded afresh as eval loads it. The report shows the first mismatch (or the first example) in full."""
     from transformers import AutoTokenizer
 
     from tinyreason.backends.hf import split_model_path
 
     path, kw = split_model_path(cfg.model)
     eval_tok = AutoTokenizer.from_pretrained(path, **kw)
-    row = trainer.train_dataset[0]
-    rec = next(r for r in records if r["id"] == row["id"]) if "id" in row else records[0]
-    question = next(e.question for e in examples if e.id == rec["id"])
-    return checks.prompt_parity(eval_tok, get_prompt(cfg.prompt), question, rec["prompt"], trained_prompt_ids(row))
+    template = get_prompt(cfg.prompt)
+    prompts = {r["id"]: r["prompt"] for r in records}
+    questions = {e.id: e.question for e in examples}
+    shown, bad = None, 0
+    for row in trainer.train_dataset:
+        r = checks.prompt_parity(eval_tok, template, questions[row["id"]], prompts[row["id"]], trained_prompt_ids(row))
+        bad += not r["ok"]
+        if shown is None or (not r["ok"] and shown["ok"]):
+            shown = {**r, "example_id": row["id"]}
+    return {**(shown or {"ok": False}), "ok": bad == 0 and shown is not None, "examples_checked": len(trainer.train_dataset), "mismatches": bad}
 
 
 def prepare_out(out: Path, force: bool) -> None:
