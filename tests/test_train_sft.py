@@ -140,6 +140,17 @@ def test_merge_writes_a_standalone_model_with_the_adapters_outputs(tiny_model_wi
     assert res.exit_code == 2 and "not empty" in res.output
 
 
+def test_eval_refuses_to_resume_with_a_retrained_adapter(tiny_model_wide_init: Path, sft_run: Path, data: Path, tmp_path: Path) -> None:
+    adapter = tmp_path / "adapter"
+    shutil.copytree(sft_run, adapter)
+    assert _eval(tiny_model_wide_init, data, tmp_path / "e", "--adapter", str(adapter), "--limit", "2").exit_code == 0
+    res = runner.invoke(app, ["train", "sft", "--model", str(tiny_model_wide_init), "--data", str(data), *SFT_ARGS, "--max-steps", "1",
+                              "--out", str(adapter), "--force"])
+    assert res.exit_code == 0, res.output
+    res = _eval(tiny_model_wide_init, data, tmp_path / "e", "--adapter", str(adapter), "--limit", "2")
+    assert res.exit_code == 2 and "adapter_sha256" in " ".join(res.output.split())
+
+
 def test_sft_refuses_to_overwrite_a_run_and_rejects_bad_flags(tiny_model_wide_init: Path, sft_run: Path, data: Path) -> None:
     res = runner.invoke(app, ["train", "sft", "--model", str(tiny_model_wide_init), "--data", str(data), *SFT_ARGS, "--out", str(sft_run)])
     assert res.exit_code == 2 and "already holds a training run" in " ".join(res.output.split())
