@@ -23,3 +23,10 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture()
 def gsm8k_file(tmp_path: Path) -> Path:
     return write_gsm8k_jsonl(tmp_path / "gsm8k.jsonl")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_wide_init(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny Qwen2 with initializer_range 0.5: its logits can move far enough for LoRA to fit examples
+    (at 0.02 the tied embeddings are so small that every logit stays near 0 whatever the adapter does)."""
+    return build_tiny_qwen2(tmp_path_factory.mktemp("tiny-qwen2-wide"), initializer_range=0.5)

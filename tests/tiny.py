@@ -65,8 +65,9 @@ def build_tokenizer(out: Path):
     return fast
 
 
-def build_tiny_qwen2(out: Path, seed: int = 0) -> Path:
-    """A 2-layer, 32-wide random Qwen2ForCausalLM plus its tokenizer, saved to `out`."""
+def build_tiny_qwen2(out: Path, seed: int = 0, initializer_range: float = 0.02) -> Path:
+    """A 2-layer, 32-wide random Qwen2ForCausalLM plus its tokenizer, saved to `out`. A larger
+    `initializer_range` gives logits a usable scale (the memorization tests need one)."""
     import torch
     from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
 
@@ -87,6 +88,7 @@ def build_tiny_qwen2(out: Path, seed: int = 0) -> Path:
         eos_token_id=eos,
         pad_token_id=pad,
         bos_token_id=None,
+        initializer_range=initializer_range,
     )
     model = Qwen2ForCausalLM(cfg)
     model.generation_config = GenerationConfig(eos_token_id=[eos, pad], pad_token_id=pad, do_sample=True, temperature=0.7, top_k=20)

@@ -107,6 +107,12 @@ def eval_cmd(
             backend_opts.update(base_url=base_url, api_key_env=api_key_env, concurrency=concurrency)
         elif base_url:
             _fail(f"--base-url is only used by the openai backend, not '{backend}'")
+        if adapter:
+            from tinyreason.train.sft import adapter_prompt_warning
+
+            warning = adapter_prompt_warning(adapter, m.templates()[0])
+            if warning:
+                console.print(f"[bold yellow]WARNING:[/] {warning}")
         b = create_backend(backend, **backend_opts)
         metrics = evaluate(b, m, ds, out, limit=limit, seed=seed, batch_size=batch_size or getattr(b, "batch_size", 16))
     except (ValueError, DataError, RunError, OSError, ImportError) as e:
@@ -154,6 +160,7 @@ def methods_cmd() -> None:
 from tinyreason import cli_distill  # noqa: E402,F401  (registers commands)
 from tinyreason import cli_methods  # noqa: E402,F401  (registers commands)
 from tinyreason import cli_analysis  # noqa: E402,F401  (registers commands)
+from tinyreason import cli_train  # noqa: E402,F401  (registers commands)
 
 if __name__ == "__main__":
     app()

@@ -126,6 +126,7 @@ class HFBackend:
             "revision": self.revision,
             "adapter": str(Path(self.adapter).resolve()) if self.adapter and Path(self.adapter).exists() else self.adapter,
             "dtype": self.dtype,
+            **({"adapter_sha256": adapter_fingerprint(self.adapter)} if self.adapter else {}),
         }
 
     def render(self, chat: Chat) -> str:
@@ -182,6 +183,19 @@ class HFBackend:
         finish = "stop" if eos_at is not None or n_tokens < params.max_new_tokens else "length"
         text = self.tokenizer.decode(kept, skip_special_tokens=True)
         return Completion(text=text, n_tokens=n_tokens, finish_reason=finish, prompt_tokens=prompt_tokens)
+
+
+def adapter_fingerprint(adapter: str) -> str | None:
+    """SHA-256 of the adapter weights: a retrained adapter in the same folder is a different run (resume refuses)."""
+    import hashlib
+
+    weights = sorted(Path(adapter).glob("adapter_model*"))
+    if not weights:
+        return None
+    h = hashlib.sha256()
+    for w in weights:
+        h.update(w.read_bytes())
+    return h.hexdigest()
 
 
 def load_adapter(model: Any, adapter: str) -> Any:

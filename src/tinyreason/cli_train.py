@@ -1,0 +1,207 @@
+"""Training commands: `train sft`, `train merge`, `memorize`, `inspect-memorization`, `report overfit`.
+
+    tinyreason train sft --model Qwen/Qwen2.5-0.5B-Instruct --train-n 2000 --epochs 1 --out runs/sft-human
+    tinyreason train sft --traces traces.jsonl --out runs/sft-distill
+    tinyreason eval --model Qwen/Qwen2.5-0.5B-Instruct --adapter runs/sft-human --limit 600
+    tinyreason train merge --adapter runs/sft-human --out models/sft-human
+    tinyreason memorize --k 5 --epochs 20 --out runs/5_20ep
+    tinyreason inspect-memorization --experiment-id 5_20ep --print-raw
+    tinyreason report overfit --out results/
+
+Flag help comes from the pydantic config models (train/sft.py, train/memorize.py): documented once.
+Heavy imports (torch, trl, peft) happen inside the commands.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from tinyreason.cli import _fail, _slug, app, console
+from tinyreason.train.memorize import MemorizeConfig
+from tinyreason.train.sft import SFTRunConfig
+
+train_app = typer.Typer(no_args_is_help=True, help="Fine-tune a model (LoRA / QLoRA) and merge adapters.")
+app.add_typer(train_app, name="train")
+
+
+def _report_app() -> typer.Typer:
+    """The `report` group, shared with any other module that adds reports (whichever registers first creates it)."""
+    for group in app.registered_groups:
+        if group.name == "report" and group.typer_instance is not None:
+            return group.typer_instance
+    sub = typer.Typer(no_args_is_help=True, help="Render reports from run directories (no model needed).")
+    app.add_typer(sub, name="report")
+    return sub
+
+
+report_app = _report_app()
+
+
+def _sft_help(field: str) -> str:
+    return SFTRunConfig.model_fields[field].description or ""
+
+
+def _mem_help(field: str) -> str:
+    return MemorizeConfig.model_fields[field].description or ""
+
+
+def _errors() -> tuple[type[BaseException], ...]:
+    from tinyreason.data import DataError
+    from tinyreason.train.checks import CheckFailed
+
+    return (ValueError, DataError, FileNotFoundError, FileExistsError, ImportError, KeyError, CheckFailed)
+
+
+def _print_train_report(report: dict[str, Any], out: Path) -> None:
+    t, c = report["train"], report["checks"]
+    curve = c["loss_curve"]
+    console.print(f"[bold green]trained[/] {t['examples']} examples · {t['optimizer_steps']} optimizer steps · {t['wall_s']:.0f} s · "
+                  f"loss {curve['first']:.3f} → {curve['last']:.3f} · {report['mode_note']}")
+    console.print(f"checks: prompt parity ok · adapter active ok (max |Δlogit| {c['adapter_active']['logits_max_abs_diff']:.3g}) · loss curve {out / 'loss.png'}")
+    if "peak_gpu_memory_gib" in report:
+        console.print(f"peak GPU memory {report['peak_gpu_memory_gib']:.2f} GiB on {report['gpu']}")
+    console.print(f"adapter + run record: {out}   (evaluate: tinyreason eval --adapter {out} ...)")
+
+
+@train_app.command("sft")
+def sft_cmd(
+    model: str = typer.Option(SFTRunConfig.model_fields["model"].default, help=_sft_help("model")),
+    data: Optional[str] = typer.Option(None, help=_sft_help("data")),
+    traces: Optional[str] = typer.Option(None, help=_sft_help("traces")),
+    train_n: int = typer.Option(2000, help=_sft_help("train_n")),
+    epochs: float = typer.Option(1.0, help=_sft_help("epochs")),
+    max_steps: int = typer.Option(-1, help=_sft_help("max_steps")),
+    prompt: str = typer.Option("cot", help=_sft_help("prompt")),
+    seed: int = typer.Option(42, help=_sft_help("seed")),
+    lr: float = typer.Option(2e-4, "--lr", help=_sft_help("learning_rate")),
+    lr_scheduler: str = typer.Option("cosine", help=_sft_help("lr_scheduler")),
+    warmup: float = typer.Option(0.03, help=_sft_help("warmup")),
+    batch_size: int = typer.Option(4, help=_sft_help("batch_size")),
+    grad_accum: int = typer.Option(4, help=_sft_help("grad_accum")),
+    max_length: int = typer.Option(1024, help=_sft_help("max_length")),
+    lora_r: int = typer.Option(16, help=_sft_help("lora_r")),
+    lora_alpha: int = typer.Option(32, help=_sft_help("lora_alpha")),
+    lora_dropout: float = typer.Option(0.05, help=_sft_help("lora_dropout")),
+    quantization: str = typer.Option("auto", help=_sft_help("quantization")),
+    gradient_checkpointing: bool = typer.Option(True, help=_sft_help("gradient_checkpointing")),
+    device: str = typer.Option("auto", help=_sft_help("device")),
+    dtype: str = typer.Option("auto", help=_sft_help("dtype")),
+    out: Optional[Path] = typer.Option(None, help="run directory = adapter folder (default runs/sft-<model>-<data>-n<N>)"),
+    force: bool = typer.Option(False, help="overwrite a previous training run in --out"),
+) -> None:
+    """Supervised fine-tuning (LoRA; QLoRA on CUDA) on GSM8K human traces or a traces file, with pipeline checks."""
+    from pydantic import ValidationError
+
+    from tinyreason.train.sft import train_sft
+
+    try:
+        cfg = SFTRunConfig(model=model, data=data, traces=traces, train_n=train_n, epochs=epochs, max_steps=max_steps, prompt=prompt,
+                           seed=seed, learning_rate=lr, lr_scheduler=lr_scheduler, warmup=warmup, batch_size=batch_size, grad_accum=grad_accum,
+                           max_length=max_length, lora_r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout, quantization=quantization,
+                           gradient_checkpointing=gradient_checkpointing, device=device, dtype=dtype)
+    except ValidationError as e:
+        _fail("; ".join(f"--{'-'.join(map(str, err['loc'])).replace('_', '-')}: {err['msg']}" for err in e.errors()))
+        return
+    out = out or Path("runs") / f"sft-{_slug(model)}-{'traces' if traces else 'human'}-n{train_n}"
+    try:
+        result = train_sft(cfg, out, force=force)
+    except _errors() as e:
+        _fail(str(e).strip("'\""))
+        return
+    _print_train_report(result.report, out)
+
+
+@train_app.command("merge")
+def merge_cmd(
+    adapter: Path = typer.Option(..., help="adapter folder (a `train sft` run directory)"),
+    out: Path = typer.Option(..., help="new folder for the standalone merged model"),
+    model: Optional[str] = typer.Option(None, help="base model (default: the one the adapter was trained on)"),
+    dtype: str = typer.Option("auto", help="auto (the base's stored dtype), bfloat16, float16, float32"),
+) -> None:
+    """Merge a LoRA adapter into its base model: a folder `tinyreason eval --model DIR` loads without peft."""
+    from tinyreason.train.merge import merge_adapter
+
+    try:
+        info = merge_adapter(adapter, out, model=model, dtype=dtype)
+    except _errors() as e:
+        _fail(str(e).strip("'\""))
+        return
+    console.print(f"[bold green]merged[/] {info['adapter']} into {info['base_model']} ({info['dtype']}, {info['params'] / 1e6:.1f}M params) -> {out}")
+
+
+@app.command("memorize")
+def memorize_cmd(
+    k: int = typer.Option(5, help=_mem_help("k")),
+    epochs: float = typer.Option(20, help=_mem_help("epochs")),
+    model: str = typer.Option(MemorizeConfig.model_fields["model"].default, help=_mem_help("model")),
+    data: Optional[str] = typer.Option(None, help=_mem_help("data")),
+    seed: int = typer.Option(42, help=_mem_help("seed")),
+    prompt: str = typer.Option("cot", help=_mem_help("prompt")),
+    lr: float = typer.Option(1e-3, "--lr", help=_mem_help("learning_rate")),
+    batch_size: int = typer.Option(1, help=_mem_help("batch_size")),
+    lora_r: int = typer.Option(16, help=_mem_help("lora_r")),
+    lora_alpha: int = typer.Option(32, help=_mem_help("lora_alpha")),
+    quantization: str = typer.Option("auto", help=_mem_help("quantization")),
+    max_new_tokens: Optional[int] = typer.Option(None, help=_mem_help("max_new_tokens")),
+    device: str = typer.Option("auto", help=_mem_help("device")),
+    dtype: str = typer.Option("auto", help=_mem_help("dtype")),
+    out: Optional[Path] = typer.Option(None, help="run directory (default runs/<k>_<epochs>ep)"),
+    force: bool = typer.Option(False, help="overwrite a previous run in --out"),
+) -> None:
+    """Memorization audit: train on k examples for E epochs, then check the model reproduces them."""
+    from pydantic import ValidationError
+
+    from tinyreason.train.memorize import memorize
+    from tinyreason.train.overfit import print_inspection
+
+    try:
+        cfg = MemorizeConfig(k=k, epochs=epochs, model=model, data=data, seed=seed, prompt=prompt, learning_rate=lr, batch_size=batch_size,
+                             lora_r=lora_r, lora_alpha=lora_alpha, quantization=quantization, max_new_tokens=max_new_tokens, device=device, dtype=dtype)
+    except ValidationError as e:
+        _fail("; ".join(f"--{'-'.join(map(str, err['loc'])).replace('_', '-')}: {err['msg']}" for err in e.errors()))
+        return
+    out = out or Path("runs") / f"{k}_{epochs:g}ep"
+    try:
+        record = memorize(cfg, out, force=force)
+    except _errors() as e:
+        _fail(str(e).strip("'\""))
+        return
+    print_inspection(record, console)
+    console.print(f"audit: {out / 'memorization.json'}")
+
+
+@app.command("inspect-memorization")
+def inspect_memorization_cmd(
+    experiment_id: str = typer.Option(..., help="run directory name under --runs-dir (e.g. 5_20ep)"),
+    runs_dir: Path = typer.Option(Path("runs"), help="folder holding the memorization runs"),
+    print_raw: bool = typer.Option(False, help="also print each training target and raw generation in full"),
+) -> None:
+    """Print a memorization audit: Example / Expected / Generated / Match, optionally the raw generations."""
+    from tinyreason.train.memorize import load_record
+    from tinyreason.train.overfit import print_inspection
+
+    try:
+        record = load_record(runs_dir / experiment_id)
+    except FileNotFoundError as e:
+        _fail(str(e))
+        return
+    print_inspection(record, console, print_raw=print_raw)
+
+
+@report_app.command("overfit")
+def report_overfit_cmd(
+    run_dirs: Optional[list[Path]] = typer.Argument(None, help="memorization run directories, or folders of them (default: runs/)"),
+    out: Path = typer.Option(Path("results"), help="folder for OVERFIT_REPORT.md"),
+) -> None:
+    """Write OVERFIT_REPORT.md from memorization runs (no model needed)."""
+    from tinyreason.train.overfit import find_audits, write_report
+
+    try:
+        path = write_report(find_audits(run_dirs or [Path("runs")]), out)
+    except (FileNotFoundError, KeyError, ValueError) as e:
+        _fail(str(e))
+        return
+    console.print(f"wrote {path}")

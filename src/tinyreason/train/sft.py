@@ -1,0 +1,279 @@
+"""Supervised fine-tuning with a LoRA adapter: a thin layer over TRL's SFTTrainer and PEFT.
+
+    tinyreason train sft --model Qwen/Qwen2.5-0.5B-Instruct --train-n 2000 --epochs 1 --out runs/sft-human
+    tinyreason train sft --traces traces.jsonl --out runs/sft-distill          # a traces file instead
+    tinyreason eval --adapter runs/sft-human                                    # evaluate the fine-tune
+
+On CUDA the default is QLoRA (Dettmers et al. 2023): the base model in 4-bit NF4 via bitsandbytes, bf16
+compute, a LoRA adapter (Hu et al. 2021) on every linear projection, gradient checkpointing, a small batch
+with gradient accumulation; the run records peak GPU memory. On CPU/MPS bitsandbytes 4-bit is unavailable,
+so the same adapter trains on the unquantized model (plain LoRA), and the run says so.
+
+Each example is the eval prompt — the same template through the same chat template, generation prompt
+included — followed by the target completion; the loss covers only the completion (TRL prompt-completion
+format). Before training the prompt-parity check compares the trainer's first tokenized prompt with what
+`tinyreason eval` would feed the model; after training the adapter-active check and the loss curve are
+recorded (see checks.py). A failed check fails the run after train_report.json is written.
+
+The run directory (`--out`) is itself the adapter folder (adapter_config.json, adapter_model.safetensors),
+plus train_config.json (everything needed to rerun), train_report.json, loss.json and loss.png.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from rich.console import Console
+
+from tinyreason.data import load_problems
+from tinyreason.prompts import get_prompt
+from tinyreason.runs import environment
+from tinyreason.train import checks
+from tinyreason.train.examples import TrainExample, human_examples, load_traces, select_examples, to_records
+
+console = Console(stderr=True)
+DEFAULT_MODEL = "Qwen/Qwen2.5-0.5B-Instruct"
+TRAIN_CONFIG = "train_config.json"
+TRAIN_REPORT = "train_report.json"
+QWEN_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+class SFTRunConfig(BaseModel):
+    """One fine-tuning run. Every field is a `train sft` flag; the whole model is stored in train_config.json."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(DEFAULT_MODEL, description="base model: Hub id or local transformers folder")
+    data: str | None = Field(None, description="local GSM8K train .jsonl for human traces (default: openai/gsm8k train from the Hub)")
+    traces: str | None = Field(None, description="traces JSONL file (id, question, gold, completion) to train on instead of human traces")
+    train_n: int | None = Field(2000, ge=1, description="examples in the seeded selection (None: all)")
+    seed: int = Field(42, description="selection seed, LoRA init and data order")
+    prompt: str = Field("cot", description="prompt template; must be the one eval uses (checked)")
+    epochs: float = Field(1.0, gt=0, description="passes over the selected examples")
+    max_steps: int = Field(-1, description="stop after this many optimizer steps (-1: run all epochs)")
+    learning_rate: float = Field(2e-4, gt=0, description="AdamW learning rate of the LoRA weights")
+    lr_scheduler: Literal["cosine", "linear", "constant"] = Field("cosine", description="learning-rate schedule")
+    warmup: float = Field(0.03, ge=0, description="warm-up: fraction of steps if < 1, else a step count")
+    batch_size: int = Field(4, ge=1, description="examples per forward pass")
+    grad_accum: int = Field(4, ge=1, description="forward passes per optimizer step (effective batch = batch_size x grad_accum)")
+    max_length: int = Field(1024, ge=16, description="tokens per example (prompt + completion); longer ones are cut")
+    lora_r: int = Field(16, ge=1, description="LoRA rank")
+    lora_alpha: int = Field(32, ge=1, description="LoRA scaling numerator (scale = alpha / r)")
+    lora_dropout: float = Field(0.05, ge=0, lt=1, description="dropout on the LoRA input")
+    target_modules: list[str] = Field(default_factory=lambda: list(QWEN_LINEAR), description="linear layers that get an adapter")
+    quantization: Literal["auto", "4bit", "none"] = Field("auto", description="auto: 4-bit NF4 (QLoRA) on CUDA, none elsewhere")
+    gradient_checkpointing: bool = Field(True, description="recompute activations in backward (less memory, ~30% slower)")
+    device: str = Field("auto", description="auto (cuda > mps > cpu), cuda, mps, cpu")
+    dtype: str = Field("auto", description="base weights / compute dtype: auto (as eval picks), bfloat16, float16, float32")
+    logging_steps: int = Field(1, ge=1, description="log the loss every this many optimizer steps (the loss curve)")
+
+
+@dataclass
+class SFTResult:
+    out: Path
+    report: dict[str, Any]
+    examples: list[TrainExample]
+    model: Any  # the trained PeftModel, still in memory
+    tokenizer: Any
+
+
+def load_examples(cfg: SFTRunConfig) -> tuple[list[TrainExample], dict[str, Any]]:
+    if cfg.traces:
+        pool, source = load_traces(cfg.traces), {"kind": "traces", "source": str(Path(cfg.traces).resolve())}
+    else:
+        ds = load_problems(cfg.data, "train")
+        pool, source = human_examples(ds), {"kind": "human", "source": ds.source, "fingerprint": ds.fingerprint()}
+    chosen = select_examples(pool, cfg.train_n, cfg.seed)
+    if cfg.train_n is not None and len(chosen) < cfg.train_n:
+        console.print(f"[yellow]warning:[/] asked for {cfg.train_n} examples, only {len(chosen)} available: training on all of them")
+    return chosen, {**source, "available": len(pool), "n": len(chosen), "ids": [e.id for e in chosen]}
+
+
+def resolve_mode(cfg: SFTRunConfig) -> tuple[str, str, str]:
+    """(device, dtype, mode) where mode is 'qlora' or 'lora'."""
+    from tinyreason.backends.hf import auto_device, auto_dtype
+
+    device = auto_device() if cfg.device == "auto" else cfg.device
+    dtype = auto_dtype(device) if cfg.dtype == "auto" else cfg.dtype
+    if cfg.quantization == "4bit" and not device.startswith("cuda"):
+        raise ValueError(f"--quantization 4bit (QLoRA) needs a CUDA GPU and bitsandbytes; on {device} use --quantization none (plain LoRA)")
+    mode = "qlora" if device.startswith("cuda") and cfg.quantization != "none" else "lora"
+    if mode == "qlora" and dtype == "float32":
+        dtype = "bfloat16"  # QLoRA computes in 16 bits; fp32 compute would defeat its memory budget
+    return device, dtype, mode
+
+
+def load_model(cfg: SFTRunConfig, device: str, dtype: str, mode: str) -> tuple[Any, Any]:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from tinyreason.backends.hf import DTYPES, split_model_path
+
+    path, kw = split_model_path(cfg.model)
+    tokenizer = AutoTokenizer.from_pretrained(path, **kw)
+    if mode == "qlora":
+        try:
+            import bitsandbytes  # noqa: F401
+        except ImportError as e:
+            raise ImportError("QLoRA needs bitsandbytes: pip install 'tinyreason[cuda]' (or --quantization none for plain LoRA)") from e
+        from transformers import BitsAndBytesConfig
+
+        qc = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=DTYPES[dtype])
+        index = torch.device(device).index or 0
+        model = AutoModelForCausalLM.from_pretrained(path, quantization_config=qc, dtype=DTYPES[dtype], device_map={"": index}, **kw)
+    else:
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=DTYPES[dtype], **kw).to(device)
+    return model, tokenizer
+
+
+def trainer_args(cfg: SFTRunConfig, out: Path, device: str, dtype: str) -> Any:
+    from trl import SFTConfig
+
+    on_gpu = device.startswith("cuda")
+    return SFTConfig(
+        output_dir=str(out),
+        num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps,
+        per_device_train_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.grad_accum,
+        learning_rate=cfg.learning_rate,
+        lr_scheduler_type=cfg.lr_scheduler,
+        warmup_steps=cfg.warmup,
+        logging_steps=cfg.logging_steps,
+        gradient_checkpointing=cfg.gradient_checkpointing,
+        max_length=cfg.max_length,
+        completion_only_loss=True,
+        bf16=on_gpu and dtype == "bfloat16",  # mixed precision is a GPU feature; TRL on CPU needs bf16=False
+        fp16=on_gpu and dtype == "float16",
+        use_cpu=device == "cpu",
+        save_strategy="no",  # the adapter is saved once, at the end, into the run directory itself
+        report_to="none",
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        disable_tqdm=True,
+    )
+
+
+def lora_config(cfg: SFTRunConfig) -> Any:
+    from peft import LoraConfig
+
+    return LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, target_modules=cfg.target_modules, task_type="CAUSAL_LM")
+
+
+def trained_prompt_ids(row: dict[str, Any]) -> list[int]:
+    """The prompt part of a tokenized training example: the tokens before the first one in the loss."""
+    labels = row["labels"]
+    start = next((i for i, lab in enumerate(labels) if lab != -100), len(labels))
+    return list(row["input_ids"][:start])
+
+
+def check_parity(cfg: SFTRunConfig, trainer: Any, records: list[dict[str, Any]], examples: list[TrainExample]) -> dict[str, Any]:
+    """Compare every tokenized training example with eval's prompt for the same question, using a tokenizer
+    loaded afresh as eval loads it. The report shows the first mismatch (or the first example) in full."""
+    from transformers import AutoTokenizer
+
+    from tinyreason.backends.hf import split_model_path
+
+    path, kw = split_model_path(cfg.model)
+    eval_tok = AutoTokenizer.from_pretrained(path, **kw)
+    template = get_prompt(cfg.prompt)
+    prompts = {r["id"]: r["prompt"] for r in records}
+    questions = {e.id: e.question for e in examples}
+    shown, bad = None, 0
+    for row in trainer.train_dataset:
+        r = checks.prompt_parity(eval_tok, template, questions[row["id"]], prompts[row["id"]], trained_prompt_ids(row))
+        bad += not r["ok"]
+        if shown is None or (not r["ok"] and shown["ok"]):
+            shown = {**r, "example_id": row["id"]}
+    return {**(shown or {"ok": False}), "ok": bad == 0 and shown is not None, "examples_checked": len(trainer.train_dataset), "mismatches": bad}
+
+
+def prepare_out(out: Path, force: bool) -> None:
+    if (out / TRAIN_CONFIG).exists() and not force:
+        raise FileExistsError(f"{out} already holds a training run ({TRAIN_CONFIG}); choose another --out, or pass --force to overwrite it")
+    out.mkdir(parents=True, exist_ok=True)
+    for name in (TRAIN_REPORT, "loss.json", "loss.png", "adapter_model.safetensors", "adapter_config.json"):
+        (out / name).unlink(missing_ok=True)  # never leave a stale adapter next to a new config
+
+
+def train_sft(cfg: SFTRunConfig, out: str | Path, *, force: bool = False) -> SFTResult:
+    """Train, check and save. Raises checks.CheckFailed (after writing the report) when a check fails."""
+    import datasets
+    import torch
+    from trl import SFTTrainer
+
+    out = Path(out)
+    template = get_prompt(cfg.prompt)  # unknown name: fail before any work
+    device, dtype, mode = resolve_mode(cfg)
+    examples, data_info = load_examples(cfg)
+    prepare_out(out, force)
+    note = "QLoRA: 4-bit NF4 base (bitsandbytes), bf16 compute" if mode == "qlora" else (
+        f"plain LoRA on {device} (QLoRA needs CUDA + bitsandbytes)" if device.startswith(("cpu", "mps")) else "plain LoRA (--quantization none)")
+    console.print(f"[bold]train sft[/]: {len(examples)} examples ({data_info['kind']}), {note}, {dtype}")
+    config = {"kind": "sft", "config": cfg.model_dump(), "device": device, "dtype": dtype, "mode": mode, "mode_note": note,
+              "prompt": {"name": template.name, "system": template.system, "user": template.user}, "data": data_info, **environment()}
+    (out / TRAIN_CONFIG).write_text(json.dumps(config, indent=2) + "\n")
+
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+    model, tokenizer = load_model(cfg, device, dtype, mode)
+    records = to_records(examples, tokenizer, template)
+    trainer = SFTTrainer(model=model, args=trainer_args(cfg, out, device, dtype), train_dataset=datasets.Dataset.from_list(records),
+                         processing_class=tokenizer, peft_config=lora_config(cfg))
+    report: dict[str, Any] = {"mode": mode, "mode_note": note, "device": device, "checks": {}}
+    report["checks"]["prompt_parity"] = parity = check_parity(cfg, trainer, records, examples)
+    if not parity["ok"]:
+        return _finish(out, report, trainer, tokenizer, examples)  # fail before hours of training on the wrong prompt
+
+    t0 = time.perf_counter()
+    result = trainer.train()
+    report["train"] = {"wall_s": round(time.perf_counter() - t0, 2), "optimizer_steps": trainer.state.global_step,
+                       "epochs": trainer.state.epoch, "mean_train_loss": result.training_loss, "examples": len(examples)}
+    if device.startswith("cuda"):
+        report["peak_gpu_memory_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
+        report["gpu"] = torch.cuda.get_device_name()
+    trainer.model.save_pretrained(out)
+    probe = trained_prompt_ids(trainer.train_dataset[0])
+    report["checks"]["adapter_active"] = checks.adapter_active(trainer.model, probe)
+    report["checks"]["loss_curve"] = curve = checks.loss_curve(trainer.state.log_history, out)
+    report["train"]["final_loss"] = curve.get("last")
+    return _finish(out, report, trainer, tokenizer, examples)
+
+
+def _finish(out: Path, report: dict[str, Any], trainer: Any, tokenizer: Any, examples: list[TrainExample]) -> SFTResult:
+    failed = [name for name, c in report["checks"].items() if not c.get("ok")]
+    report["ok"] = not failed
+    report["failed_checks"] = failed
+    (out / TRAIN_REPORT).write_text(json.dumps(report, indent=2) + "\n")
+    if failed:
+        details = {"prompt_parity": "the training prompt differs from the eval prompt (see train_report.json: eval_prompt vs train_prompt)",
+                   "adapter_active": "the adapter does not change the model (LoRA B still zero, or no effect on logits)",
+                   "loss_curve": "no training loss was logged"}
+        raise checks.CheckFailed(f"{out}: pipeline check failed: " + "; ".join(f"{f}: {details.get(f, f)}" for f in failed))
+    return SFTResult(out, report, examples, trainer.model, tokenizer)
+
+
+def read_train_config(adapter_dir: str | Path) -> dict[str, Any] | None:
+    """The train_config.json of an adapter folder made by `train sft`, or None for a foreign adapter."""
+    path = Path(adapter_dir) / TRAIN_CONFIG
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def adapter_prompt_warning(adapter_dir: str | Path, template: Any) -> str | None:
+    """A loud warning when an adapter was trained on another prompt than the one eval is about to use."""
+    cfg = read_train_config(adapter_dir)
+    if cfg is None:
+        return f"{adapter_dir} has no {TRAIN_CONFIG}: cannot check that it was trained on the eval prompt '{template.name}'"
+    trained = cfg.get("prompt") or {}
+    now = {"name": template.name, "system": template.system, "user": template.user}
+    diff = [k for k in ("name", "system", "user") if trained.get(k) != now[k]]
+    if not diff:
+        return None
+    return (f"adapter {adapter_dir} was trained on prompt '{trained.get('name')}' but eval uses '{template.name}' "
+            f"(differs in: {', '.join(diff)}); the fine-tune is measured off its training distribution — "
+            f"pass --prompt {trained.get('name')} to evaluate it on the prompt it learned")
