@@ -48,6 +48,11 @@ def _mem_help(field: str) -> str:
     return MemorizeConfig.model_fields[field].description or ""
 
 
+def _flag_errors(e: Any) -> str:
+    """A pydantic ValidationError as the flags a person typed: '--lora-r: Input should be ...'."""
+    return "; ".join(f"--{'-'.join(map(str, err['loc'])).replace('_', '-')}: {err['msg']}" for err in e.errors())
+
+
 def _errors() -> tuple[type[BaseException], ...]:
     from tinyreason.data import DataError
     from tinyreason.train.checks import CheckFailed
@@ -103,7 +108,7 @@ def sft_cmd(
                            max_length=max_length, lora_r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout, quantization=quantization,
                            gradient_checkpointing=gradient_checkpointing, device=device, dtype=dtype)
     except ValidationError as e:
-        _fail("; ".join(f"--{'-'.join(map(str, err['loc'])).replace('_', '-')}: {err['msg']}" for err in e.errors()))
+        _fail(_flag_errors(e))
         return
     out = out or Path("runs") / f"sft-{_slug(model)}-{'traces' if traces else 'human'}-n{train_n}"
     try:
@@ -161,7 +166,7 @@ def memorize_cmd(
         cfg = MemorizeConfig(k=k, epochs=epochs, model=model, data=data, seed=seed, prompt=prompt, learning_rate=lr, batch_size=batch_size,
                              lora_r=lora_r, lora_alpha=lora_alpha, quantization=quantization, max_new_tokens=max_new_tokens, device=device, dtype=dtype)
     except ValidationError as e:
-        _fail("; ".join(f"--{'-'.join(map(str, err['loc'])).replace('_', '-')}: {err['msg']}" for err in e.errors()))
+        _fail(_flag_errors(e))
         return
     out = out or Path("runs") / f"{k}_{epochs:g}ep"
     try:
