@@ -49,6 +49,34 @@ def print_metrics(m: dict[str, Any], out: Path) -> None:
     console.print(f"run directory: {out}")
 
 
+def _method_options(option: list[str], **given: Any) -> dict[str, Any]:
+    """Method options from the flags that were given (None = not given) and repeatable --option KEY=VALUE."""
+    opts = {k: v for k, v in given.items() if v is not None}
+    for kv in option:
+        key, sep, val = kv.partition("=")
+        if not sep:
+            _fail(f"--option takes KEY=VALUE, got '{kv}'")
+        try:
+            opts[key] = json.loads(val)
+        except json.JSONDecodeError:
+            opts[key] = val
+    return opts
+
+
+def _backend_options(backend: str, model: str, *, adapter: str | None, base_url: str | None, **flags: Any) -> dict[str, Any]:
+    """The options a backend takes; a flag meant for another backend is an error, never silently ignored."""
+    opts: dict[str, Any] = {"model": model}
+    if backend == "hf":
+        opts.update(adapter=adapter, device=flags["device"], dtype=flags["dtype"], batch_size=flags["batch_size"])
+    elif adapter:
+        _fail(f"--adapter is only supported by the hf backend, not '{backend}'")
+    if backend == "openai":
+        opts.update(base_url=base_url, api_key_env=flags["api_key_env"], concurrency=flags["concurrency"])
+    elif base_url:
+        _fail(f"--base-url is only used by the openai backend, not '{backend}'")
+    return opts
+
+
 @app.command("eval")
 def eval_cmd(
     model: str = typer.Option(DEFAULT_MODEL, help="Hub id, local model folder, or local .gguf file"),
@@ -82,31 +110,17 @@ def eval_cmd(
     from tinyreason.methods import create_method
     from tinyreason.runs import RunError
 
-    opts: dict[str, Any] = {"max_new_tokens": max_new_tokens, "seed": seed}
-    opts.update({k: v for k, v in {"prompt": prompt, "n": n, "temperature": temperature, "top_p": top_p}.items() if v is not None})
+    opts = _method_options(option, max_new_tokens=max_new_tokens, seed=seed, prompt=prompt, n=n, temperature=temperature, top_p=top_p)
     if force:
         opts["force"] = True  # only methods with a gate take it: any other says so (unknown option)
-    for kv in option:
-        key, sep, val = kv.partition("=")
-        if not sep:
-            _fail(f"--option takes KEY=VALUE, got '{kv}'")
-        try:
-            opts[key] = json.loads(val)
-        except json.JSONDecodeError:
-            opts[key] = val
     out = out or Path("runs") / f"{_slug(model)}-{method}-{split if data is None else Path(data).stem}{limit}-s{seed}"
     try:
         m = create_method(method, **opts)
         ds = load_problems(data, split, skip_bad_rows=skip_bad_rows)
-        backend_opts: dict[str, Any] = {"model": model}
-        if backend == "hf":
-            backend_opts.update(device=device, dtype=dtype, batch_size=batch_size, adapter=adapter)
-        elif adapter:
-            _fail(f"--adapter is only supported by the hf backend, not '{backend}'")
-        if backend == "openai":
-            backend_opts.update(base_url=base_url, api_key_env=api_key_env, concurrency=concurrency)
-        elif base_url:
-            _fail(f"--base-url is only used by the openai backend, not '{backend}'")
+        backend_opts = _backend_options(
+            backend, model, adapter=adapter, device=device, dtype=dtype, batch_size=batch_size,
+            base_url=base_url, api_key_env=api_key_env, concurrency=concurrency,
+        )
         if adapter:
             from tinyreason.train.sft import adapter_prompt_warning
 
