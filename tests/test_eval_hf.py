@@ -136,3 +136,10 @@ def test_real_model_handful_of_questions(tmp_path: Path) -> None:
     m = json.loads((tmp_path / "real" / "metrics.json").read_text())
     assert m["total"] == 5 and m["no_answer"] <= 2  # a real instruct model states answers
     assert m["correct"] >= 1  # ~40% expected; 0/5 would mean the pipeline is broken
+
+
+@pytest.mark.parametrize("module", ["tinyreason", "tinyreason.cli"])
+def test_python_dash_m_sees_every_registered_command(module: str) -> None:
+    out = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, check=True).stdout
+    for command in ("eval", "compare", "leaderboard", "audit-verifier", "train", "memorize", "distill"):
+        assert command in out, command

@@ -177,4 +177,8 @@ from tinyreason import cli_analysis  # noqa: E402,F401  (registers commands)
 from tinyreason import cli_train  # noqa: E402,F401  (registers commands)
 
 if __name__ == "__main__":
-    app()
+    # Run as a script, this module is `__main__`, and the cli_* modules registered their commands on the
+    # app of `tinyreason.cli`, a second copy: run that one.
+    from tinyreason.cli import app as _registered_app
+
+    _registered_app()
