@@ -50,7 +50,7 @@ def pareto_front(points: list[Point]) -> list[Point]:
 
 def accuracy_bars(points: list[Point], path: Path) -> Path:
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(max(4.0, 1.1 * len(points) + 2), 4))
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * len(points) + 2), 4))
     xs = range(len(points))
     accs = [p.accuracy * 100 for p in points]
     err = [[(p.accuracy - p.lo) * 100 for p in points], [(p.hi - p.accuracy) * 100 for p in points]]
@@ -60,7 +60,7 @@ def accuracy_bars(points: list[Point], path: Path) -> Path:
     ax.set_xticks(list(xs), [p.label for p in points], rotation=20, ha="right", fontsize=8)
     ax.set_ylabel("accuracy (%), 95% Wilson interval")
     ax.set_ylim(0, 100)
-    ax.set_title("GSM8K accuracy (green: better than baseline, red: worse, blue: n.s., grey: baseline)", fontsize=8)
+    ax.set_title("GSM8K accuracy\ngreen: better than baseline, red: worse, blue: n.s., grey: baseline", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
