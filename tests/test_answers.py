@@ -258,3 +258,13 @@ def test_non_string_inputs_are_no_answer() -> None:
     assert extract_answer(None) is None  # type: ignore[arg-type]
     assert normalize_number(18) is None  # type: ignore[arg-type]
     assert parse_gold(None) is None  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "a, b, same",
+    [("18", "18.00", True), ("$1,200", "1200", True), (None, None, True), ("18", None, False), (None, "3", False), ("3", "4", False)],
+)
+def test_same_answer(a, b, same) -> None:
+    from tinyreason.answers import same_answer
+
+    assert same_answer(a, b) is same

@@ -44,7 +44,7 @@ from fractions import Fraction
 from typing import Literal
 
 __all__ = ["Mode", "answers_match", "extract_answer", "majority_vote", "normalize_number"]
-__all__ += ["parse_gold", "vote_counts"]
+__all__ += ["parse_gold", "same_answer", "vote_counts"]
 
 Mode = Literal["strict", "flexible"]
 _MODES = ("strict", "flexible")
@@ -257,3 +257,11 @@ def parse_gold(answer_field: str) -> str | None:
     if not isinstance(answer_field, str) or "####" not in answer_field:
         return None
     return normalize_number(answer_field.rsplit("####", 1)[1].split("\n", 1)[0])
+
+
+def same_answer(a: str | None, b: str | None) -> bool:
+    """Two predictions are the same answer: equal as numbers, or both None (methods use it to record
+    whether a revision changed the answer)."""
+    na = None if a is None else normalize_number(a)
+    nb = None if b is None else normalize_number(b)
+    return na == nb

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from tinyreason.answers import normalize_number
+from tinyreason.answers import same_answer
 from tinyreason.backends.base import Backend
 from tinyreason.methods.base import Method, MethodConfig, register_method
 from tinyreason.prompts import PromptTemplate, get_prompt
@@ -32,11 +32,6 @@ class ReflectConfig(MethodConfig):
     reflect_prompt: str = Field("reflect", description="prompt template of the review call (fields: question, solution)")
 
 
-def same_answer(a: str | None, b: str | None) -> bool:
-    """Equal as numbers (both None counts as equal: nothing changed)."""
-    na = None if a is None else normalize_number(a)
-    nb = None if b is None else normalize_number(b)
-    return na == nb
 
 
 @register_method

@@ -21,10 +21,9 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from tinyreason.answers import normalize_number, vote_counts
+from tinyreason.answers import normalize_number, same_answer, vote_counts
 from tinyreason.backends.base import Backend
 from tinyreason.methods.base import Method, SampledConfig, register_method
-from tinyreason.methods.reflect import same_answer
 from tinyreason.methods.sc import vote
 from tinyreason.prompts import PromptTemplate, get_prompt
 from tinyreason.types import Generation, Prediction, Problem

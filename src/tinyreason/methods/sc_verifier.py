@@ -25,10 +25,9 @@ from typing import Any
 
 from pydantic import Field
 
-from tinyreason.answers import normalize_number
+from tinyreason.answers import normalize_number, same_answer
 from tinyreason.backends.base import Backend
 from tinyreason.methods.base import Method, SampledConfig, register_method
-from tinyreason.methods.reflect import same_answer
 from tinyreason.methods.sc import vote
 from tinyreason.prompts import PromptTemplate, get_prompt
 from tinyreason.types import Generation, Prediction, Problem
