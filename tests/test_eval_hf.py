@@ -126,16 +126,17 @@ def test_resume_after_kill_9_matches_an_uninterrupted_run(tiny_model: Path, tmp_
 
 @pytest.mark.real
 def test_real_model_handful_of_questions(tmp_path: Path) -> None:
-    """TINYREASON_REAL_MODEL=/path/to/model (folder or .gguf) pytest -m real"""
+    """TINYREASON_REAL_MODEL=/path/to/model (folder or .gguf) pytest -m real  (10 questions, ~1-2 min on 2 cores)"""
     model = os.environ.get("TINYREASON_REAL_MODEL")
     data = os.environ.get("TINYREASON_GSM8K", str(Path(__file__).parents[1] / ".." / "shared" / "data" / "gsm8k" / "test.jsonl"))
     if not model:
         pytest.skip("set TINYREASON_REAL_MODEL to a model folder, .gguf file or Hub id")
-    res = runner.invoke(app, ["eval", "--model", model, "--data", data, "--limit", "5", "--out", str(tmp_path / "real"), "--max-new-tokens", "384"])
+    res = runner.invoke(app, ["eval", "--model", model, "--data", data, "--limit", "10", "--out", str(tmp_path / "real"), "--max-new-tokens", "512"])
     assert res.exit_code == 0, res.output
     m = json.loads((tmp_path / "real" / "metrics.json").read_text())
-    assert m["total"] == 5 and m["no_answer"] <= 2  # a real instruct model states answers
-    assert m["correct"] >= 1  # ~40% expected; 0/5 would mean the pipeline is broken
+    assert m["total"] == 10 and m["no_answer"] <= 2  # a real instruct model states answers
+    # Qwen2.5-0.5B-Instruct gets ~44%, the Coder reference model ~20% (2/10 on these ids): 0/10 means a broken pipeline
+    assert m["correct"] >= 1
 
 
 @pytest.mark.parametrize("module", ["tinyreason", "tinyreason.cli"])
