@@ -160,3 +160,26 @@ def test_sft_refuses_to_overwrite_a_run_and_rejects_bad_flags(tiny_model_wide_in
     assert res.exit_code == 2 and "quantization" in res.output
     res = runner.invoke(app, ["train", "sft", "--model", str(tiny_model_wide_init), "--data", str(data), "--quantization", "4bit", "--device", "cpu"])
     assert res.exit_code == 2 and "CUDA" in res.output
+
+
+@pytest.mark.gpu
+def test_qlora_on_cuda_records_peak_memory(tiny_model_wide_init: Path, data: Path, tmp_path: Path) -> None:
+    """pytest -m gpu on a CUDA machine with the `cuda` extra: the default recipe is QLoRA and reports memory."""
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU")
+    pytest.importorskip("bitsandbytes")
+    out = tmp_path / "qlora"
+    res = runner.invoke(app, ["train", "sft", "--model", str(tiny_model_wide_init), "--data", str(data), *SFT_ARGS, "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    cfg = json.loads((out / "train_config.json").read_text())
+    report = json.loads((out / "train_report.json").read_text())
+    assert cfg["mode"] == "qlora" and report["ok"]
+    assert 0 < report["peak_gpu_memory_gib"] < 4
+
+
+def test_qlora_is_refused_off_cuda_with_the_fix(tiny_model_wide_init: Path, data: Path, tmp_path: Path) -> None:
+    res = runner.invoke(app, ["train", "sft", "--model", str(tiny_model_wide_init), "--data", str(data), *SFT_ARGS,
+                              "--quantization", "4bit", "--device", "cpu", "--out", str(tmp_path / "q")])
+    assert res.exit_code != 0 and "--quantization none" in " ".join(res.output.split())
