@@ -75,6 +75,13 @@ class Method:
             seed=batch_seed(self.config.seed, problems),
         )
 
+    def draw_samples(self, backend: Backend, problems: list[Problem]) -> list[list[Generation]]:
+        """The self-consistency draw (needs a SampledConfig): config.n samples of the answer prompt
+        (templates()[0]) at config.temperature / top_p, each graded, stage "sample"."""
+        c = self.config
+        params = self.sampling(problems, n=c.n, temperature=c.temperature, top_p=c.top_p)
+        return self.ask(backend, self.templates()[0], problems, params, "sample")
+
     def ask(self, backend: Backend, template: PromptTemplate, problems: list[Problem], params: SamplingParams, stage: str, **fields: list[str]) -> list[list[Generation]]:
         """Render `template` for each problem (question plus any per-problem `fields`), generate, grade."""
         chats = [template.render(question=p.question, **{k: v[i] for k, v in fields.items()}) for i, p in enumerate(problems)]

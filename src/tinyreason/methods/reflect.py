@@ -32,8 +32,6 @@ class ReflectConfig(MethodConfig):
     reflect_prompt: str = Field("reflect", description="prompt template of the review call (fields: question, solution)")
 
 
-
-
 @register_method
 class Reflect(Method):
     name = "reflect"

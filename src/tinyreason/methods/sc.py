@@ -12,7 +12,6 @@ from __future__ import annotations
 from tinyreason.answers import majority_vote, vote_counts
 from tinyreason.backends.base import Backend
 from tinyreason.methods.base import Method, SampledConfig, register_method
-from tinyreason.prompts import get_prompt
 from tinyreason.types import Generation, Prediction, Problem
 
 
@@ -33,7 +32,4 @@ class SelfConsistency(Method):
     Config = SampledConfig
 
     def solve(self, backend: Backend, problems: list[Problem]) -> list[Prediction]:
-        c = self.config
-        params = self.sampling(problems, n=c.n, temperature=c.temperature, top_p=c.top_p)
-        gens = self.ask(backend, get_prompt(c.prompt), problems, params, "sample")
-        return [vote(g, calls=1) for g in gens]
+        return [vote(g, calls=1) for g in self.draw_samples(backend, problems)]

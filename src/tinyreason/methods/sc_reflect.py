@@ -58,9 +58,8 @@ class SCReflect(Method):
 
     def solve(self, backend: Backend, problems: list[Problem]) -> list[Prediction]:
         c = self.config
-        answer_t, reflect_t = self.templates()
-        params = self.sampling(problems, n=c.n, temperature=c.temperature, top_p=c.top_p)
-        samples = self.ask(backend, answer_t, problems, params, "sample")
+        reflect_t = self.templates()[1]
+        samples = self.draw_samples(backend, problems)
         preds = [vote(g, calls=1, reflected=False) for g in samples]
         split = [i for i, p in enumerate(preds) if len(p.extra["votes"]) >= 2]
         for i in range(len(preds)):

@@ -72,8 +72,8 @@ class SCVerifier(Method):
 
     def solve(self, backend: Backend, problems: list[Problem]) -> list[Prediction]:
         c = self.config
-        answer_t, verify_t = self.templates()
-        samples = self.ask(backend, answer_t, problems, self.sampling(problems, n=c.n, temperature=c.temperature, top_p=c.top_p), "sample")
+        verify_t = self.templates()[1]
+        samples = self.draw_samples(backend, problems)
         todo = [(i, j) for i, gs in enumerate(samples) for j, g in enumerate(gs) if g.answer is not None]
         verdicts: dict[tuple[int, int], Generation] = {}
         if todo:

@@ -64,9 +64,7 @@ class StructuredSC(Method):
     Config = StructuredConfig
 
     def solve(self, backend: Backend, problems: list[Problem]) -> list[Prediction]:
-        c = self.config
-        params = self.sampling(problems, n=c.n, temperature=c.temperature, top_p=c.top_p)
-        gens = self.ask(backend, self.templates()[0], problems, params, "sample")
+        gens = self.draw_samples(backend, problems)
         preds = []
         for g in gens:
             for one in g:
