@@ -44,7 +44,7 @@ def main() -> None:
     a = ap.parse_args()
 
     ds = load_problems(a.data)
-    backend = HFBackend(a.model, dtype=a.dtype, batch_size=a.batch_size)
+    backend = HFBackend(model=a.model, dtype=a.dtype, batch_size=a.batch_size)
     method = create_method("greedy", max_new_tokens=a.max_new_tokens, seed=a.seed)
     m = evaluate(backend, method, ds, a.out, limit=a.limit, seed=a.seed, batch_size=a.batch_size)
     samples = {json.loads(line)["id"]: json.loads(line) for line in open(f"{a.out}/samples.jsonl")}

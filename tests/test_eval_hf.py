@@ -27,7 +27,7 @@ def _eval(model: Path, data: Path, out: Path, *extra: str) -> object:
 
 
 def test_hf_backend_generates_n_samples_and_counts_tokens(tiny_model: Path) -> None:
-    b = HFBackend(str(tiny_model), dtype="float32", batch_size=4)
+    b = HFBackend(model=str(tiny_model), dtype="float32", batch_size=4)
     chats = [[{"role": "user", "content": "How many apples?"}], [{"role": "user", "content": "A much longer question about eggs and boxes?"}]]
     greedy = b.generate(chats, SamplingParams(max_new_tokens=16))
     again = b.generate(chats, SamplingParams(max_new_tokens=16))

@@ -38,7 +38,7 @@ def gguf_file(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
 
 @pytest.fixture(scope="module")
 def pair(tiny_model: Path, gguf_file: Path) -> tuple[HFBackend, HFBackend]:
-    return HFBackend(str(gguf_file), dtype="float32"), HFBackend(str(tiny_model), dtype="float32")
+    return HFBackend(model=str(gguf_file), dtype="float32"), HFBackend(model=str(tiny_model), dtype="float32")
 
 
 def test_gguf_loads_the_same_model(pair: tuple[HFBackend, HFBackend]) -> None:
@@ -87,7 +87,7 @@ def test_gguf_greedy_generations_match(pair: tuple[HFBackend, HFBackend]) -> Non
 def test_missing_gguf_is_a_clear_error(tmp_path: Path, gsm8k_file: Path) -> None:
     missing = tmp_path / "nope" / "model-q4_k_m.gguf"
     with pytest.raises(FileNotFoundError, match="GGUF file not found: .*model-q4_k_m.gguf"):
-        HFBackend(str(missing), dtype="float32")
+        HFBackend(model=str(missing), dtype="float32")
     res = CliRunner().invoke(app, ["eval", "--model", str(missing), "--data", str(gsm8k_file), "--out", str(tmp_path / "run")])
     assert res.exit_code == 2 and "GGUF file not found" in res.output
 

@@ -12,7 +12,7 @@ from tinyreason.types import SamplingParams
 
 
 def test_oom_halves_batch_and_loses_nothing(tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    b = HFBackend(str(tiny_model), dtype="float32", batch_size=8)
+    b = HFBackend(model=str(tiny_model), dtype="float32", batch_size=8)
     chats = [[{"role": "user", "content": f"Question {i}: how many apples?" + " more" * i}] for i in range(6)]
     params = SamplingParams(max_new_tokens=8)
     expected = [[c.text for c in cs] for cs in b.generate(chats, params)]
@@ -32,7 +32,7 @@ def test_oom_halves_batch_and_loses_nothing(tiny_model: Path, monkeypatch: pytes
 
 
 def test_oom_at_batch_one_is_raised(tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    b = HFBackend(str(tiny_model), dtype="float32", batch_size=1)
+    b = HFBackend(model=str(tiny_model), dtype="float32", batch_size=1)
 
     def always(prompts, params, seed):
         raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
@@ -43,7 +43,7 @@ def test_oom_at_batch_one_is_raised(tiny_model: Path, monkeypatch: pytest.Monkey
 
 
 def test_oom_with_one_prompt_of_n_samples_is_raised_not_looped(tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    b = HFBackend(str(tiny_model), dtype="float32", batch_size=4)
+    b = HFBackend(model=str(tiny_model), dtype="float32", batch_size=4)
     calls: list[int] = []
 
     def always(prompts, params, seed):

@@ -121,9 +121,9 @@ def test_configuration_errors_are_loud() -> None:
         srv.plan("web page", Action(html=True))
         with pytest.raises(OpenAIRequestError, match="did not answer in the chat-completions format"):
             backend(srv).generate([chat("web page")], SamplingParams())
-    with pytest.raises(ValueError, match="--base-url"):
+    with pytest.raises(ValueError, match=r"base_url: Field required — server URL, e\.g\. http://127\.0\.0\.1:8000/v1"):
         create_backend("openai", model="m")
-    with pytest.raises(ValueError, match="does not take that option"):
+    with pytest.raises(ValueError, match=r"api_key: Extra inputs are not permitted.*it takes: model, base_url, api_key_env"):
         create_backend("openai", model="m", base_url="http://127.0.0.1:1/v1", api_key="sk-nope")
 
 
@@ -191,4 +191,14 @@ def test_base_url_is_refused_by_other_backends(gsm8k_file: Path, tmp_path: Path)
     rules.write_text(json.dumps([{"match": "", "responses": ["#### 1"]}]))
     res = runner.invoke(app, ["eval", "--backend", "scripted", "--model", str(rules), "--data", str(gsm8k_file),
                               "--out", str(tmp_path / "x"), "--base-url", "http://127.0.0.1:1/v1"])
-    assert res.exit_code == 2 and "--base-url is only used by the openai backend" in res.output
+    assert res.exit_code == 2 and "backend 'scripted' options are invalid (base_url: Extra inputs are not permitted" in res.output
+    assert "it takes: model" in res.output and not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("flags", [["--device", "cpu"], ["--dtype", "float32"], ["-b", "nonsense=1"]])
+def test_every_backend_flag_reaches_the_backend_config(flags: list[str], gsm8k_file: Path, tmp_path: Path) -> None:
+    """No flag is silently dropped: one the chosen backend does not take is refused before any work."""
+    res = runner.invoke(app, ["eval", "--backend", "openai", "--model", "m", "--base-url", "http://127.0.0.1:1/v1",
+                              "--data", str(gsm8k_file), "--out", str(tmp_path / "x"), *flags])
+    key = flags[0].lstrip("-") if flags[0] != "-b" else "nonsense"
+    assert res.exit_code == 2 and f"{key}: Extra inputs are not permitted" in res.output, res.output

@@ -9,14 +9,73 @@ A backend turns chats into completions, and nothing else:
 Backends are registered by name with the dotted path of their class, so that heavy libraries (torch,
 vLLM, llama.cpp, httpx) are imported only when that backend is created. An unknown name is an error that
 lists the valid ones; a missing optional library is an error that names the extra to install.
+
+Every backend declares its options as a pydantic `Config` (a `BackendConfig`: `extra="forbid"`, each field
+with its help text, `Literal` choices), so the CLI and recipe YAML fill the same validated model, no module
+branches on a backend's name, and an option a backend does not take is an error naming the ones it does:
+
+    backend_config("openvino")                      # the Config class (imports the module, not the engine)
+    create_backend("hf", model="...", dtype="float32")   # options validated by HFBackend.Config
+    HFBackend(model="...", batch_size=8)            # the same, from Python
+    HFBackend(HFBackend.Config(model="..."))        # or with a ready Config
+
+A backend module must import its engine (openvino, vllm, llama_cpp) inside the class, not at module
+level, so that reading its Config never needs the optional extra.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tinyreason.types import Chat, Completion, SamplingParams
+
+
+class BackendConfig(BaseModel):
+    """Fields every backend has. Subclass it per backend; the CLI builds it from flags, recipes from YAML."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+
+    model: str = Field(description="what generates: a Hub id, a local model folder or file, or a server's model name")
+
+
+def describe_fields(config_cls: type[BaseModel]) -> str:
+    """'name (help)' for every field of a Config, for error messages and `tinyreason backends`."""
+    return "; ".join(f"{k} ({f.description})" if f.description else k for k, f in config_cls.model_fields.items())
+
+
+def validate_config(config_cls: type[BackendConfig], name: str, options: dict[str, Any]) -> BackendConfig:
+    try:
+        return config_cls(**options)
+    except ValidationError as e:
+        raise ValueError(f"backend '{name}' options are invalid ({_problems(config_cls, e)}); it takes: {', '.join(config_cls.model_fields)}") from None
+
+
+def _problems(config_cls: type[BaseModel], e: ValidationError) -> str:
+    out = []
+    for err in e.errors():
+        field = ".".join(map(str, err["loc"])) or "options"
+        info = config_cls.model_fields.get(str(err["loc"][0])) if err["loc"] else None
+        out.append(f"{field}: {err['msg']}" + (f" — {info.description}" if info is not None and info.description else ""))
+    return "; ".join(out)
+
+
+class ConfiguredBackend:
+    """Base class of the built-in backends: holds the validated config as `self.config`.
+
+    `Backend(config)` or `Backend(**options)`; subclasses read every setting from `self.config`."""
+
+    name: ClassVar[str]
+    Config: ClassVar[type[BackendConfig]] = BackendConfig
+
+    def __init__(self, config: BackendConfig | None = None, **options: Any) -> None:
+        if config is not None and options:
+            raise TypeError(f"{type(self).__name__}: pass a Config or keyword options, not both")
+        if config is not None and not isinstance(config, self.Config):
+            raise TypeError(f"{type(self).__name__}: config must be a {self.Config.__name__}, got {type(config).__name__}")
+        self.config = config if config is not None else validate_config(self.Config, self.name, options)
 
 
 @runtime_checkable
@@ -64,15 +123,27 @@ def backend_class(name: str) -> type:
     return getattr(module, cls_name)
 
 
-def create_backend(name: str, **options: Any) -> Backend:
-    """Instantiate a registered backend. Unknown options are an error (a typo must not change a run)."""
-    cls = backend_class(name)
+def backend_config(name: str) -> type[BackendConfig]:
+    """The Config class of a registered backend (its module is imported; its engine is not)."""
+    return backend_class(name).Config
+
+
+def require(module: str, backend: str) -> Any:
+    """Import a backend's engine when the backend is created; a missing one names the extra to install."""
     try:
-        return cls(**options)
-    except TypeError as e:
-        if "unexpected keyword argument" in str(e):
-            raise ValueError(f"backend '{name}' does not take that option: {e}") from None
-        raise
+        return importlib.import_module(module)
+    except ImportError as e:
+        extra = _REGISTRY.get(backend, ("", ""))[1]
+        hint = f": pip install 'tinyreason[{extra}]'" if extra else ""
+        raise MissingDependency(f"backend '{backend}' needs {module}, which is not installed ({e}){hint}") from e
+
+
+def create_backend(name: str, **options: Any) -> Backend:
+    """Instantiate a registered backend. Options are validated by its Config first: an unknown or invalid
+    option is an error naming the valid ones (a typo must not change a run), before any model loads."""
+    cls = backend_class(name)
+    config = validate_config(cls.Config, name, options)
+    return cls(config)
 
 
 register_backend("hf", "tinyreason.backends.hf:HFBackend")

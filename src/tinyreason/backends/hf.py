@@ -16,94 +16,40 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+from pydantic import Field
+from transformers import GenerationConfig
 
+from tinyreason.backends.base import BackendConfig, ConfiguredBackend
+from tinyreason.models import adapter_fingerprint, load_causal_lm, load_tokenizer, render_prompt, resolve_device_dtype
 from tinyreason.types import Chat, Completion, SamplingParams
 
 log = logging.getLogger(__name__)
 
-DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
+
+class HFConfig(BackendConfig):
+    adapter: str | None = Field(None, description="PEFT adapter folder loaded on top of the model")
+    device: str = Field("auto", description="auto (cuda > mps > cpu), cuda, cuda:1, mps, cpu")
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field("auto", description="weights and compute dtype (auto: bf16 where the hardware has it)")
+    batch_size: int | None = Field(None, ge=1, description="sequences per generate call (default 64 on CUDA, 16 on CPU); halved on CUDA out-of-memory")
+    revision: str | None = Field(None, description="Hub revision (branch, tag or commit) of the model")
 
 
-class ModelLoadError(OSError):
-    pass
-
-
-def auto_device() -> str:
-    if torch.cuda.is_available():
-        return "cuda"
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
-
-
-def _cpu_has_bf16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def auto_dtype(device: str) -> str:
-    """bf16 where the hardware computes it natively (CUDA Ampere+, x86 with AVX512-BF16/AMX), else fp16 on
-    GPUs and fp32 on CPUs (emulated bf16 on a CPU is slower than fp32)."""
-    if device.startswith("cuda"):
-        return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
-    if device == "mps":
-        return "float16"
-    return "bfloat16" if _cpu_has_bf16() else "float32"
-
-
-def split_model_path(model: str) -> tuple[str, dict[str, Any]]:
-    """A path ending in .gguf loads through transformers' gguf_file from its folder."""
-    if model.endswith(".gguf"):
-        p = Path(model)
-        if not p.is_file():
-            raise FileNotFoundError(f"GGUF file not found: {model}")
-        return str(p.parent), {"gguf_file": p.name}
-    return model, {}
-
-
-class HFBackend:
+class HFBackend(ConfiguredBackend):
     name = "hf"
+    Config = HFConfig
 
-    def __init__(
-        self,
-        model: str,
-        adapter: str | None = None,
-        device: str = "auto",
-        dtype: str = "auto",
-        batch_size: int | None = None,
-        revision: str | None = None,
-    ) -> None:
-        self.model_name = model
-        self.adapter = adapter
-        self.revision = revision
-        self.device = auto_device() if device == "auto" else device
-        self.dtype = auto_dtype(self.device) if dtype == "auto" else dtype
-        if self.dtype not in DTYPES:
-            raise ValueError(f"unknown dtype '{dtype}': choose one of auto, {', '.join(DTYPES)}")
+    def __init__(self, config: HFConfig | None = None, **options: Any) -> None:
+        super().__init__(config, **options)
+        c = self.config
+        self.model_name, self.adapter, self.revision = c.model, c.adapter, c.revision
+        self.device, self.dtype = resolve_device_dtype(c.device, c.dtype)
         # batch_size counts sequences (prompts x n); halved on OOM and kept halved.
-        self.batch_size = batch_size or (64 if self.device.startswith("cuda") else 16)
-        path, kw = split_model_path(model)
-        if revision:
-            kw["revision"] = revision
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(path, **kw)
-        except OSError as e:
-            raise ModelLoadError(
-                f"could not load model '{model}': {e}\nWithout Hub access pass a local folder or .gguf file: --model PATH"
-            ) from None
-        self.tokenizer.padding_side = "left"
-        if self.tokenizer.pad_token_id is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.model = AutoModelForCausalLM.from_pretrained(path, dtype=DTYPES[self.dtype], **kw).to(self.device)
-        if adapter:
-            self.model = load_adapter(self.model, adapter)
+        self.batch_size = c.batch_size or (64 if self.device.startswith("cuda") else 16)
+        self.tokenizer = load_tokenizer(c.model, revision=c.revision, padding_side="left")
+        self.model = load_causal_lm(c.model, device=self.device, dtype=self.dtype, adapter=c.adapter, revision=c.revision)
         self.model.eval()
         self.eos_ids = self._eos_ids()
 
@@ -131,7 +77,7 @@ class HFBackend:
 
     def render(self, chat: Chat) -> str:
         """The exact prompt string the model sees (chat template + generation prompt)."""
-        return self.tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+        return render_prompt(self.tokenizer, chat)
 
     def generate(self, chats: list[Chat], params: SamplingParams) -> list[list[Completion]]:
         prompts = [self.tokenizer(self.render(c), add_special_tokens=False)["input_ids"] for c in chats]
@@ -184,25 +130,3 @@ class HFBackend:
         text = self.tokenizer.decode(kept, skip_special_tokens=True)
         return Completion(text=text, n_tokens=n_tokens, finish_reason=finish, prompt_tokens=prompt_tokens)
 
-
-def adapter_fingerprint(adapter: str) -> str | None:
-    """SHA-256 of the adapter weights: a retrained adapter in the same folder is a different run (resume refuses)."""
-    import hashlib
-
-    weights = sorted(Path(adapter).glob("adapter_model*"))
-    if not weights:
-        return None
-    h = hashlib.sha256()
-    for w in weights:
-        h.update(w.read_bytes())
-    return h.hexdigest()
-
-
-def load_adapter(model: Any, adapter: str) -> Any:
-    try:
-        from peft import PeftModel
-    except ImportError as e:
-        raise ImportError("loading an --adapter needs peft: pip install 'tinyreason[train]'") from e
-    if not Path(adapter).exists():
-        raise FileNotFoundError(f"adapter folder not found: {adapter}")
-    return PeftModel.from_pretrained(model, adapter)

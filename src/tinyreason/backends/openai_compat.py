@@ -32,7 +32,9 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import openai
+from pydantic import Field
 
+from tinyreason.backends.base import BackendConfig, ConfiguredBackend
 from tinyreason.types import Chat, Completion, FinishReason, SamplingParams
 
 log = logging.getLogger(__name__)
@@ -66,37 +68,33 @@ def split_tokens(total: int, texts: list[str]) -> list[int]:
     return parts
 
 
-class OpenAIBackend:
-    name = "openai"
+class OpenAIConfig(BackendConfig):
+    base_url: str = Field(description="server URL, e.g. http://127.0.0.1:8000/v1 (vLLM, llama.cpp server) or https://api.openai.com/v1")
+    api_key_env: str = Field("OPENAI_API_KEY", description="environment variable holding the API key (never stored)")
+    concurrency: int = Field(8, ge=1, description="requests in flight at once")
+    max_retries: int = Field(5, ge=0, description="retries of a request on 408/409/429/5xx, timeouts and connection errors")
+    timeout: float = Field(600.0, gt=0, description="seconds one request may take")
+    batch_size: int | None = Field(None, ge=1, description="sequences handed to the backend at once (default 8 x concurrency)")
+    refill_rounds: int = Field(2, ge=0, description="extra requests when a server returns fewer than n choices")
 
-    def __init__(
-        self,
-        model: str,
-        base_url: str | None = None,
-        api_key_env: str = "OPENAI_API_KEY",
-        concurrency: int = 8,
-        max_retries: int = 5,
-        timeout: float = 600.0,
-        batch_size: int | None = None,
-        refill_rounds: int = 2,
-    ) -> None:
-        if not base_url:
-            raise ValueError(
-                "the openai backend needs a server URL: --base-url http://127.0.0.1:8000/v1 (vLLM, llama.cpp server) "
-                "or https://api.openai.com/v1"
-            )
-        if concurrency < 1 or max_retries < 0 or timeout <= 0 or refill_rounds < 0:
-            raise ValueError("openai backend: concurrency >= 1, max_retries >= 0, timeout > 0 and refill_rounds >= 0 are required")
-        self.model_name = model
-        self.base_url = base_url
-        self.api_key_env = api_key_env
-        self.concurrency = concurrency
-        self.refill_rounds = refill_rounds
+
+class OpenAIBackend(ConfiguredBackend):
+    name = "openai"
+    Config = OpenAIConfig
+
+    def __init__(self, config: OpenAIConfig | None = None, **options: Any) -> None:
+        super().__init__(config, **options)
+        c = self.config
+        self.model_name = c.model
+        self.base_url = c.base_url
+        self.api_key_env = c.api_key_env
+        self.concurrency = c.concurrency
+        self.refill_rounds = c.refill_rounds
         # evaluate() hands the method this many sequences per batch; requests, not sequences, are what run
         # in parallel here, so a generous batch keeps every worker busy even for n > 1.
-        self.batch_size = batch_size or 8 * concurrency
-        self._key = os.environ.get(api_key_env) or ""
-        self._client = openai.OpenAI(api_key=self._key or NO_KEY, base_url=base_url, max_retries=max_retries, timeout=timeout)
+        self.batch_size = c.batch_size or 8 * c.concurrency
+        self._key = os.environ.get(c.api_key_env) or ""
+        self._client = openai.OpenAI(api_key=self._key or NO_KEY, base_url=c.base_url, max_retries=c.max_retries, timeout=c.timeout)
         self._warned_usage = False
 
     def describe(self) -> dict[str, Any]:

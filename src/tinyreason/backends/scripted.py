@@ -16,17 +16,29 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field
+
+from tinyreason.backends.base import BackendConfig, ConfiguredBackend
 from tinyreason.types import Chat, Completion, SamplingParams
 
 Responder = Callable[[Chat, SamplingParams, int], list[str]]
 
 
-class ScriptedBackend:
-    name = "scripted"
+class ScriptedConfig(BackendConfig):
+    model: str = Field(description="a rules .json file: [{'match': substring, 'responses': [...]}, ...]")
 
-    def __init__(self, model: str | None = None, responder: Responder | None = None) -> None:
-        if (model is None) == (responder is None):
+
+class ScriptedBackend(ConfiguredBackend):
+    name = "scripted"
+    Config = ScriptedConfig
+
+    def __init__(self, config: ScriptedConfig | None = None, *, responder: Responder | None = None, **options: Any) -> None:
+        """From a rules file (`model=...` or a Config), or, from Python only, a `responder` callable."""
+        if responder is not None and (config is not None or options):
             raise ValueError("ScriptedBackend needs exactly one of: model (a rules .json file) or responder")
+        if responder is None:
+            super().__init__(config, **options)
+        model = None if responder is not None else self.config.model
         self.model_name = model or "responder"
         self.calls: list[tuple[Chat, SamplingParams]] = []
         self._rules: list[dict[str, Any]] = []

@@ -24,18 +24,12 @@ class CheckFailed(RuntimeError):
     """A pipeline check failed: the run's numbers would not mean what they say."""
 
 
-class _TokenizerOnly:
-    """Just enough of an HFBackend for HFBackend.render, so the check runs eval's own rendering code."""
-
-    def __init__(self, tokenizer: Any) -> None:
-        self.tokenizer = tokenizer
-
-
 def eval_prompt(eval_tokenizer: Any, template: PromptTemplate, question: str) -> tuple[str, list[int]]:
-    """The prompt text and token ids `tinyreason eval` (HFBackend) feeds the model for this question."""
-    from tinyreason.backends.hf import HFBackend
+    """The prompt text and token ids `tinyreason eval` (HFBackend) feeds the model for this question: the
+    tokenizer loaded afresh as eval loads it, through the rendering function eval calls."""
+    from tinyreason.models import render_prompt
 
-    text = HFBackend.render(_TokenizerOnly(eval_tokenizer), template.render(question=question))  # type: ignore[arg-type]
+    text = render_prompt(eval_tokenizer, template.render(question=question))
     return text, eval_tokenizer(text, add_special_tokens=False)["input_ids"]
 
 

@@ -103,7 +103,9 @@ def select_examples(examples: list[TrainExample], n: int | None, seed: int) -> l
 
 def render_prompt(tokenizer: Any, template: PromptTemplate, question: str) -> str:
     """The training prompt: the eval template through the model's chat template, generation prompt included."""
-    return tokenizer.apply_chat_template(template.render(question=question), tokenize=False, add_generation_prompt=True)
+    from tinyreason.models import render_prompt as render_chat
+
+    return render_chat(tokenizer, template.render(question=question))
 
 
 def to_records(examples: list[TrainExample], tokenizer: Any, template: PromptTemplate) -> list[dict[str, Any]]:

@@ -127,7 +127,7 @@ def memorize(cfg: MemorizeConfig, out: str | Path, *, force: bool = False) -> di
     device, dtype = result.report["device"], json.loads((out / "train_config.json").read_text())["dtype"]
     del result.model  # free the trainer's copy before loading the saved adapter the way eval does
     gc.collect()
-    backend = HFBackend(cfg.model, adapter=str(out), device=device, dtype=dtype, batch_size=cfg.k)
+    backend = HFBackend(model=cfg.model, adapter=str(out), device=device, dtype=dtype, batch_size=cfg.k)
     rows = audit(backend, result.examples, cfg.prompt, cfg.max_new_tokens)
     train = result.report["train"]
     record = {

@@ -33,9 +33,8 @@ def base_model_of(adapter: Path) -> str:
 
 def merge_adapter(adapter: str | Path, out: str | Path, *, model: str | None = None, dtype: str = "auto") -> dict[str, Any]:
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from tinyreason.backends.hf import DTYPES, load_adapter, split_model_path
+    from tinyreason.models import load_causal_lm, load_tokenizer
 
     adapter, out = Path(adapter), Path(out)
     if not (adapter / "adapter_config.json").is_file():
@@ -43,12 +42,10 @@ def merge_adapter(adapter: str | Path, out: str | Path, *, model: str | None = N
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"{out} exists and is not empty; choose an empty or new --out")
     base = model or base_model_of(adapter)
-    path, kw = split_model_path(base)
-    base_model = AutoModelForCausalLM.from_pretrained(path, dtype="auto" if dtype == "auto" else DTYPES[dtype], **kw)
-    merged = load_adapter(base_model, str(adapter)).merge_and_unload()
+    merged = load_causal_lm(base, device="cpu", dtype=dtype, adapter=str(adapter)).merge_and_unload()
     out.mkdir(parents=True, exist_ok=True)
     merged.save_pretrained(out)
-    AutoTokenizer.from_pretrained(path, **kw).save_pretrained(out)
+    load_tokenizer(base).save_pretrained(out)
     train_cfg = read_train_config(adapter) or {}
     info = {
         "base_model": base,

@@ -96,10 +96,9 @@ def load_examples(cfg: SFTRunConfig) -> tuple[list[TrainExample], dict[str, Any]
 
 def resolve_mode(cfg: SFTRunConfig) -> tuple[str, str, str]:
     """(device, dtype, mode) where mode is 'qlora' or 'lora'."""
-    from tinyreason.backends.hf import auto_device, auto_dtype
+    from tinyreason.models import resolve_device_dtype
 
-    device = auto_device() if cfg.device == "auto" else cfg.device
-    dtype = auto_dtype(device) if cfg.dtype == "auto" else cfg.dtype
+    device, dtype = resolve_device_dtype(cfg.device, cfg.dtype)
     if cfg.quantization == "4bit" and not device.startswith("cuda"):
         raise ValueError(f"--quantization 4bit (QLoRA) needs a CUDA GPU and bitsandbytes; on {device} use --quantization none (plain LoRA)")
     mode = "qlora" if device.startswith("cuda") and cfg.quantization != "none" else "lora"
@@ -109,25 +108,10 @@ def resolve_mode(cfg: SFTRunConfig) -> tuple[str, str, str]:
 
 
 def load_model(cfg: SFTRunConfig, device: str, dtype: str, mode: str) -> tuple[Any, Any]:
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from tinyreason.models import load_causal_lm, load_tokenizer
 
-    from tinyreason.backends.hf import DTYPES, split_model_path
-
-    path, kw = split_model_path(cfg.model)
-    tokenizer = AutoTokenizer.from_pretrained(path, **kw)
-    if mode == "qlora":
-        try:
-            import bitsandbytes  # noqa: F401
-        except ImportError as e:
-            raise ImportError("QLoRA needs bitsandbytes: pip install 'tinyreason[cuda]' (or --quantization none for plain LoRA)") from e
-        from transformers import BitsAndBytesConfig
-
-        qc = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=DTYPES[dtype])
-        index = torch.device(device).index or 0
-        model = AutoModelForCausalLM.from_pretrained(path, quantization_config=qc, dtype=DTYPES[dtype], device_map={"": index}, **kw)
-    else:
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=DTYPES[dtype], **kw).to(device)
+    tokenizer = load_tokenizer(cfg.model)
+    model = load_causal_lm(cfg.model, device=device, dtype=dtype, quantization="4bit" if mode == "qlora" else "none")
     return model, tokenizer
 
 
@@ -175,12 +159,9 @@ def trained_prompt_ids(row: dict[str, Any]) -> list[int]:
 def check_parity(cfg: SFTRunConfig, trainer: Any, records: list[dict[str, Any]], examples: list[TrainExample]) -> dict[str, Any]:
     """Compare every tokenized training example with eval's prompt for the same question, using a tokenizer
     loaded afresh as eval loads it. The report shows the first mismatch (or the first example) in full."""
-    from transformers import AutoTokenizer
+    from tinyreason.models import load_tokenizer
 
-    from tinyreason.backends.hf import split_model_path
-
-    path, kw = split_model_path(cfg.model)
-    eval_tok = AutoTokenizer.from_pretrained(path, **kw)
+    eval_tok = load_tokenizer(cfg.model)
     template = get_prompt(cfg.prompt)
     prompts = {r["id"]: r["prompt"] for r in records}
     questions = {e.id: e.question for e in examples}

@@ -1,80 +1,34 @@
-"""The `tinyreason` command line. Registers subcommands, defers heavy imports, holds no logic.
+"""`tinyreason eval`, `metrics`, `methods` and `backends`: evaluate a model with one method, and list the plug-ins.
 
     tinyreason eval                                   # Qwen/Qwen2.5-0.5B-Instruct, GSM8K test, 600 questions, seed 42, greedy
     tinyreason eval --method sc --n 5 --temperature 0.7
     tinyreason eval --model ./qwen-dir --data ../shared/data/gsm8k/test.jsonl --limit 50 --out runs/local
+    tinyreason eval --backend openai --model M --base-url http://127.0.0.1:8000/v1 -b timeout=60
     tinyreason metrics runs/local                      # recompute metrics.json from samples.jsonl
+
+Backend options come from the common flags below that were *given* plus `-b KEY=VALUE`; the backend's own
+Config validates them, so a flag the chosen backend does not take is an error naming the ones it does.
 """
 
 from __future__ import annotations
 
-import json
-import re
 import sys
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from rich.console import Console
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Can a small instruct LLM be made to reason? Measure it.")
-console = Console()
-DEFAULT_MODEL = "Qwen/Qwen2.5-0.5B-Instruct"
+from tinyreason.cli.app import DEFAULT_MODEL, app, console, fail, parse_key_values, print_metrics, slug
 
 
-def _slug(model: str) -> str:
-    return re.sub(r"[^A-Za-z0-9.]+", "-", Path(model.rstrip("/")).name).strip("-").lower() or "model"
-
-
-def _fail(msg: str) -> None:
-    console.print(f"[bold red]error:[/] {msg}")
-    raise typer.Exit(2)
-
-
-def print_metrics(m: dict[str, Any], out: Path) -> None:
-    lo, hi = m["ci95"]
-    line = f"accuracy {m['accuracy']:.1%} ({m['correct']}/{m['total']}, 95% CI {lo:.1%}–{hi:.1%})"
-    line += f" · strict {m['strict']['accuracy']:.1%}"
-    if "pass_at_k" in m:
-        line += f" · pass@k {m['pass_at_k']['accuracy']:.1%}"
-    cost = f"cost {m['generated_tokens_per_question']:.0f} gen tok/q · {m.get('prompt_tokens_per_question', 0):.0f} prompt tok/q"
-    cost += f" · {m['calls_per_question']:.2f} calls/q · wall {m.get('wall_time_s', 0):.0f} s"
-    if m.get("tokens_per_s"):
-        cost += f" · {m['tokens_per_s']:.1f} tok/s"
-    console.print(f"[bold green]{line}[/]\n{cost} · truncated {m['truncated_questions']} · no answer {m['no_answer']}")
-    from tinyreason.metrics import summary_lines
-
-    for extra in summary_lines(m):
-        console.print(extra)
-    console.print(f"run directory: {out}")
-
-
-def _method_options(option: list[str], **given: Any) -> dict[str, Any]:
+def method_options(option: list[str], **given: Any) -> dict[str, Any]:
     """Method options from the flags that were given (None = not given) and repeatable --option KEY=VALUE."""
-    opts = {k: v for k, v in given.items() if v is not None}
-    for kv in option:
-        key, sep, val = kv.partition("=")
-        if not sep:
-            _fail(f"--option takes KEY=VALUE, got '{kv}'")
-        try:
-            opts[key] = json.loads(val)
-        except json.JSONDecodeError:
-            opts[key] = val
-    return opts
+    return {**{k: v for k, v in given.items() if v is not None}, **parse_key_values(option, "--option")}
 
 
-def _backend_options(backend: str, model: str, *, adapter: str | None, base_url: str | None, **flags: Any) -> dict[str, Any]:
-    """The options a backend takes; a flag meant for another backend is an error, never silently ignored."""
-    opts: dict[str, Any] = {"model": model}
-    if backend == "hf":
-        opts.update(adapter=adapter, device=flags["device"], dtype=flags["dtype"], batch_size=flags["batch_size"])
-    elif adapter:
-        _fail(f"--adapter is only supported by the hf backend, not '{backend}'")
-    if backend == "openai":
-        opts.update(base_url=base_url, api_key_env=flags["api_key_env"], concurrency=flags["concurrency"])
-    elif base_url:
-        _fail(f"--base-url is only used by the openai backend, not '{backend}'")
-    return opts
+def backend_options(model: str, backend_option: list[str], **given: Any) -> dict[str, Any]:
+    """Backend options from the flags that were given (None = not given) and repeatable -b KEY=VALUE."""
+    return {"model": model, **{k: v for k, v in given.items() if v is not None}, **parse_key_values(backend_option, "--backend-option")}
 
 
 @app.command("eval")
@@ -92,15 +46,16 @@ def eval_cmd(
     data: Optional[str] = typer.Option(None, help="local GSM8K .jsonl (default: openai/gsm8k from the Hub)"),
     split: str = typer.Option("test", help="Hub split: test or train"),
     out: Optional[Path] = typer.Option(None, help="run directory (default runs/<model>-<method>-<split><limit>-s<seed>)"),
-    backend: str = typer.Option("hf", help="generation backend"),
-    adapter: Optional[str] = typer.Option(None, help="PEFT adapter folder to load on top of --model (hf backend)"),
-    device: str = typer.Option("auto", help="auto (cuda > mps > cpu), cuda, cuda:1, mps, cpu"),
-    dtype: str = typer.Option("auto", help="auto, bfloat16, float16, float32"),
-    batch_size: Optional[int] = typer.Option(None, help="sequences per generate call (default 64 on CUDA, 16 on CPU)"),
+    backend: str = typer.Option("hf", help="generation backend (see `tinyreason backends`)"),
+    backend_option: list[str] = typer.Option([], "--backend-option", "-b", help="backend option KEY=VALUE (JSON value), repeatable; see `tinyreason backends`"),
+    adapter: Optional[str] = typer.Option(None, help="PEFT adapter folder to load on top of --model"),
+    device: Optional[str] = typer.Option(None, help="auto (cuda > mps > cpu), cuda, cuda:1, mps, cpu"),
+    dtype: Optional[str] = typer.Option(None, help="auto, bfloat16, float16, float32"),
+    batch_size: Optional[int] = typer.Option(None, help="sequences per generate call (default: the backend's)"),
     skip_bad_rows: bool = typer.Option(False, help="skip malformed data rows (counted in metrics) instead of failing"),
     base_url: Optional[str] = typer.Option(None, help="server URL, e.g. http://127.0.0.1:8000/v1 (openai backend)"),
-    api_key_env: str = typer.Option("OPENAI_API_KEY", help="environment variable holding the API key (openai backend; never stored)"),
-    concurrency: int = typer.Option(8, help="requests in flight at once (openai backend)"),
+    api_key_env: Optional[str] = typer.Option(None, help="environment variable holding the API key (openai backend; never stored)"),
+    concurrency: Optional[int] = typer.Option(None, help="requests in flight at once (openai backend)"),
     force: bool = typer.Option(False, "--force", help="sc-verifier: run without a passing verifier audit (recorded in the run config)"),
 ) -> None:
     """Evaluate a model with one method on a seeded GSM8K subset. Rerun the same command to resume."""
@@ -110,28 +65,25 @@ def eval_cmd(
     from tinyreason.methods import create_method
     from tinyreason.runs import RunError
 
-    opts = _method_options(option, max_new_tokens=max_new_tokens, seed=seed, prompt=prompt, n=n, temperature=temperature, top_p=top_p)
+    opts = method_options(option, max_new_tokens=max_new_tokens, seed=seed, prompt=prompt, n=n, temperature=temperature, top_p=top_p)
     if force:
         opts["force"] = True  # only methods with a gate take it: any other says so (unknown option)
-    out = out or Path("runs") / f"{_slug(model)}-{method}-{split if data is None else Path(data).stem}{limit}-s{seed}"
+    out = out or Path("runs") / f"{slug(model)}-{method}-{split if data is None else Path(data).stem}{limit}-s{seed}"
     try:
         m = create_method(method, **opts)
         ds = load_problems(data, split, skip_bad_rows=skip_bad_rows)
-        backend_opts = _backend_options(
-            backend, model, adapter=adapter, device=device, dtype=dtype, batch_size=batch_size,
-            base_url=base_url, api_key_env=api_key_env, concurrency=concurrency,
-        )
+        b_opts = backend_options(model, backend_option, adapter=adapter, device=device, dtype=dtype, batch_size=batch_size,
+                                 base_url=base_url, api_key_env=api_key_env, concurrency=concurrency)
         if adapter:
             from tinyreason.train.sft import adapter_prompt_warning
 
             warning = adapter_prompt_warning(adapter, m.templates()[0])
             if warning:
                 console.print(f"[bold yellow]WARNING:[/] {warning}")
-        b = create_backend(backend, **backend_opts)
+        b = create_backend(backend, **b_opts)
         metrics = evaluate(b, m, ds, out, limit=limit, seed=seed, batch_size=batch_size or getattr(b, "batch_size", 16))
     except (ValueError, DataError, RunError, OSError, ImportError) as e:
-        _fail(str(e))
-        return
+        fail(str(e))
     except KeyboardInterrupt:
         console.print(f"[yellow]interrupted[/]: finished questions are saved in {out}; rerun the same command to resume")
         raise typer.Exit(130) from None
@@ -152,8 +104,7 @@ def metrics_cmd(run_dir: Path = typer.Argument(..., help="run directory")) -> No
         m["skipped_rows"] = len(cfg.get("skipped_rows", []))
         run.write_metrics(m)
     except RunError as e:
-        _fail(str(e))
-        return
+        fail(str(e))
     print_metrics(m, run_dir)
 
 
@@ -171,14 +122,19 @@ def methods_cmd() -> None:
             console.print(f"    {field} = {info.default!r}: {info.description}")
 
 
-from tinyreason import cli_distill  # noqa: E402,F401  (registers commands)
-from tinyreason import cli_methods  # noqa: E402,F401  (registers commands)
-from tinyreason import cli_analysis  # noqa: E402,F401  (registers commands)
-from tinyreason import cli_train  # noqa: E402,F401  (registers commands)
+@app.command("backends")
+def backends_cmd() -> None:
+    """List the generation backends, whether each is installed, and its options (-b KEY=VALUE)."""
+    from tinyreason.backends.base import MissingDependency, backend_class, backend_names
 
-if __name__ == "__main__":
-    # Run as a script, this module is `__main__`, and the cli_* modules registered their commands on the
-    # app of `tinyreason.cli`, a second copy: run that one.
-    from tinyreason.cli import app as _registered_app
-
-    _registered_app()
+    for name in backend_names():
+        try:
+            cls = backend_class(name)
+        except MissingDependency as e:
+            console.print(f"[bold]{name}[/] — [yellow]not installed[/]: {e}")
+            continue
+        doc = (sys.modules[cls.__module__].__doc__ or "").strip().splitlines()
+        console.print(f"[bold]{name}[/] — {doc[0] if doc else ''}")
+        for field, info in cls.Config.model_fields.items():
+            default = "required" if info.is_required() else repr(info.default)
+            console.print(f"    {field} = {default}: {info.description}")

@@ -14,21 +14,22 @@ from typing import Any, Optional
 
 import typer
 
-from tinyreason.cli import _fail, app, console
+from tinyreason.cli.app import app, console, fail, parse_key_values
 
 
-def _backend_for(run_cfg: dict[str, Any], model: Optional[str], backend: Optional[str], device: str, dtype: str, batch_size: Optional[int]) -> Any:
+def _backend_for(run_cfg: dict[str, Any], model: Optional[str], backend: Optional[str], given: dict[str, Any], backend_option: list[str]) -> Any:
+    """The run's own backend and model (its adapter too, unless --model names another model), with the flags
+    that were given on top; the backend's Config rejects what it does not take."""
     from tinyreason.backends import create_backend
 
     stored = run_cfg.get("backend", {})
     name = backend or stored.get("backend", "hf")
     opts: dict[str, Any] = {"model": model or stored.get("model")}
     if not opts["model"]:
-        _fail("the run config names no model: pass --model")
-    if name == "hf":
-        opts.update(device=device, dtype=dtype, batch_size=batch_size)
-        if model is None and stored.get("adapter"):
-            opts["adapter"] = stored["adapter"]
+        fail("the run config names no model: pass --model")
+    if model is None and stored.get("adapter") and name == stored.get("backend"):
+        opts["adapter"] = stored["adapter"]
+    opts.update({k: v for k, v in given.items() if v is not None}, **parse_key_values(backend_option, "--backend-option"))
     return create_backend(name, **opts)
 
 
@@ -58,9 +59,10 @@ def audit_verifier_cmd(
     gate: float = typer.Option(0.6, min=0.0, max=1.0, help="accuracy the verifier must reach for sc-verifier to run"),
     max_new_tokens: int = typer.Option(32, help="generation budget of one verdict"),
     audit_dir: Path = typer.Option(Path("runs/verifier-audits"), help="where audit results are written (sc-verifier's audit_dir)"),
-    device: str = typer.Option("auto", help="hf backend: auto, cuda, mps, cpu"),
-    dtype: str = typer.Option("auto", help="hf backend: auto, bfloat16, float16, float32"),
+    device: Optional[str] = typer.Option(None, help="auto, cuda, mps, cpu (backends that take it)"),
+    dtype: Optional[str] = typer.Option(None, help="auto, bfloat16, float16, float32 (backends that take it)"),
     batch_size: Optional[int] = typer.Option(None, help="sequences per generate call"),
+    backend_option: list[str] = typer.Option([], "--backend-option", "-b", help="backend option KEY=VALUE, repeatable"),
 ) -> None:
     """Audit a prompted verifier on a balanced set of a run's own chains; write the result sc-verifier checks."""
     from tinyreason.prompts import get_prompt
@@ -72,9 +74,9 @@ def audit_verifier_cmd(
         rd = RunDir(run)
         items, note = build_audit_set(rd.samples(), size, seed)
         template = get_prompt(prompt)
-        b = _backend_for(rd.config(), model, backend, device, dtype, batch_size)
+        b = _backend_for(rd.config(), model, backend, {"device": device, "dtype": dtype, "batch_size": batch_size}, backend_option)
     except (RunError, AuditError, KeyError, ValueError, FileNotFoundError, ImportError) as e:
-        _fail(str(e).strip("'\""))
+        fail(str(e).strip("'\""))
         return
     if note:
         console.print(f"[yellow]note:[/] {note}")

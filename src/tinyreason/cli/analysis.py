@@ -14,7 +14,7 @@ from typing import Optional
 
 import typer
 
-from tinyreason.cli import _fail, app, console
+from tinyreason.cli.app import app, console, fail
 
 
 def _load(paths: list[Path]):
@@ -30,7 +30,7 @@ def _guard(fn):
     try:
         return fn()
     except RunError as e:
-        _fail(str(e))
+        fail(str(e))
 
 
 @app.command("compare")
@@ -80,7 +80,7 @@ def leaderboard_cmd(
             if not r.is_dir():  # e.g. a log file caught by runs/bench/*
                 console.print(f"[yellow]warning:[/] skipping {r}: not a directory")
         if not dirs:
-            _fail("no run directories given")
+            fail("no run directories given")
         loaded = _load(dirs)
         base = loaded[0]
         if baseline is not None:
@@ -145,7 +145,7 @@ def regressions_cmd(
             try:
                 judge = create_backend(judge_backend, model=judge_model)
             except (ValueError, ImportError, OSError) as e:
-                _fail(f"cannot start the judge ({judge_backend} {judge_model}): {e}")
+                fail(f"cannot start the judge ({judge_backend} {judge_model}): {e}")
         path = write_report(b, rest, out, sample=sample, seed=seed, judge=judge)
         console.print(f"wrote {path}")
 

@@ -19,7 +19,7 @@ from typing import Any, Optional
 
 import typer
 
-from tinyreason.cli import _fail, _slug, app, console
+from tinyreason.cli.app import app, console, fail, slug
 from tinyreason.train.memorize import MemorizeConfig
 from tinyreason.train.sft import SFTRunConfig
 
@@ -108,13 +108,13 @@ def sft_cmd(
                            max_length=max_length, lora_r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout, quantization=quantization,
                            gradient_checkpointing=gradient_checkpointing, device=device, dtype=dtype)
     except ValidationError as e:
-        _fail(_flag_errors(e))
+        fail(_flag_errors(e))
         return
-    out = out or Path("runs") / f"sft-{_slug(model)}-{'traces' if traces else 'human'}-n{train_n}"
+    out = out or Path("runs") / f"sft-{slug(model)}-{'traces' if traces else 'human'}-n{train_n}"
     try:
         result = train_sft(cfg, out, force=force)
     except _errors() as e:
-        _fail(str(e).strip("'\""))
+        fail(str(e).strip("'\""))
         return
     _print_train_report(result.report, out)
 
@@ -132,7 +132,7 @@ def merge_cmd(
     try:
         info = merge_adapter(adapter, out, model=model, dtype=dtype)
     except _errors() as e:
-        _fail(str(e).strip("'\""))
+        fail(str(e).strip("'\""))
         return
     console.print(f"[bold green]merged[/] {info['adapter']} into {info['base_model']} ({info['dtype']}, {info['params'] / 1e6:.1f}M params) -> {out}")
 
@@ -166,13 +166,13 @@ def memorize_cmd(
         cfg = MemorizeConfig(k=k, epochs=epochs, model=model, data=data, seed=seed, prompt=prompt, learning_rate=lr, batch_size=batch_size,
                              lora_r=lora_r, lora_alpha=lora_alpha, quantization=quantization, max_new_tokens=max_new_tokens, device=device, dtype=dtype)
     except ValidationError as e:
-        _fail(_flag_errors(e))
+        fail(_flag_errors(e))
         return
     out = out or Path("runs") / f"{k}_{epochs:g}ep"
     try:
         record = memorize(cfg, out, force=force)
     except _errors() as e:
-        _fail(str(e).strip("'\""))
+        fail(str(e).strip("'\""))
         return
     print_inspection(record, console)
     console.print(f"audit: {out / 'memorization.json'}")
@@ -191,7 +191,7 @@ def inspect_memorization_cmd(
     try:
         record = load_record(runs_dir / experiment_id)
     except FileNotFoundError as e:
-        _fail(str(e))
+        fail(str(e))
         return
     print_inspection(record, console, print_raw=print_raw)
 
@@ -207,6 +207,6 @@ def report_overfit_cmd(
     try:
         path = write_report(find_audits(run_dirs or [Path("runs")]), out)
     except (FileNotFoundError, KeyError, ValueError) as e:
-        _fail(str(e))
+        fail(str(e))
         return
     console.print(f"wrote {path}")

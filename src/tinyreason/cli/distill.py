@@ -12,7 +12,7 @@ from typing import Any, Optional
 
 import typer
 
-from tinyreason.cli import app, console, _fail
+from tinyreason.cli.app import app, console, fail
 
 distill_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Teacher distillation: generate validated traces.")
 app.add_typer(distill_app, name="distill")
@@ -61,7 +61,7 @@ def generate_cmd(
                               prompt=prompt, batch_size=batch_size or getattr(backend, "batch_size", 16))
         summary = distill(backend, ds, out, opts)
     except (ValueError, KeyError, DataError, DistillError, FileNotFoundError, ImportError) as e:
-        _fail(str(e).strip("'\""))
+        fail(str(e).strip("'\""))
         return
     except KeyboardInterrupt:
         console.print(f"[yellow]interrupted[/]: finished traces are saved in {out}; rerun the same command to resume")

@@ -1,0 +1,5 @@
+"""`python -m tinyreason.cli ...`"""
+
+from tinyreason.cli import app
+
+app()

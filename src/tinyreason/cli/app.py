@@ -1,0 +1,60 @@
+"""The Typer app every command module registers on, and what the commands share (errors, metrics line).
+
+Command modules import `app` from here, and `tinyreason.cli` (the package) imports every command module:
+no module imports the package that imports it, so there is no import circle.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Can a small instruct LLM be made to reason? Measure it.")
+console = Console(soft_wrap=True)  # never hard-wrap messages: paths in them must stay copyable, and tests must not depend on terminal width
+DEFAULT_MODEL = "Qwen/Qwen2.5-0.5B-Instruct"
+
+
+def slug(model: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.]+", "-", Path(model.rstrip("/")).name).strip("-").lower() or "model"
+
+
+def fail(msg: str) -> NoReturn:
+    console.print(f"[bold red]error:[/] {msg}")
+    raise typer.Exit(2)
+
+
+def parse_key_values(pairs: list[str], flag: str) -> dict[str, Any]:
+    """Repeatable KEY=VALUE flags; a VALUE that parses as JSON is taken as JSON (numbers, true, lists)."""
+    opts: dict[str, Any] = {}
+    for kv in pairs:
+        key, sep, val = kv.partition("=")
+        if not sep or not key:
+            fail(f"{flag} takes KEY=VALUE, got '{kv}'")
+        try:
+            opts[key] = json.loads(val)
+        except json.JSONDecodeError:
+            opts[key] = val
+    return opts
+
+
+def print_metrics(m: dict[str, Any], out: Path) -> None:
+    lo, hi = m["ci95"]
+    line = f"accuracy {m['accuracy']:.1%} ({m['correct']}/{m['total']}, 95% CI {lo:.1%}–{hi:.1%})"
+    line += f" · strict {m['strict']['accuracy']:.1%}"
+    if "pass_at_k" in m:
+        line += f" · pass@k {m['pass_at_k']['accuracy']:.1%}"
+    cost = f"cost {m['generated_tokens_per_question']:.0f} gen tok/q · {m.get('prompt_tokens_per_question', 0):.0f} prompt tok/q"
+    cost += f" · {m['calls_per_question']:.2f} calls/q · wall {m.get('wall_time_s', 0):.0f} s"
+    if m.get("tokens_per_s"):
+        cost += f" · {m['tokens_per_s']:.1f} tok/s"
+    console.print(f"[bold green]{line}[/]\n{cost} · truncated {m['truncated_questions']} · no answer {m['no_answer']}")
+    from tinyreason.metrics import summary_lines
+
+    for extra in summary_lines(m):
+        console.print(extra)
+    console.print(f"run directory: {out}")

@@ -1,0 +1,154 @@
+"""Loading a causal LM and its tokenizer: the one place every part of tinyreason does it.
+
+    tok = load_tokenizer("Qwen/Qwen2.5-0.5B-Instruct")                 # Hub id, local folder or .gguf file
+    model = load_causal_lm("path/to/model", device="cpu", dtype="bfloat16", adapter="runs/sft")
+    model = load_causal_lm(name, device="cuda", dtype="bfloat16", quantization="4bit")   # QLoRA base
+    prompt = render_prompt(tok, chat)                                  # the exact string the model sees
+
+The hf backend, SFT, GRPO, merge, the memorization audit and the prompt-parity check all call these, so a
+model is read the same way (same tokenizer, same chat rendering, same dtype choice) wherever it is used:
+the train/eval prompt-parity guarantee rests on that.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from tinyreason.types import Chat
+
+DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
+Quantization = Literal["none", "4bit"]
+
+
+class ModelLoadError(OSError):
+    pass
+
+
+def auto_device() -> str:
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def _cpu_has_bf16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def auto_dtype(device: str) -> str:
+    """bf16 where the hardware computes it natively (CUDA Ampere+, x86 with AVX512-BF16/AMX), else fp16 on
+    GPUs and fp32 on CPUs (emulated bf16 on a CPU is slower than fp32)."""
+    if device.startswith("cuda"):
+        return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+    if device == "mps":
+        return "float16"
+    return "bfloat16" if _cpu_has_bf16() else "float32"
+
+
+def resolve_device_dtype(device: str, dtype: str) -> tuple[str, str]:
+    """'auto' resolved for this machine; an unknown dtype is an error listing the valid ones."""
+    device = auto_device() if device == "auto" else device
+    dtype = auto_dtype(device) if dtype == "auto" else dtype
+    if dtype not in DTYPES:
+        raise ValueError(f"unknown dtype '{dtype}': choose one of auto, {', '.join(DTYPES)}")
+    return device, dtype
+
+
+def split_model_path(model: str) -> tuple[str, dict[str, Any]]:
+    """A path ending in .gguf loads through transformers' gguf_file from its folder."""
+    if model.endswith(".gguf"):
+        p = Path(model)
+        if not p.is_file():
+            raise FileNotFoundError(f"GGUF file not found: {model}")
+        return str(p.parent), {"gguf_file": p.name}
+    return model, {}
+
+
+def load_tokenizer(model: str, *, revision: str | None = None, padding_side: str | None = None) -> Any:
+    from transformers import AutoTokenizer
+
+    path, kw = split_model_path(model)
+    if revision:
+        kw["revision"] = revision
+    try:
+        tok = AutoTokenizer.from_pretrained(path, **kw)
+    except OSError as e:
+        raise ModelLoadError(f"could not load model '{model}': {e}\nWithout Hub access pass a local folder or .gguf file: --model PATH") from None
+    if padding_side:
+        tok.padding_side = padding_side
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def load_causal_lm(
+    model: str,
+    *,
+    device: str,
+    dtype: str,
+    quantization: Quantization = "none",
+    adapter: str | None = None,
+    revision: str | None = None,
+) -> Any:
+    """The model on `device` in `dtype` ('auto' keeps the checkpoint's dtype, for merging); with
+    quantization '4bit' the base is loaded in NF4 through bitsandbytes (QLoRA; CUDA only); with an
+    adapter, a PEFT LoRA adapter is loaded on top."""
+    from transformers import AutoModelForCausalLM
+
+    path, kw = split_model_path(model)
+    if revision:
+        kw["revision"] = revision
+    torch_dtype = "auto" if dtype == "auto" else DTYPES[dtype]
+    if quantization == "4bit":
+        lm = AutoModelForCausalLM.from_pretrained(path, quantization_config=nf4_config(device, dtype), dtype=torch_dtype,
+                                                  device_map={"": torch.device(device).index or 0}, **kw)
+    else:
+        lm = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype, **kw).to(device)
+    return load_adapter(lm, adapter) if adapter else lm
+
+
+def nf4_config(device: str, dtype: str) -> Any:
+    if not device.startswith("cuda"):
+        raise ValueError(f"4-bit quantization (QLoRA) needs a CUDA GPU and bitsandbytes; on {device} use quantization none (plain LoRA)")
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError as e:
+        raise ImportError("4-bit quantization needs bitsandbytes: pip install 'tinyreason[cuda]' (or quantization none for plain LoRA)") from e
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=DTYPES[dtype])
+
+
+def load_adapter(model: Any, adapter: str) -> Any:
+    try:
+        from peft import PeftModel
+    except ImportError as e:
+        raise ImportError("loading an --adapter needs peft: pip install 'tinyreason[train]'") from e
+    if not Path(adapter).exists():
+        raise FileNotFoundError(f"adapter folder not found: {adapter}")
+    return PeftModel.from_pretrained(model, adapter)
+
+
+def adapter_fingerprint(adapter: str) -> str | None:
+    """SHA-256 of the adapter weights: a retrained adapter in the same folder is a different run (resume refuses)."""
+    weights = sorted(Path(adapter).glob("adapter_model*"))
+    if not weights:
+        return None
+    h = hashlib.sha256()
+    for w in weights:
+        h.update(w.read_bytes())
+    return h.hexdigest()
+
+
+def render_prompt(tokenizer: Any, chat: Chat) -> str:
+    """The exact prompt string the model sees: its chat template plus the generation prompt."""
+    return tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
