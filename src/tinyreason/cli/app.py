@@ -7,7 +7,6 @@ no module imports the package that imports it, so there is no import circle.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -16,11 +15,7 @@ from rich.console import Console
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Can a small instruct LLM be made to reason? Measure it.")
 console = Console(soft_wrap=True)  # never hard-wrap messages: paths in them must stay copyable, and tests must not depend on terminal width
-DEFAULT_MODEL = "Qwen/Qwen2.5-0.5B-Instruct"
-
-
-def slug(model: str) -> str:
-    return re.sub(r"[^A-Za-z0-9.]+", "-", Path(model.rstrip("/")).name).strip("-").lower() or "model"
+from tinyreason.spec import DEFAULT_MODEL, slug  # noqa: F401  (re-exported for the command modules)
 
 
 def fail(msg: str) -> NoReturn:

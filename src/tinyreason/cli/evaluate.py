@@ -18,7 +18,8 @@ from typing import Any, Optional
 
 import typer
 
-from tinyreason.cli.app import DEFAULT_MODEL, app, console, fail, parse_key_values, print_metrics, slug
+from tinyreason.cli.app import app, console, fail, parse_key_values, print_metrics
+from tinyreason.spec import DEFAULT_MODEL
 
 
 def method_options(option: list[str], **given: Any) -> dict[str, Any]:
@@ -26,9 +27,9 @@ def method_options(option: list[str], **given: Any) -> dict[str, Any]:
     return {**{k: v for k, v in given.items() if v is not None}, **parse_key_values(option, "--option")}
 
 
-def backend_options(model: str, backend_option: list[str], **given: Any) -> dict[str, Any]:
+def backend_options(backend_option: list[str], **given: Any) -> dict[str, Any]:
     """Backend options from the flags that were given (None = not given) and repeatable -b KEY=VALUE."""
-    return {"model": model, **{k: v for k, v in given.items() if v is not None}, **parse_key_values(backend_option, "--backend-option")}
+    return {**{k: v for k, v in given.items() if v is not None}, **parse_key_values(backend_option, "--backend-option")}
 
 
 @app.command("eval")
@@ -59,35 +60,41 @@ def eval_cmd(
     force: bool = typer.Option(False, "--force", help="sc-verifier: run without a passing verifier audit (recorded in the run config)"),
 ) -> None:
     """Evaluate a model with one method on a seeded GSM8K subset. Rerun the same command to resume."""
-    from tinyreason.backends import create_backend
-    from tinyreason.data import DataError, load_problems
-    from tinyreason.evaluate import evaluate
-    from tinyreason.methods import create_method
+    from pydantic import ValidationError
+
+    from tinyreason.data import DataError
     from tinyreason.runs import RunError
+    from tinyreason.spec import EvalSpec, run_eval
 
-    opts = method_options(option, max_new_tokens=max_new_tokens, seed=seed, prompt=prompt, n=n, temperature=temperature, top_p=top_p)
+    m_opts = method_options(option, max_new_tokens=max_new_tokens, prompt=prompt, n=n, temperature=temperature, top_p=top_p)
     if force:
-        opts["force"] = True  # only methods with a gate take it: any other says so (unknown option)
-    out = out or Path("runs") / f"{slug(model)}-{method}-{split if data is None else Path(data).stem}{limit}-s{seed}"
+        m_opts["force"] = True  # only methods with a gate take it: any other says so (unknown option)
+    b_opts = backend_options(backend_option, adapter=adapter, device=device, dtype=dtype, batch_size=batch_size,
+                             base_url=base_url, api_key_env=api_key_env, concurrency=concurrency)
     try:
-        m = create_method(method, **opts)
-        ds = load_problems(data, split, skip_bad_rows=skip_bad_rows)
-        b_opts = backend_options(model, backend_option, adapter=adapter, device=device, dtype=dtype, batch_size=batch_size,
-                                 base_url=base_url, api_key_env=api_key_env, concurrency=concurrency)
-        if adapter:
-            from tinyreason.train.sft import adapter_prompt_warning
-
-            warning = adapter_prompt_warning(adapter, m.templates()[0])
-            if warning:
-                console.print(f"[bold yellow]WARNING:[/] {warning}")
-        b = create_backend(backend, **b_opts)
-        metrics = evaluate(b, m, ds, out, limit=limit, seed=seed, batch_size=batch_size or getattr(b, "batch_size", 16))
+        spec = EvalSpec(model=model, method=method, method_options=m_opts, backend=backend, backend_options=b_opts, data=data,
+                        split=split, limit=limit, seed=seed, skip_bad_rows=skip_bad_rows, out=out)
+    except ValidationError as e:
+        fail(spec_errors(e))
+    try:
+        metrics, out_dir = run_eval(spec)
     except (ValueError, DataError, RunError, OSError, ImportError) as e:
         fail(str(e))
     except KeyboardInterrupt:
-        console.print(f"[yellow]interrupted[/]: finished questions are saved in {out}; rerun the same command to resume")
+        console.print(f"[yellow]interrupted[/]: finished questions are saved in {spec.run_dir()}; rerun the same command to resume")
         raise typer.Exit(130) from None
-    print_metrics(metrics, out)
+    print_metrics(metrics, out_dir)
+
+
+def spec_errors(e: Any) -> str:
+    """A pydantic ValidationError as one line per problem, the field named as its flag."""
+    lines = []
+    for err in e.errors():
+        loc = [str(x) for x in err["loc"]]
+        where = f"--{loc[0].replace('_', '-')}" if loc else "options"
+        msg = err["msg"].removeprefix("Value error, ")
+        lines.append(f"{where}: {msg}" if loc else msg)
+    return "; ".join(lines)
 
 
 @app.command("metrics")

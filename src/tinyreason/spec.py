@@ -1,0 +1,98 @@
+"""An evaluation as validated data: `EvalSpec`, and `run_eval(spec)` that runs it.
+
+    spec = EvalSpec(model="./qwen", method="sc", method_options={"n": 5}, data="gsm8k/test.jsonl", limit=600)
+    metrics, out = run_eval(spec)
+
+`tinyreason eval` builds an EvalSpec from its flags and calls run_eval; recipes build the same model from
+YAML. The spec is checked as a whole before anything loads: the method's options against its Config, the
+backend's options against its Config, the subset's size and seed.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+DEFAULT_MODEL = "Qwen/Qwen2.5-0.5B-Instruct"
+
+
+def slug(model: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.]+", "-", Path(model.rstrip("/")).name).strip("-").lower() or "model"
+
+
+class EvalSpec(BaseModel):
+    """One evaluation: which model and backend, which method, which questions, where the run goes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+
+    model: str = Field(DEFAULT_MODEL, description="Hub id, local model folder, or local .gguf file")
+    method: str = Field("greedy", description="inference method (see `tinyreason methods`)")
+    method_options: dict[str, Any] = Field(default_factory=dict, description="options of the method's Config (n, temperature, prompt, ...)")
+    backend: str = Field("hf", description="generation backend (see `tinyreason backends`)")
+    backend_options: dict[str, Any] = Field(default_factory=dict, description="options of the backend's Config besides model (dtype, adapter, ...)")
+    data: str | None = Field(None, description="local GSM8K .jsonl (None: openai/gsm8k from the Hub)")
+    split: Literal["test", "train"] = Field("test", description="Hub split (a local file is its own split)")
+    limit: int = Field(600, ge=1, description="questions in the seeded subset (>= the split size takes all)")
+    seed: int = Field(42, description="subset seed, and the method's sampling seed unless method_options sets one")
+    skip_bad_rows: bool = Field(False, description="skip malformed data rows (counted in metrics) instead of failing")
+    out: Path | None = Field(None, description="run directory (default runs/<model>-<method>-<split><limit>-s<seed>)")
+
+    @model_validator(mode="after")
+    def _check_plugins(self) -> "EvalSpec":
+        from tinyreason.backends.base import backend_config, validate_config
+
+        self.build_method()  # raises ValueError naming the bad option and the valid ones
+        if "model" in self.backend_options:
+            raise ValueError("backend_options must not set model: use the spec's `model` field")
+        validate_config(backend_config(self.backend), self.backend, self.backend_config_options())
+        return self
+
+    def method_config_options(self) -> dict[str, Any]:
+        return {"seed": self.seed, **self.method_options}
+
+    def backend_config_options(self) -> dict[str, Any]:
+        return {"model": self.model, **self.backend_options}
+
+    def build_method(self) -> Any:
+        from tinyreason.methods import create_method
+
+        return create_method(self.method, **self.method_config_options())
+
+    def run_dir(self) -> Path:
+        if self.out is not None:
+            return self.out
+        source = self.split if self.data is None else Path(self.data).stem
+        return Path("runs") / f"{slug(self.model)}-{self.method}-{source}{self.limit}-s{self.seed}"
+
+
+def run_eval(spec: EvalSpec, *, progress: bool = True, warn: Any = None) -> tuple[dict[str, Any], Path]:
+    """Run (or resume) the evaluation the spec describes; returns (metrics, run directory). `warn` gets
+    warnings meant for the user (default: printed to stderr)."""
+    from tinyreason.backends import create_backend
+    from tinyreason.data import load_problems
+    from tinyreason.evaluate import evaluate
+
+    warn = warn or _print_warning
+    method = spec.build_method()
+    dataset = load_problems(spec.data, spec.split, skip_bad_rows=spec.skip_bad_rows)
+    adapter = spec.backend_options.get("adapter")
+    if adapter:
+        from tinyreason.train.sft import adapter_prompt_warning
+
+        message = adapter_prompt_warning(adapter, method.templates()[0])
+        if message:
+            warn(message)
+    backend = create_backend(spec.backend, **spec.backend_config_options())
+    out = spec.run_dir()
+    batch_size = spec.backend_options.get("batch_size") or getattr(backend, "batch_size", 16)
+    metrics = evaluate(backend, method, dataset, out, limit=spec.limit, seed=spec.seed, batch_size=batch_size, progress=progress)
+    return metrics, out
+
+
+def _print_warning(message: str) -> None:
+    from rich.console import Console
+
+    Console(stderr=True, soft_wrap=True).print(f"[bold yellow]WARNING:[/] {message}")
