@@ -76,8 +76,9 @@ HOW_TO_ENABLE = (
 )
 
 
-class SandboxUnavailable(RuntimeError):
-    """The sandbox itself cannot run here (not a failure of the program); the message says why and the fix."""
+class SandboxUnavailable(OSError):
+    """The sandbox itself cannot run here (not a failure of the program); the message says why and the fix.
+    An OSError: like a missing file, it is the machine's state, and the CLI reports it as an error."""
 
 
 @dataclass(frozen=True)
@@ -293,12 +294,7 @@ def _death(returncode: int, signum: int | None) -> str:
 
 def check_isolation(isolation: Isolation) -> dict[str, Any]:
     """Probe the sandbox with a tiny program; what it found (stored in run configs), or SandboxUnavailable."""
-    try:
-        r = execute("def solution():\n    return 6 * 7\n", timeout_s=20.0, memory_mb=256, isolation=isolation)
-    except SandboxUnavailable:
-        raise
-    except OSError as e:
-        raise SandboxUnavailable(f"the {isolation} sandbox failed its probe: {e}. {HOW_TO_ENABLE}") from e
+    r = execute("def solution():\n    return 6 * 7\n", timeout_s=20.0, memory_mb=256, isolation=isolation)
     if r.answer != "42":
         raise SandboxUnavailable(f"the {isolation} sandbox failed its probe program (status {r.status}: {r.error}; stderr {r.stderr[:300]!r}). {HOW_TO_ENABLE}")
     layout = python_layout()
