@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tinyreason.sandbox import MAX_OUTPUT_BYTES, SandboxResult, SandboxUnavailable, check_isolation, execute, run_program
+from tinyreason.sandbox import MAX_OUTPUT_BYTES, SANDBOX_UID_BASE, SandboxResult, SandboxUnavailable, check_isolation, execute, run_program
 
 TIMEOUT = 2.0
 SLACK = 1.5  # start-up and kill time allowed past the timeout
@@ -72,6 +72,23 @@ class Host:
         assert self.bystander.poll() is None, "the bystander process was killed"
         with pytest.raises(BlockingIOError):
             self.listener.accept()  # nothing ever connected
+        deadline = time.monotonic() + 2.0  # the kernel tears a dead pid namespace down asynchronously
+        while sandbox_processes() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not sandbox_processes(), "a sandboxed process outlived its sandbox"
+
+
+def sandbox_processes() -> list[int]:
+    """Host pids running as a sandbox uid (as root each program gets a fresh uid >= SANDBOX_UID_BASE)."""
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            uid_line = next(line for line in status.read_text().splitlines() if line.startswith("Uid:"))
+        except (OSError, StopIteration):  # the process ended while we looked
+            continue
+        if int(uid_line.split()[1]) >= SANDBOX_UID_BASE:
+            found.append(int(status.parent.name))
+    return found
 
 
 @pytest.fixture()
@@ -133,8 +150,8 @@ ATTACKS = [
     ("host-tmp-is-empty", "import os\nassert os.listdir('/tmp') == [], os.listdir('/tmp')\nraise SystemExit('empty')", "exception", "empty"),
     # -- the parent's environment
     ("environ", "import os\nprint(dict(os.environ))\nraise SystemExit(','.join(sorted(os.environ)))", "exception", "SystemExit: 'LC_CTYPE,PWD'"),
-    ("proc-self-environ", "print(open('/proc/self/environ').read())", "exception", ""),
-    ("init-environ", "print(open('/proc/1/environ').read())", "exception", ""),
+    ("proc-self-environ", "print(open('/proc/self/environ').read())", "exception", "No such file"),
+    ("host-processes", "import os\nprint(os.listdir('/proc'))", "exception", "No such file"),
     # -- network, loopback included
     ("connect-loopback", "import socket\nsocket.create_connection(('127.0.0.1', PORT), timeout=1)\nprint('ESCAPED')", "exception", "not permitted"),
     ("connect-internet", "import socket\nsocket.create_connection(('1.1.1.1', 53), timeout=1)\nprint('ESCAPED')", "exception", "not permitted"),
@@ -246,6 +263,19 @@ def test_programs_run_concurrently() -> None:
         results = list(pool.map(lambda i: run_program(f"import time\ntime.sleep(0.5)\nprint({i})"), range(4)))
     assert [r.answer for r in results] == ["0", "1", "2", "3"]
     assert time.monotonic() - t0 < 1.8  # four half-second sleeps overlap
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the fresh-uid check applies when tinyreason runs as root")
+def test_the_leftover_check_sees_a_running_sandbox() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        running = pool.submit(run_program, "import time\ntime.sleep(1.0)")
+        deadline = time.monotonic() + 5
+        while not sandbox_processes() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert sandbox_processes(), "sandbox_processes() never saw the running program: the host check would be vacuous"
+        assert running.result().status == "ok"
 
 
 def test_invalid_limits_are_refused() -> None:

@@ -11,8 +11,8 @@ inside, and then runs the program). The layers, and what each one stops (docs/pa
 
 - namespaces (bwrap): mount — the program sees only read-only binds of the interpreter (executable,
   libpython, stdlib with site-packages masked) and the system library directories, plus a private
-  16 MiB tmpfs scratch at /tmp (the working directory) that vanishes with the sandbox: no home, no host
-  /tmp, no working tree, nothing writable outside scratch. network — an empty network namespace: no
+  16 MiB tmpfs scratch at /tmp (the working directory) that vanishes with the sandbox, and a minimal /dev:
+  no home, no host /tmp, no working tree, no /proc, nothing writable outside scratch. network — an empty network namespace: no
   connection anywhere, loopback included. pid — it sees and can signal only its own processes; when the
   sandbox's init dies (the parent kills it, or the parent dies: --die-with-parent) the kernel kills every
   process in it. ipc, uts — no shared memory or semaphores of the host. --new-session — no terminal

@@ -109,7 +109,7 @@ def bwrap_argv(bwrap: str, layout: Layout, *, as_root: bool) -> list[str]:
         argv += ["--symlink", target, link]
     for mask in layout.masks:
         argv += ["--perms", "0555", "--tmpfs", mask, "--remount-ro", mask]
-    argv += ["--proc", "/proc", "--dev", "/dev", "--remount-ro", "/dev"]
+    argv += ["--dev", "/dev", "--remount-ro", "/dev"]  # no /proc: nothing the interpreter needs, much about the host
     argv += ["--perms", "1777", "--size", str(SCRATCH_BYTES), "--tmpfs", "/tmp"]
     argv += ["--remount-ro", "/", "--chdir", "/tmp"]
     return argv
