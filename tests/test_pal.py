@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sandboxed import needs_sandbox
 
 from tinyreason.backends.scripted import ScriptedBackend
 from tinyreason.evaluate import sample_record
@@ -17,15 +18,9 @@ from tinyreason.methods import create_method
 from tinyreason.methods.programs import extract_program, run_programs
 from tinyreason.metrics import compute_metrics, summary_lines
 from tinyreason.prompts import PAL_EXEMPLARS
-from tinyreason.sandbox import SandboxUnavailable, check_isolation, run_program
+from tinyreason.sandbox import SandboxUnavailable, run_program
 from tinyreason.types import Chat, Generation, Problem, SamplingParams
 
-try:
-    check_isolation("bwrap")
-    NO_SANDBOX = None
-except SandboxUnavailable as e:
-    NO_SANDBOX = str(e)
-needs_sandbox = pytest.mark.skipif(NO_SANDBOX is not None, reason=f"bubblewrap sandbox unavailable: {NO_SANDBOX}")
 
 FENCE = "```"
 CODE = "def solution():\n    return 3 + 4"

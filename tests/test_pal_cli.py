@@ -12,26 +12,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sandboxed import needs_sandbox
 from tiny import PROBLEMS
 
 from tinyreason.answers import parse_gold
-from tinyreason.sandbox import SandboxUnavailable, check_isolation
 
-try:
-    check_isolation("bwrap")
-    NO_SANDBOX = None
-except SandboxUnavailable as e:
-    NO_SANDBOX = str(e)
-pytestmark = pytest.mark.skipif(NO_SANDBOX is not None, reason=f"bubblewrap sandbox unavailable: {NO_SANDBOX}")
+pytestmark = needs_sandbox
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 F = "```"
 PROGRAM_CUE = "Use only the Python standard library.\n\nQuestion: "
 
-
 def program(body: str) -> str:
     return f"Here is my program.\n{F}python\n{body}\n{F}"
-
 
 # one completion per tiny GSM8K question (tests/tiny.py PROBLEMS, in order): every program outcome
 PAL_RESPONSES = [
@@ -49,12 +42,10 @@ PAL_RESPONSES = [
     program("from fractions import Fraction\ndef solution():\n    return Fraction(8 - 3 - 2)"),  # 3 ok
 ]
 
-
 def rules(program_responses: list[list[str]], chain_responses: list[list[str]]) -> list[dict[str, Any]]:
     """Program rules first (their match is longer), then chain rules, per tiny question."""
     out = [{"match": PROGRAM_CUE + q, "responses": r} for (q, _), r in zip(PROBLEMS, program_responses, strict=True)]
     return out + [{"match": "Question: " + q, "responses": r} for (q, _), r in zip(PROBLEMS, chain_responses, strict=True)]
-
 
 def cli(*args: Any, path: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), *filter(None, [os.environ.get("PYTHONPATH")])])}
@@ -63,23 +54,18 @@ def cli(*args: Any, path: str | None = None) -> subprocess.CompletedProcess[str]
     cmd = [sys.executable, "-m", "tinyreason", *map(str, args)]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, check=False)
 
-
 def evaluate(tmp_path: Path, gsm8k_file: Path, name: str, spec: list[dict[str, Any]], *args: Any, path: str | None = None) -> subprocess.CompletedProcess[str]:
     (tmp_path / f"{name}.json").write_text(json.dumps(spec))
     return cli("eval", "--backend", "scripted", "--model", tmp_path / f"{name}.json", "--data", gsm8k_file, "--out", tmp_path / name, *args, path=path)
-
 
 def flat(text: str) -> str:
     """Rich wraps long lines at the terminal width: compare with whitespace collapsed."""
     return " ".join(text.split())
 
-
 def samples(out: Path) -> dict[int, dict[str, Any]]:
     return {s["id"]: s for s in map(json.loads, (out / "samples.jsonl").read_text().splitlines())}
 
-
 GOLD_CHAINS = [[f"The steps check out. #### {parse_gold(a)}"] for _, a in PROBLEMS]
-
 
 def test_pal_end_to_end_then_show_compare_regressions(tmp_path: Path, gsm8k_file: Path) -> None:
     res = evaluate(tmp_path, gsm8k_file, "pal", rules([[r] for r in PAL_RESPONSES], GOLD_CHAINS), "--method", "pal", "--limit", 12, "--option", "timeout_s=1")
@@ -115,7 +101,6 @@ def test_pal_end_to_end_then_show_compare_regressions(tmp_path: Path, gsm8k_file
     assert lb.returncode == 0, lb.stderr
     assert "| pal | pal " in (tmp_path / "lb" / "LEADERBOARD.md").read_text()
 
-
 def test_pal_sc_end_to_end(tmp_path: Path, gsm8k_file: Path) -> None:
     wrong = program("def solution():\n    return -1")
     spec = rules([[r, wrong, r] for r in PAL_RESPONSES], GOLD_CHAINS)
@@ -127,7 +112,6 @@ def test_pal_sc_end_to_end(tmp_path: Path, gsm8k_file: Path) -> None:
         assert r["extra"]["votes"][0][1] >= 1 and r["extra"]["programs_ok"] >= 1  # the wrong program always runs
     m = json.loads((tmp_path / "pal-sc" / "metrics.json").read_text())
     assert m["programs"]["total"] == 12 and m["samples_per_question"] == 3 and "pass_at_k" in m
-
 
 def test_hybrid_sc_end_to_end(tmp_path: Path, gsm8k_file: Path) -> None:
     chains = [[f"#### {parse_gold(a)}", "#### 999", f"So #### {parse_gold(a)}"] for _, a in PROBLEMS]
@@ -143,7 +127,6 @@ def test_hybrid_sc_end_to_end(tmp_path: Path, gsm8k_file: Path) -> None:
     for r in rows:
         assert r["calls"] == 2 and len(r["generations"]) == 5
         assert set(r["extra"]["votes_by_source"]) == {"program", "chain"}
-
 
 def test_pal_refuses_without_bubblewrap_unless_weaker_isolation_is_asked_for(tmp_path: Path, gsm8k_file: Path) -> None:
     spec = rules([[r] for r in PAL_RESPONSES], GOLD_CHAINS)

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sandboxed import needs_sandbox
 
-from tinyreason.sandbox import MAX_OUTPUT_BYTES, SANDBOX_UID_BASE, SandboxResult, SandboxUnavailable, check_isolation, execute, run_program
+from tinyreason.sandbox import MAX_OUTPUT_BYTES, SANDBOX_UID_BASE, SandboxResult, execute, run_program
 
 TIMEOUT = 2.0
 SLACK = 1.5  # start-up and kill time allowed past the timeout
@@ -31,16 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 SITE = next(p for p in sys.path if p.endswith("site-packages"))
 
 
-def _bwrap_reason() -> str | None:
-    try:
-        check_isolation("bwrap")
-    except SandboxUnavailable as e:
-        return str(e)
-    return None
-
-
-_REASON = _bwrap_reason()
-pytestmark = pytest.mark.skipif(_REASON is not None, reason=f"bubblewrap sandbox unavailable: {_REASON}")
+pytestmark = needs_sandbox
 
 
 @dataclass

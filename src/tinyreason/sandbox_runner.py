@@ -80,7 +80,11 @@ def seccomp_program(machine: str) -> list[tuple[int, int, int, int]]:
     libc then falls back to clone); everything else is allowed."""
     arch, nrs = ARCHES[machine]
     prog: list[tuple[int, str | None, str | None, int]] = []  # jump targets are labels; None = next
-    emit = lambda code, k, jt=None, jf=None: prog.append((code, jt, jf, k))  # noqa: E731
+    labels: dict[str, int] = {}
+
+    def emit(code: int, k: int, jt: str | None = None, jf: str | None = None) -> None:
+        prog.append((code, jt, jf, k))
+
     emit(_LD_W_ABS, 4)  # seccomp_data.arch
     emit(_JEQ, arch, jf="kill")
     emit(_LD_W_ABS, 0)  # seccomp_data.nr
@@ -92,7 +96,7 @@ def seccomp_program(machine: str) -> list[tuple[int, int, int, int]]:
     emit(_JEQ, nrs["clone"], jt="clone")
     emit(_JEQ, nrs["clone3"], jt="enosys")
     emit(_RET, _ALLOW)
-    labels = {"clone": len(prog)}
+    labels["clone"] = len(prog)
     emit(_LD_W_ABS, 16)  # low 32 bits of args[0], the clone flags (little-endian on both architectures)
     emit(_JSET, _CLONE_NEW, jt="eperm")
     emit(_JSET, _CLONE_THREAD, jf="eperm")
@@ -100,8 +104,11 @@ def seccomp_program(machine: str) -> list[tuple[int, int, int, int]]:
     for name, value in (("eperm", _ERRNO | _EPERM), ("enosys", _ERRNO | _ENOSYS), ("kill", _KILL_PROCESS)):
         labels[name] = len(prog)
         emit(_RET, value)
-    jump = lambda i, target: 0 if target is None else labels[target] - i - 1  # noqa: E731
-    return [(code, jump(i, jt), jump(i, jf), k) for i, (code, jt, jf, k) in enumerate(prog)]
+
+    def offset(i: int, target: str | None) -> int:
+        return 0 if target is None else labels[target] - i - 1
+
+    return [(code, offset(i, jt), offset(i, jf), k) for i, (code, jt, jf, k) in enumerate(prog)]
 
 
 def install_seccomp() -> str:

@@ -24,14 +24,12 @@ Recorded per question: extra.votes (the pooled vote), extra.votes_by_source ({"p
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import Field
 
 from tinyreason.answers import vote_counts
 from tinyreason.backends.base import Backend
-from tinyreason.methods.base import Method, SampledConfig, register_method
-from tinyreason.methods.programs import ProgramConfig, program_preflight, run_programs
+from tinyreason.methods.base import SampledConfig, register_method
+from tinyreason.methods.programs import ProgramConfig, ProgramMethod, run_programs
 from tinyreason.methods.sc import vote
 from tinyreason.prompts import PromptTemplate, get_prompt
 from tinyreason.types import Generation, Prediction, Problem
@@ -52,7 +50,7 @@ def decided_by(programs: list[Generation], chains: list[Generation]) -> str:
 
 
 @register_method
-class HybridSC(Method):
+class HybridSC(ProgramMethod):
     name = "hybrid-sc"
     Config = HybridConfig
 
@@ -62,9 +60,6 @@ class HybridSC(Method):
 
     def templates(self) -> list[PromptTemplate]:
         return [get_prompt(self.config.prompt), get_prompt(self.config.program_prompt)]
-
-    def preflight(self, backend: Backend) -> dict[str, Any]:
-        return {"sandbox": program_preflight(self.name, self.config)}
 
     def solve(self, backend: Backend, problems: list[Problem]) -> list[Prediction]:
         c = self.config

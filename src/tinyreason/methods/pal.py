@@ -19,11 +19,9 @@ metrics.json counts programs that failed to parse, raised, timed out or returned
 
 from __future__ import annotations
 
-from typing import Any
-
 from tinyreason.backends.base import Backend
-from tinyreason.methods.base import Method, SampledConfig, register_method
-from tinyreason.methods.programs import ProgramConfig, program_preflight, run_programs
+from tinyreason.methods.base import SampledConfig, register_method
+from tinyreason.methods.programs import ProgramConfig, ProgramMethod, run_programs
 from tinyreason.methods.sc import vote
 from tinyreason.types import Prediction, Problem
 
@@ -33,12 +31,9 @@ class PALSCConfig(ProgramConfig, SampledConfig):
 
 
 @register_method
-class PAL(Method):
+class PAL(ProgramMethod):
     name = "pal"
     Config = ProgramConfig
-
-    def preflight(self, backend: Backend) -> dict[str, Any]:
-        return {"sandbox": program_preflight(self.name, self.config)}
 
     def solve(self, backend: Backend, problems: list[Problem]) -> list[Prediction]:
         gens = self.ask(backend, self.templates()[0], problems, self.sampling(problems), "answer")
@@ -47,12 +42,9 @@ class PAL(Method):
 
 
 @register_method
-class PALSC(Method):
+class PALSC(ProgramMethod):
     name = "pal-sc"
     Config = PALSCConfig
-
-    def preflight(self, backend: Backend) -> dict[str, Any]:
-        return {"sandbox": program_preflight(self.name, self.config)}
 
     def solve(self, backend: Backend, problems: list[Problem]) -> list[Prediction]:
         gens = self.draw_samples(backend, problems)

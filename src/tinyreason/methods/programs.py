@@ -36,7 +36,8 @@ from typing import Any, Literal
 from pydantic import Field
 
 from tinyreason.answers import extract_answer
-from tinyreason.methods.base import MethodConfig
+from tinyreason.backends.base import Backend
+from tinyreason.methods.base import Method, MethodConfig
 from tinyreason.sandbox import SandboxResult, SandboxUnavailable, check_isolation, execute
 from tinyreason.types import Generation
 
@@ -125,12 +126,15 @@ def run_programs(gens: list[Generation], config: ProgramConfig) -> None:
         record_result(g, programs[i], results.get(i))
 
 
-def program_preflight(name: str, config: ProgramConfig) -> dict[str, Any]:
-    """Refuse the run (ValueError with the fix) when the chosen isolation cannot run here."""
-    try:
-        return check_isolation(config.isolation)
-    except SandboxUnavailable as e:
-        raise ValueError(f"{name} refuses to run: {e}") from None
+class ProgramMethod(Method):
+    """A method that runs programs (its Config is a ProgramConfig): before the first question it probes
+    the chosen sandbox and refuses the run, with the reason and the fix, where it cannot run."""
+
+    def preflight(self, backend: Backend) -> dict[str, Any]:
+        try:
+            return {"sandbox": check_isolation(self.config.isolation)}  # type: ignore[attr-defined]
+        except SandboxUnavailable as e:
+            raise ValueError(f"{self.name} refuses to run: {e}") from None
 
 
 def is_program(g: Generation | dict[str, Any]) -> bool:
