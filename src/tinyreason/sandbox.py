@@ -10,13 +10,14 @@ bubblewrap (`bwrap`), started by the trusted runner `tinyreason/sandbox_runner.p
 inside, and then runs the program). The layers, and what each one stops (docs/pal.md has the threat model):
 
 - namespaces (bwrap): mount — the program sees only read-only binds of the interpreter (executable,
-  libpython, stdlib with site-packages masked) and the system library directories, plus a private
-  16 MiB tmpfs scratch at /tmp (the working directory) that vanishes with the sandbox, and a minimal /dev:
-  no home, no host /tmp, no working tree, no /proc, nothing writable outside scratch. network — an empty network namespace: no
-  connection anywhere, loopback included. pid — it sees and can signal only its own processes; when the
-  sandbox's init dies (the parent kills it, or the parent dies: --die-with-parent) the kernel kills every
-  process in it. ipc, uts — no shared memory or semaphores of the host. --new-session — no terminal
-  injection. --clearenv (and bwrap itself is started with an empty environment) — no parent variables.
+  libpython, stdlib with site-packages masked) and the system library directories, a minimal /dev, and a
+  private 16 MiB tmpfs scratch at /tmp (its working directory) that vanishes with the sandbox: no home, no
+  host /tmp, no working tree, no /proc, nothing writable outside scratch. network — an empty network
+  namespace: no connection anywhere, loopback included. pid — it sees and can signal only its own
+  processes; when the sandbox's init dies (the parent kills it, or the parent dies: --die-with-parent) the
+  kernel kills every process in it. ipc, uts — no shared memory or semaphores of the host.
+  --new-session — no terminal injection. --clearenv (and bwrap itself starts with an empty environment)
+  — none of the parent's variables.
 - a non-privileged uid: as root, bwrap runs privileged (no user namespace needed for the others) and the
   runner drops to a fresh random uid (>= 10**9, owning no file and no process on the host) with no
   capabilities; as another user, bwrap creates a user namespace and the program runs as uid 65534 in it.
@@ -69,7 +70,9 @@ HOW_TO_ENABLE = (
     "tinyreason runs as root, bubblewrap also needs unprivileged user namespaces: sysctl -w "
     "kernel.unprivileged_userns_clone=1 (Debian kernels), sysctl -w user.max_user_namespaces=15000, and on "
     "Ubuntu 23.10+ sysctl -w kernel.apparmor_restrict_unprivileged_userns=0 (or an AppArmor profile for bwrap); "
-    "inside a container, run it with user namespaces allowed (e.g. docker --security-opt seccomp=unconfined). "
+    "In a container, bubblewrap typically needs CAP_SYS_ADMIN when tinyreason runs as root (docker run --cap-add "
+    "SYS_ADMIN --security-opt seccomp=unconfined --security-opt apparmor=unconfined), or a non-root user with "
+    "user namespaces allowed by the container's seccomp and AppArmor profiles. "
     "To run anyway with weaker isolation (rlimits, seccomp, a cleared environment and a throwaway directory, "
     "but the host's files, network and processes visible to the program), pass --option "
     "isolation=unsafe-subprocess: the run config records it."
