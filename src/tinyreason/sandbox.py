@@ -54,7 +54,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from tinyreason import sandbox_runner
-from tinyreason.sandbox_layout import bwrap_argv, python_layout
+from tinyreason.sandbox_layout import USERNS_UID, bwrap_argv, python_layout
 
 Isolation = Literal["bwrap", "unsafe-subprocess"]
 ISOLATIONS: tuple[str, ...] = ("bwrap", "unsafe-subprocess")
@@ -295,6 +295,14 @@ def _death(returncode: int, signum: int | None) -> str:
     return f"died: the process ended with exit status {returncode} before reporting a result (os._exit?)"
 
 
+def _uid_note(isolation: Isolation) -> str:
+    if os.geteuid() == 0:
+        return f"a fresh uid >= {SANDBOX_UID_BASE} per program (tinyreason runs as root)"
+    if isolation == "bwrap":
+        return f"{USERNS_UID} in a user namespace (host uid {os.geteuid()}, the caller's)"
+    return f"the caller's uid {os.geteuid()}: the program can read the caller's files"
+
+
 def check_isolation(isolation: Isolation) -> dict[str, Any]:
     """Probe the sandbox with a tiny program; what it found (stored in run configs), or SandboxUnavailable."""
     r = execute("def solution():\n    return 6 * 7\n", timeout_s=20.0, memory_mb=256, isolation=isolation)
@@ -303,7 +311,7 @@ def check_isolation(isolation: Isolation) -> dict[str, Any]:
     layout = python_layout()
     info: dict[str, Any] = {
         "isolation": isolation,
-        "uid": "a fresh uid >= 10**9 per program (tinyreason runs as root)" if os.geteuid() == 0 else f"the caller's uid {os.geteuid()}",
+        "uid": _uid_note(isolation),
         "seccomp": r.seccomp,
         "interpreter": layout.executable,
         "limits": {"nproc": sandbox_runner.NPROC, "nofile": sandbox_runner.NOFILE, "fsize": sandbox_runner.FSIZE, "max_output_bytes": MAX_OUTPUT_BYTES},
@@ -311,7 +319,7 @@ def check_isolation(isolation: Isolation) -> dict[str, Any]:
     }
     if isolation == "bwrap":
         version = subprocess.run([_bwrap(), "--version"], capture_output=True, text=True, env={}, check=False).stdout.strip()
-        info.update(bwrap=version, mode="privileged bwrap + uid drop" if os.geteuid() == 0 else "bwrap in a user namespace (uid 65534)")
+        info.update(bwrap=version, mode="privileged bwrap + uid drop" if os.geteuid() == 0 else f"bwrap in a user namespace (uid {USERNS_UID})")
         info["read_only_binds"] = list(layout.binds)
     else:
         info["warning"] = "unsafe-subprocess: the program can read the host's world-readable files, use the network and see its processes"
