@@ -1,5 +1,6 @@
-"""Program-aided reasoning (PAL, Gao et al. 2022, arXiv:2211.10435; Program-of-Thoughts, Chen et al. 2022,
-arXiv:2211.12588): the model writes a Python program, the sandbox runs it, the grader reads its result.
+"""Program-aided reasoning: the model writes a Python program, a sandbox runs it, the grader reads its result.
+
+Follows PAL (Gao et al. 2022, arXiv:2211.10435) and Program-of-Thoughts (Chen et al. 2022, arXiv:2211.12588).
 
     tinyreason eval --method pal                                     # one greedy program per question
     tinyreason eval --method pal --prompt pal-3shot                  # with 3 GSM8K-train exemplars
