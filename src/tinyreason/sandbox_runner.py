@@ -212,7 +212,7 @@ def run(code: str) -> dict[str, object]:
         answer = format_value(value)
         return {"status": "ok", "answer": answer if answer is None else answer[:MAX_ANSWER_CHARS], "answer_source": "solution"}
     except MemoryError:
-        return {"status": "memory", "error": "MemoryError: the program exceeded its memory limit"}
+        return {"status": "memory", "error": "memory: MemoryError at the address-space limit"}
     except BaseException as e:  # the program's own failure, whatever it raised, is its result
         return {"status": "exception", "error": _describe(e)}
 
