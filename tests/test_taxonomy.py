@@ -94,7 +94,7 @@ def test_tally_covers_every_class() -> None:
     cases = [classify(sample(2, "27", [generation("12 + 15 = 28\n#### 28")])), classify(sample(7, "5", [generation("no")], prediction=None))]
     table = tally(cases)
     assert [c for c, _, _ in table] == list(CLASSES)
-    assert dict((c, k) for c, k, _ in table) == {"arithmetic error": 1, "unit confusion": 0, "relationship misunderstanding": 0, "other": 1}
+    assert dict((c, k) for c, k, _ in table) == {"arithmetic error": 1, "unit confusion": 0, "relationship misunderstanding": 0, "program error": 0, "wrong program": 0, "other": 1}
     assert sum(s for _, _, s in table) == 1.0
 
 

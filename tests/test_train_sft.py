@@ -104,8 +104,8 @@ def test_eval_with_the_adapter_works_for_every_method(method: str, tiny_model_wi
     extra += ["--force"] if method == "sc-verifier" else []  # no verifier audit exists for the tiny model
     res = _eval(tiny_model_wide_init, data, tmp_path / "ft", "--method", method, "--adapter", str(sft_run), *extra)
     assert res.exit_code == 0, res.output
-    # structured-sc asks with its own prompt, not the `cot` prompt the adapter was trained on: it must say so
-    assert ("WARNING" in res.output) == (method == "structured-sc")
+    # structured-sc, pal and pal-sc ask with their own prompt, not the `cot` prompt the adapter was trained on: they must say so
+    assert ("WARNING" in res.output) == (method_class(method).Config.model_fields["prompt"].default != "cot")
     cfg = json.loads((tmp_path / "ft" / "config.json").read_text())
     assert cfg["backend"]["adapter"] == str(sft_run.resolve()) and len(_samples(tmp_path / "ft")) == 4
     if method == "greedy":  # the adapter is applied: the fine-tune does not answer like the base model

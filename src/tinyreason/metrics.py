@@ -13,6 +13,9 @@ knows no method by name:
   extra.stop_reason      -> "stop_reasons": questions per reason                (adaptive-sc)
   generation format_ok   -> "format_ok": share of completions in the asked format (structured-sc)
   generation verdict     -> "verdicts": CORRECT / INCORRECT / unparseable counts  (sc-verifier)
+  generation program_status -> "programs": programs run, counted by PROGRAM_GROUPS and by status, mean
+                            sandbox seconds                                 (pal, pal-sc, hybrid-sc)
+  extra.decided_by       -> "decided_by": questions per voting source ("both", "chains", ...)  (hybrid-sc)
 """
 
 from __future__ import annotations
@@ -21,6 +24,15 @@ from typing import Any
 
 from tinyreason.answers import answers_match
 from tinyreason.stats import wilson_interval
+
+
+# program failures, grouped as the metrics report them (keys: generation extra.program_status)
+PROGRAM_GROUPS = {
+    "failed_to_parse": ("no-program", "syntax-error"),
+    "raised": ("exception", "memory", "output-limit", "died"),  # raised, or was ended by a limit other than time
+    "timed_out": ("timeout",),
+    "no_number": ("no-number",),
+}
 
 
 def _rate(k: int, n: int) -> dict[str, Any]:
@@ -89,6 +101,22 @@ def method_metrics(samples: list[dict[str, Any]]) -> dict[str, Any]:
     verdicts = [g["extra"]["verdict"] for g in gens if "verdict" in g.get("extra", {})]
     if verdicts:
         out["verdicts"] = {"CORRECT": verdicts.count("CORRECT"), "INCORRECT": verdicts.count("INCORRECT"), "unparseable": verdicts.count(None)}
+    programs = [g["extra"] for g in gens if "program_status" in g.get("extra", {})]
+    if programs:
+        out["programs"] = _programs(programs)
+    decided = [s["extra"]["decided_by"] for s in samples if "decided_by" in s.get("extra", {})]
+    if decided:
+        out["decided_by"] = {d: decided.count(d) for d in sorted(set(decided))}
+    return out
+
+
+def _programs(records: list[dict[str, Any]]) -> dict[str, Any]:
+    statuses = [r["program_status"] for r in records]
+    elapsed = [r["program_elapsed_s"] for r in records if r.get("program_elapsed_s") is not None]
+    out: dict[str, Any] = {"total": len(statuses), "ok": statuses.count("ok")}
+    out.update({group: sum(statuses.count(s) for s in members) for group, members in PROGRAM_GROUPS.items()})
+    out["by_status"] = {s: statuses.count(s) for s in sorted(set(statuses))}
+    out["mean_elapsed_s"] = sum(elapsed) / len(elapsed) if elapsed else None
     return out
 
 
@@ -110,4 +138,13 @@ def summary_lines(m: dict[str, Any]) -> list[str]:
     if "verdicts" in m:
         v = m["verdicts"]
         lines.append(f"verdicts: {v['CORRECT']} CORRECT · {v['INCORRECT']} INCORRECT · {v['unparseable']} unparseable")
+    if "programs" in m:
+        p = m["programs"]
+        each = f" · {p['mean_elapsed_s']:.2f} s each in the sandbox" if p["mean_elapsed_s"] is not None else ""
+        lines.append(
+            f"programs: {p['ok']}/{p['total']} gave a number · {p['failed_to_parse']} failed to parse · {p['raised']} raised "
+            f"(or hit a limit) · {p['timed_out']} timed out · {p['no_number']} returned no number{each}"
+        )
+    if "decided_by" in m:
+        lines.append("decided by: " + " · ".join(f"{k} {v}" for k, v in m["decided_by"].items()))
     return lines

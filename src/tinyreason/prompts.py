@@ -153,3 +153,70 @@ TAXONOMY_JUDGE = register(
         used_by="tinyreason regressions --judge-model (analysis.judge): optional LLM split of relationship vs unit errors",
     )
 )
+
+
+# -- program-aided reasoning (methods/pal.py, methods/hybrid.py) --------------------------------------
+# The program prompts ask for a solution() function in one ```python block: tinyreason.methods.programs
+# extracts it and tinyreason.sandbox runs it; the grader reads what solution() returns.
+
+_PAL_INSTRUCTIONS = (
+    "Write a Python program that solves the following math problem. Define a function solution() that "
+    "computes the answer step by step: give every quantity in the problem a descriptive variable name, write "
+    "each relationship between quantities as its own line of code, and return the final answer as a number. "
+    "Put the whole program in one ```python code block. Use only the Python standard library."
+)
+
+# Few-shot exemplars: GSM8K *train* questions (row = 0-based line of openai/gsm8k train, as in
+# ../shared/data/gsm8k/train.jsonl), never test items; each program returns the train gold answer (both
+# pinned by tests/test_pal.py). Chosen for what the reference model gets wrong in programs: units
+# (minutes vs hours) and relationships ("5 less than half as many", "half of what Lisa earned").
+PAL_EXEMPLARS: list[dict[str, object]] = [
+    {
+        "train_row": 1,
+        "gold": "10",
+        "question": "Weng earns $12 an hour for babysitting. Yesterday, she just did 50 minutes of babysitting. How much did she earn?",
+        "program": (
+            "def solution():\n    dollars_per_hour = 12\n    minutes_worked = 50\n    hours_worked = minutes_worked / 60\n"
+            "    earned = dollars_per_hour * hours_worked\n    return earned"
+        ),
+    },
+    {
+        "train_row": 12,
+        "gold": "85",
+        "question": "Randy has 60 mango trees on his farm. He also has 5 less than half as many coconut trees as mango trees. How many trees does Randy have in all on his farm?",
+        "program": (
+            "def solution():\n    mango_trees = 60\n    # 5 less than half as many coconut trees as mango trees\n"
+            "    coconut_trees = mango_trees / 2 - 5\n    total_trees = mango_trees + coconut_trees\n    return total_trees"
+        ),
+    },
+    {
+        "train_row": 36,
+        "gold": "15",
+        "question": "Lisa, Jack, and Tommy earned $60 from washing cars all week. However, half of the $60 was earned by Lisa. Tommy earned half of what Lisa earned. How much more money did Lisa earn than Tommy?",
+        "program": (
+            "def solution():\n    total_earned = 60\n    lisa_earned = total_earned / 2\n    # Tommy earned half of what Lisa earned\n"
+            "    tommy_earned = lisa_earned / 2\n    return lisa_earned - tommy_earned"
+        ),
+    },
+]
+
+PAL = register(
+    PromptTemplate(
+        name="pal",
+        user=_PAL_INSTRUCTIONS + "\n\nQuestion: {question}",
+        used_by="pal, pal-sc, hybrid-sc's programs (zero-shot program-aided reasoning, Gao et al. 2022)",
+    )
+)
+
+PAL_3SHOT = register(
+    PromptTemplate(
+        name="pal-3shot",
+        user=(
+            _PAL_INSTRUCTIONS
+            + "\n\nHere are three solved examples.\n\n"
+            + "".join(f"Question: {ex['question']}\n```python\n{ex['program']}\n```\n\n" for ex in PAL_EXEMPLARS)
+            + "Question: {question}"
+        ),
+        used_by="pal, pal-sc, hybrid-sc with --prompt pal-3shot (program_prompt=pal-3shot for hybrid-sc): PAL with 3 GSM8K-train exemplars",
+    )
+)

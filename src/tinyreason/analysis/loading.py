@@ -21,7 +21,7 @@ from tinyreason.metrics import compute_metrics
 from tinyreason.runs import RunDir, RunError
 
 # method options that are defaults of every method: left out of a run's label
-_QUIET = {"name": None, "seed": None, "prompt": "cot", "max_new_tokens": 512, "top_p": 1.0}
+_QUIET = {"name": None, "seed": None, "prompt": "cot", "max_new_tokens": 512, "top_p": 1.0, "workers": None}  # workers: how many programs run at once, never what they answer
 _SHORT = {"temperature": "T", "max_new_tokens": "max_tok"}
 
 

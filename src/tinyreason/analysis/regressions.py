@@ -21,7 +21,7 @@ from tinyreason.analysis.loading import Paired, Run, align
 from tinyreason.analysis.mirage import pair_mirage, pct, pp
 from tinyreason.analysis.paired import matrix_markdown, transitions
 from tinyreason.analysis.plots import transition_heatmap
-from tinyreason.analysis.taxonomy import Case, classify, judged_generation, tally
+from tinyreason.analysis.taxonomy import PROGRAM_CLASSES, Case, classify, judged_generation, program_text, tally
 from tinyreason.backends.base import Backend
 
 MAX_CHAIN_CHARS = 4000
@@ -41,7 +41,15 @@ def _pre(text: str) -> str:
 
 
 def _gens_line(s: dict[str, Any]) -> str:
-    return ", ".join(f"{g.get('stage')}→{g.get('answer')}" + (" (cut)" if g.get("finish_reason") == "length" else "") for g in s.get("generations", []))
+    def one(g: dict[str, Any]) -> str:
+        status = (g.get("extra") or {}).get("program_status")
+        return f"{g.get('stage')}→{g.get('answer')}" + (" (cut)" if g.get("finish_reason") == "length" else "") + (f" (program {status})" if status else "")
+
+    return ", ".join(one(g) for g in s.get("generations", []))
+
+
+def _chain(g: dict[str, Any]) -> str:
+    return program_text(g) if "program_status" in (g.get("extra") or {}) else g.get("text") or ""
 
 
 def _case_md(case: Case, base: Run, other: Run) -> list[str]:
@@ -60,14 +68,14 @@ def _case_md(case: Case, base: Run, other: Run) -> list[str]:
         "<table><tr>"
         f"<th>{html.escape(base.name)} ({html.escape(str(bg.get('stage')))}, right)</th>"
         f"<th>{html.escape(other.name)} ({html.escape(case.stage)}, judged)</th></tr>",
-        f"<tr><td valign=\"top\">{_pre(bg.get('text') or '')}</td><td valign=\"top\">{_pre(case.chain)}</td></tr></table>",
+        f"<tr><td valign=\"top\">{_pre(_chain(bg))}</td><td valign=\"top\">{_pre(case.chain)}</td></tr></table>",
         "",
     ]
 
 
 def _taxonomy_md(cases: list[Case]) -> list[str]:
     out = ["| class | count | share |", "|---|---:|---:|"]
-    out += [f"| {c} | {k} | {pct(s)} |" for c, k, s in tally(cases)]
+    out += [f"| {c} | {k} | {pct(s)} |" for c, k, s in tally(cases) if k or c not in PROGRAM_CLASSES]  # program rows for program runs
     return out + [f"| **total** | {len(cases)} | |"]
 
 

@@ -2,7 +2,9 @@
 
 Prints the question and gold answer, a table of every completion (stage, tokens, finish reason, flexible and
 strict extracted answers, right or wrong), each completion's full text, and the final decision with the
-method's own record (`extra`: votes, triggers, ...). Works for any method: it only reads the sample record.
+method's own record (`extra`: votes, triggers, ...). A program completion (pal, pal-sc, hybrid-sc) is followed
+by the program that was run and what the sandbox made of it: status, time, answer, stdout, error. Works for
+any method: it only reads the sample record.
 """
 
 from __future__ import annotations
@@ -32,6 +34,26 @@ def sample_of(run: Run, qid: int) -> dict[str, Any]:
     return run.samples[qid]
 
 
+def _cut(text: str, max_chars: int | None) -> str:
+    if max_chars is not None and len(text) > max_chars:
+        return text[:max_chars] + f"\n… [{len(text) - max_chars} more characters]"
+    return text
+
+
+def _program_panel(extra: dict[str, Any], max_chars: int | None) -> Panel:
+    """The program a completion held, and its run: status, seconds, answer (source), stdout, error."""
+    if extra.get("program") is None:
+        return Panel(Text(str(extra.get("program_error"))), title="program: none found", title_align="left", border_style="yellow")
+    parts: list[Text] = [Text(_cut(extra["program"], max_chars))]
+    if extra.get("program_stdout"):
+        parts.append(Text("stdout:\n" + _cut(extra["program_stdout"], max_chars), style="cyan"))
+    if extra.get("program_error"):
+        parts.append(Text("error: " + str(extra["program_error"]), style="red"))
+    title = (f"program · {extra.get('program_status')} · {extra.get('program_elapsed_s')} s · answer "
+             f"{extra.get('program_answer')!r} from {extra.get('program_source')}")  # fmt: skip
+    return Panel(Group(*parts), title=title, title_align="left", border_style="green" if extra.get("program_status") == "ok" else "red")
+
+
 def render(run: Run, qid: int, console: Console, max_chars: int | None = None) -> None:
     s = sample_of(run, qid)
     gold = str(s["gold"])
@@ -47,13 +69,13 @@ def render(run: Run, qid: int, console: Console, max_chars: int | None = None) -
                       str(g.get("answer_strict")), _mark(g.get("answer"), gold))  # fmt: skip
     console.print(table)
     for k, g in enumerate(gens, 1):
-        text = g.get("text") or ""
-        if max_chars is not None and len(text) > max_chars:
-            text = text[:max_chars] + f"\n… [{len(text) - max_chars} more characters]"
+        text = _cut(g.get("text") or "", max_chars)
         title = f"#{k} {g.get('stage')} · {g.get('n_tokens')} tokens · {g.get('finish_reason')} · answer {g.get('answer')}"
-        extra = g.get("extra") or {}
+        extra = {key: v for key, v in (g.get("extra") or {}).items() if not key.startswith("program")}
         body = Group(Text(text), Text(json.dumps(extra, ensure_ascii=False), style="dim")) if extra else Text(text)
         console.print(Panel(body, title=title, title_align="left"))
+        if "program_status" in (g.get("extra") or {}):
+            console.print(_program_panel(g["extra"], max_chars))
     verdict = "[bold green]RIGHT[/]" if s.get("correct") else "[bold red]WRONG[/]"
     console.print(
         f"final decision: [bold]{s.get('prediction')}[/] (strict {s.get('prediction_strict')}) → {verdict} · "

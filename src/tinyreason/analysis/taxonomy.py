@@ -22,6 +22,14 @@ the last generation when no answer was extracted. Classes, checked in this order
    read as "40% of" (or the reverse).
 4. relationship misunderstanding — everything stated adds up, yet the answer is wrong: the model set the
    problem up wrongly. (Also where no computation could be checked; the reason says so.)
+
+A judged generation that is a program (pal, pal-sc, hybrid-sc: its extra has program_status) is not a
+chain: its arithmetic is done by the interpreter, so it gets one of two classes of its own, checked right
+after a backend error:
+- program error — the program produced no number: no program in the completion, a syntax error, an
+  exception, a limit (memory, output, time) or no number returned; the reason names the status and error.
+- wrong program — it ran and returned a number, the wrong one: the model wrote the wrong computation
+  (the reason adds the unit heuristic of 3 when it matches).
 """
 
 from __future__ import annotations
@@ -34,7 +42,8 @@ from typing import Any
 from tinyreason.analysis.claims import Claim, claims
 from tinyreason.answers import answers_match, normalize_number
 
-CLASSES = ("arithmetic error", "unit confusion", "relationship misunderstanding", "other")
+CLASSES = ("arithmetic error", "unit confusion", "relationship misunderstanding", "program error", "wrong program", "other")
+PROGRAM_CLASSES = ("program error", "wrong program")
 
 _UNITS: list[tuple[int, str, re.Pattern[str]]] = [
     (60, "minutes vs hours (or seconds vs minutes)", re.compile(r"\b(minute|hour|second|min|hr)s?\b", re.I)),
@@ -116,9 +125,31 @@ def _other(sample: dict[str, Any], gen: dict[str, Any] | None, found: list[Claim
     return None
 
 
+def program_text(gen: dict[str, Any]) -> str:
+    """A program generation's completion followed by what the sandbox made of it."""
+    x = gen.get("extra") or {}
+    head = f"[program {x.get('program_status')} in {x.get('program_elapsed_s')} s, answer {x.get('program_answer')!r}]"
+    tail = [f"[stdout]\n{x['program_stdout']}" if x.get("program_stdout") else "", f"[error] {x['program_error']}" if x.get("program_error") else ""]
+    return "\n\n".join([gen.get("text") or "", head, *[t for t in tail if t]])
+
+
+def _program_case(sample: dict[str, Any], gen: dict[str, Any]) -> Case:
+    x = gen.get("extra") or {}
+    case = Case(int(sample["id"]), "program error", "", program_text(gen), gen.get("stage", "?"))
+    if x.get("program_status") != "ok":
+        case.reason = f"{x.get('program_status')}: {x.get('program_error') or 'no detail'}"[:300]
+        return case
+    unit = unit_confusion(sample["prediction"], sample["gold"], sample.get("question", ""))
+    case.cls = "wrong program"
+    case.reason = f"the program ran and returned {sample['prediction']} ≠ gold {sample['gold']}" + (f"; {unit}" if unit else "")
+    return case
+
+
 def classify(sample: dict[str, Any]) -> Case:
     """The failure class of one wrong sample (see the module docstring for the rules and their order)."""
     gen = judged_generation(sample)
+    if gen is not None and "program_status" in (gen.get("extra") or {}) and not sample.get("error"):
+        return _program_case(sample, gen)
     text = (gen or {}).get("text") or ""
     found = claims(text)
     case = Case(int(sample["id"]), "", "", text, (gen or {}).get("stage", "?"), found)
