@@ -52,10 +52,14 @@ class Located:
                 return self.where[loc[:end]]
         return self.where.get((), self.origin)
 
-    def sub(self, key: str) -> "Located":
-        """The value under `key` (a mapping or None), with its places."""
+    def sub(self, key: str | int) -> "Located":
+        """The value under `key` (a mapping key or a list index; None when absent), with its places."""
         places = {loc[1:]: w for loc, w in self.where.items() if loc[:1] == (key,)}
-        return Located(self.data.get(key) if isinstance(self.data, dict) else None, self.origin, places)
+        if isinstance(self.data, dict):
+            value = self.data.get(key)
+        else:
+            value = self.data[key] if isinstance(self.data, list) and isinstance(key, int) and key < len(self.data) else None
+        return Located(value, self.origin, places)
 
 
 def _mark(path: Path, node: yaml.Node) -> str:
