@@ -82,7 +82,7 @@ def survey(recipe: Recipe, only: list[str] | None = None) -> tuple[list[SurveyRo
         missing = e.unavailable or next((f"needs {n}, which is unavailable" for n in e.needs if n in unavailable), None)
         if missing:
             unavailable.add(e.name)
-            rows.append(SurveyRow(e.name, e.kind, f"unavailable: {missing.split(' (registered')[0]}", "—", e.needs))
+            rows.append(SurveyRow(e.name, e.kind, f"unavailable: {missing}", "—", e.needs))
             continue
         try:
             state = e.runner.state(e.config, e.out)
