@@ -168,5 +168,23 @@ def test_the_dry_run_reports_state_and_cost_from_the_runs_so_far(tmp_path: Path)
     assert [(r.name, r.state, r.cost) for r in rows] == [
         ("greedy", "done 4 of 4", "—"),
         ("sc", "partial 2 of 4", "≈ 300 tok: 2 q × 3 completions × 50 tok"),  # its own samples: 3 completions of 50 tokens
-        ("reflect", "partial 4 of 4 (stored run differs: model /models/other ≠ /models/fake-0.5b; it will be refused, move it away)", "—"),
+        ("reflect", "stale: the stored run differs (model /models/other ≠ /models/fake-0.5b); move it away or use another --runs", "—"),
     ]
+
+
+def test_a_training_run_made_with_other_settings_is_stale_not_done(tmp_path: Path) -> None:
+    import json
+
+    from tinyreason.reproduce import run_experiment
+
+    recipe = load_recipe(STUDY, {"model": "./qwen"}, runs=tmp_path)
+    sft = recipe.get("sft")
+    (tmp_path / "sft").mkdir()
+    (tmp_path / "sft" / "train_config.json").write_text(json.dumps({"config": {**sft.config.model_dump(), "train_n": 200}}))
+    (tmp_path / "sft" / "train_report.json").write_text(json.dumps({"ok": True}))
+    rows, _ = survey(recipe, ["sft"])
+    assert rows[0].state == "stale: the stored run differs (train_n: stored 200 != now 2000); move it away or use another --runs"
+    outcome = run_experiment(recipe, sft, {}, log=lambda line: None, progress=False)
+    assert outcome.status == "failed" and "train_n: stored 200 != now 2000" in outcome.detail  # refused before any training
+    (tmp_path / "sft" / "train_config.json").write_text(json.dumps({"config": sft.config.model_dump()}))
+    assert survey(recipe, ["sft"])[0][0].state == "done"

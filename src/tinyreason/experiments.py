@@ -24,7 +24,7 @@ from typing import Any, Callable, ClassVar, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from tinyreason.runs import RunDir
+from tinyreason.runs import RunDir, config_diff
 from tinyreason.train.distill import DistillOptions, TraceFiles
 
 Log = Callable[[str], None]
@@ -40,8 +40,11 @@ class State:
     done: int | None = None  # questions / traces finished
     total: int | None = None  # of how many
     note: str = ""
+    stale: str = ""  # the stored run was made with other settings: reproduce refuses to touch it
 
     def __str__(self) -> str:
+        if self.stale:
+            return f"stale: the stored run differs ({self.stale}); move it away or use another --runs"
         text = f"{self.status} {self.done} of {self.total}" if self.status != "missing" and self.total else self.status
         return f"{text} ({self.note})" if self.note else text
 
@@ -105,14 +108,12 @@ class EvalKind(Kind):
         return EvalSpec
 
     def unavailable(self, data: dict[str, Any]) -> tuple[str, str] | None:
-        from tinyreason.backends import backend_names
+        """A method that is not registered (EvalSpec checks everything else, the backend included)."""
         from tinyreason.methods import method_names
 
-        method, backend = data.get("method", "greedy"), data.get("backend", "hf")
+        method = data.get("method", "greedy")
         if method not in method_names():
             return "method", f"method '{method}' is not registered (registered: {', '.join(method_names())})"
-        if backend not in backend_names():
-            return "backend", f"backend '{backend}' is not registered (registered: {', '.join(backend_names())})"
         return None
 
     def fixed_fields(self, out: Path) -> dict[str, Any]:
@@ -127,7 +128,7 @@ class EvalKind(Kind):
         done = sum(1 for _ in run.iter_samples())
         differs = _stale(stored, cfg)
         if differs:
-            return State("partial", done, total, f"stored run differs: {differs}; it will be refused, move it away")
+            return State("partial", done, total, stale=differs)
         if done >= total and run.metrics_path.exists():
             return State("done", done, total)
         return State("partial", done, total)
@@ -255,6 +256,7 @@ class Trainer:
     config: str
     function: str
     done_file: str
+    stored_config: str  # the file whose "config" records what the run was trained with
     command: str
     size: tuple[str, str] | None  # (examples field, epochs field) for the cost column
 
@@ -279,6 +281,11 @@ class TrainKind(Kind):
         return getattr(self._module(), self.trainer.config)
 
     def state(self, cfg: Any, out: Path) -> State:
+        stored_path = out / self.trainer.stored_config
+        if stored_path.is_file():
+            diffs = config_diff(json.loads(stored_path.read_text()).get("config", {}), cfg.model_dump(mode="json"))
+            if diffs:
+                return State("partial", stale="; ".join(diffs))
         done = out / self.trainer.done_file
         if done.is_file():
             report = json.loads(done.read_text())
@@ -314,8 +321,8 @@ def train_summary(out: Path, done_file: str) -> str:
 
 
 TRAINERS = {
-    "sft": Trainer("tinyreason.train.sft", "SFTRunConfig", "train_sft", "train_report.json", "train sft", ("train_n", "epochs")),
-    "memorize": Trainer("tinyreason.train.memorize", "MemorizeConfig", "memorize", "memorization.json", "memorize", ("k", "epochs")),
-    "grpo": Trainer("tinyreason.train.grpo", "GRPOConfig", "train_grpo", "train_report.json", "train grpo", None),
+    "sft": Trainer("tinyreason.train.sft", "SFTRunConfig", "train_sft", "train_report.json", "train_config.json", "train sft", ("train_n", "epochs")),
+    "memorize": Trainer("tinyreason.train.memorize", "MemorizeConfig", "memorize", "memorization.json", "memorization.json", "memorize", ("k", "epochs")),
+    "grpo": Trainer("tinyreason.train.grpo", "GRPOConfig", "train_grpo", "train_report.json", "train_config.json", "train grpo", None),
 }
 KINDS: dict[str, Kind] = {k.name: k for k in (EvalKind(), AuditKind(), DistillKind(), *(TrainKind(n, t) for n, t in TRAINERS.items()))}

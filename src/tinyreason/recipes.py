@@ -97,7 +97,10 @@ class Recipe:
     experiments: list[Experiment] = field(default_factory=list)
 
     def get(self, name: str) -> Experiment:
-        return next(e for e in self.experiments if e.name == name)
+        for e in self.experiments:
+            if e.name == name:
+                return e
+        raise KeyError(f"{self.path} has no experiment '{name}'")
 
     def plan(self, only: list[str] | None = None) -> tuple[list[Experiment], list[str]]:
         """Experiments in dependency order (recipe order where free). With `only`: those and, transitively,
@@ -179,8 +182,9 @@ def load_experiment(index: Located, i: int, entry: Any, base: Path, values: dict
     kind = KINDS[head.kind]
     out = runs / head.name
     exp = Experiment(head.name, head.kind, head.needs, head.optional, head.description, out, doc.at(()), None)
-    if head.optional and kind.unavailable({}) is not None:  # the kind itself is missing: its config cannot be read
-        exp.unavailable = kind.unavailable({})[1]  # type: ignore[index]
+    absent = kind.unavailable({})  # the kind itself (a trainer module) is missing: its config cannot be read
+    if head.optional and absent is not None:
+        exp.unavailable = absent[1]
         return exp
     config = interpolate(merge(index.sub("defaults").sub(head.kind), _config_doc(head, doc, folder)), values)
     missing = kind.unavailable(config.data)

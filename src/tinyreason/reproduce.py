@@ -121,12 +121,17 @@ def run_experiment(recipe: Recipe, e: Experiment, results: dict[str, Outcome], l
         state = e.runner.state(e.config, e.out)
         if state.status == "done":
             return Outcome(e.name, e.kind, "done", f"already done: {state}")
+        if state.stale:
+            return Outcome(e.name, e.kind, "failed", f"{e.out}: {state}")
         log(f"▶ {e.name} ({e.kind}): {state}")
         _append_log(recipe, f"start {e.name} ({e.kind}): {state}")
         detail = e.runner.run(e.config, e.out, state, log, progress)
         after = e.runner.state(e.config, e.out)
         if after.status != "done":
             raise RunError(f"it returned, but its run directory is {after}: {detail}")
+    except KeyboardInterrupt:
+        _append_log(recipe, f"interrupted {e.name}; the same command resumes it")
+        raise
     except Exception as ex:  # noqa: BLE001 — one experiment's failure must not stop the others; the traceback is logged
         _append_log(recipe, f"FAILED {e.name}:\n{traceback.format_exc()}")
         return Outcome(e.name, e.kind, "failed", f"{type(ex).__name__}: {str(ex).strip()}", time.perf_counter() - t0)
