@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import pytest
 import typer
+from pydantic import BaseModel, ConfigDict, Field
 from typer.testing import CliRunner
 
 from tinyreason.cli.config_flags import config_flags
@@ -150,3 +152,34 @@ def test_the_real_commands_take_a_config_file(tmp_path: Path) -> None:
     res = runner.invoke(app, ["memorize", "--config", str(path), "--out", str(tmp_path / "m")])
     assert res.exit_code == 2 and f"{path}:3: lora_r: Input should be greater than or equal to 1" in res.output
     assert not (tmp_path / "m").exists()
+
+
+class Odd(BaseModel):
+    """Field types a trainer config may have beyond SFT's: a mapping, ints in a list, an int choice."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reward_weights: dict[str, float] = Field(default_factory=dict, description="per reward")
+    steps: list[int] = Field(default_factory=list, description="checkpoints")
+    mode: Literal["a", "b"] = "a"
+    bits: Literal[4, 8] = 4
+
+
+odd = typer.Typer()
+
+
+@odd.command()
+@config_flags(Odd)
+def odd_cmd(cfg: Odd) -> None:
+    seen.append(cfg)
+
+
+def test_flags_for_mappings_lists_and_non_string_choices(tmp_path: Path) -> None:
+    seen.clear()
+    args = ["--reward-weights", "{correct: 1.0, format: 0.5}", "--steps", "10", "--steps", "20", "--mode", "b", "--bits", "8"]
+    res = runner.invoke(odd, args)
+    assert res.exit_code == 0, res.output
+    path = write(tmp_path, "reward_weights: {correct: 1.0, format: 0.5}\nsteps: [10, 20]\nmode: b\nbits: 8\n")
+    assert seen[-1] == Odd(reward_weights={"correct": 1.0, "format": 0.5}, steps=[10, 20], mode="b", bits=8) == load_yaml_model(path, Odd)
+    res = runner.invoke(odd, ["--bits", "6"])
+    assert res.exit_code == 2 and "--bits: Input should be 4 or 8 (got 6)" in res.output

@@ -24,7 +24,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 from tinyreason.experiments import Log, State, eval_token_stats
 from tinyreason.recipes import Experiment, Recipe
@@ -197,5 +197,5 @@ def render_pages(recipe: Recipe) -> list[Outcome]:
     return pages
 
 
-def _files(paths: object, n: int, what: str) -> str:
-    return f"{n} {what}: " + ", ".join(str(p) for p in paths)  # type: ignore[attr-defined]
+def _files(paths: Iterable[Path], n: int, what: str) -> str:
+    return f"{n} {what}: " + ", ".join(str(p) for p in paths)
