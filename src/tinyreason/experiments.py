@@ -6,12 +6,12 @@
     distill          DistillRecipe: teacher spec + DistillOptions       traces.jsonl (+ .rejects/.config/.summary)
     sft              tinyreason.train.sft.SFTRunConfig                  the adapter, train_config.json, train_report.json
     memorize         tinyreason.train.memorize.MemorizeConfig           the adapter, memorization.json
-    grpo             tinyreason.train.grpo.GRPOConfig (once it exists)  the adapter, train_report.json
+    grpo             tinyreason.train.grpo.GRPORunConfig (once it exists) the adapter, checkpoints, train_report.json
 
 Each kind says whether this install has what it needs (a method or trainer that is not there makes an
 `optional: true` experiment "unavailable", skipped), its state in its run directory (done / partial k of n /
-missing), its cost estimate, and runs it: evals and distillations resume where they stopped; a training run
-cannot resume mid-way, so a partial one starts over.
+missing), its cost estimate, and runs it: evals and distillations resume where they stopped; an SFT or
+memorization run cannot resume mid-way, so a partial one starts over (GRPO resumes from its checkpoints).
 """
 
 from __future__ import annotations
@@ -259,6 +259,7 @@ class Trainer:
     stored_config: str  # the file whose "config" records what the run was trained with
     command: str
     size: tuple[str, str] | None  # (examples field, epochs field) for the cost column
+    resumes: bool = False  # True: rerunning continues from its checkpoints; False: a partial run starts over (force)
 
 
 class TrainKind(Kind):
@@ -293,7 +294,7 @@ class TrainKind(Kind):
                 return State("done")
             return State("partial", note=f"failed checks {', '.join(report.get('failed_checks', []))}; starts over")
         if out.is_dir() and any(out.iterdir()):
-            return State("partial", note="interrupted; training starts over")
+            return State("partial", note="interrupted; " + ("resumes from its last checkpoint" if self.trainer.resumes else "training starts over"))
         return State("missing")
 
     def estimate(self, cfg: Any, out: Path, state: State, mean_tokens: float | None) -> str:
@@ -306,7 +307,7 @@ class TrainKind(Kind):
 
     def run(self, cfg: Any, out: Path, state: State, log: Log, progress: bool) -> str:
         train = getattr(self._module(), self.trainer.function)
-        train(cfg, out, force=state.status == "partial")
+        train(cfg, out, force=state.status == "partial" and not self.trainer.resumes)
         return train_summary(out, self.trainer.done_file)
 
 
@@ -323,6 +324,6 @@ def train_summary(out: Path, done_file: str) -> str:
 TRAINERS = {
     "sft": Trainer("tinyreason.train.sft", "SFTRunConfig", "train_sft", "train_report.json", "train_config.json", "train sft", ("train_n", "epochs")),
     "memorize": Trainer("tinyreason.train.memorize", "MemorizeConfig", "memorize", "memorization.json", "memorization.json", "memorize", ("k", "epochs")),
-    "grpo": Trainer("tinyreason.train.grpo", "GRPOConfig", "train_grpo", "train_report.json", "train_config.json", "train grpo", None),
+    "grpo": Trainer("tinyreason.train.grpo", "GRPORunConfig", "train_grpo", "train_report.json", "train_config.json", "train grpo", None, resumes=True),
 }
 KINDS: dict[str, Kind] = {k.name: k for k in (EvalKind(), AuditKind(), DistillKind(), *(TrainKind(n, t) for n, t in TRAINERS.items()))}

@@ -19,7 +19,7 @@ and each experiment file one run:
     kind: eval                  # eval | audit-verifier | distill | sft | memorize | grpo (tinyreason.experiments)
     needs: [sft]                # experiments that must be done first (their outputs are ${runs}/<name>)
     optional: true              # skip it, saying why, when this install lacks its method or trainer
-    config:                     # the kind's config model, validated as a whole (or config_file: FILE.yaml)
+    config:                     # the kind's config model, validated as a whole (over config_file: FILE.yaml if given)
       method: greedy
       backend_options: {adapter: "${runs}/sft"}
 
@@ -67,7 +67,7 @@ class ExperimentHead(BaseModel):
     needs: list[str] = Field(default_factory=list, description="experiments that must be done before this one")
     optional: bool = Field(False, description="skip (not fail) when this install lacks the method or trainer")
     config: dict[str, Any] | None = Field(None, description="the kind's config")
-    config_file: str | None = Field(None, description="a YAML file (beside this one) holding the config instead")
+    config_file: str | None = Field(None, description="a YAML file (beside this one) of the kind's config, under `config`")
 
 
 @dataclass
@@ -162,16 +162,18 @@ def _experiment_doc(index: Located, i: int, entry: Any, base: Path) -> tuple[Loc
     return read_mapping(path), path.parent, path.stem
 
 
-def _config_doc(head: ExperimentHead, doc: Located, folder: Path) -> Located:
-    if head.config is not None and head.config_file is not None:
-        raise ConfigFileError([f"{doc.at(('config_file',))}: give `config` or `config_file`, not both"])
-    if head.config_file is not None:
-        path = folder / head.config_file
-        if not path.is_file():
-            raise ConfigFileError([f"{doc.at(('config_file',))}: config file {path} does not exist"])
-        return read_mapping(path)
+def _config_doc(doc: Located, folder: Path, config_file: str | None) -> Located:
+    """The experiment's config: `config_file` (a flat config YAML, as the training commands' --config read)
+    with the experiment's own `config:` keys over it."""
     config = doc.sub("config")
-    return config if config.data is not None else Located({}, doc.origin, {(): doc.at(())})
+    if config.data is None:
+        config = Located({}, doc.origin, {(): doc.at(())})
+    if config_file is None:
+        return config
+    path = folder / config_file
+    if not path.is_file():
+        raise ConfigFileError([f"{doc.at(('config_file',))}: config file {path} does not exist"])
+    return merge(read_mapping(path), config)
 
 
 def load_experiment(index: Located, i: int, entry: Any, base: Path, values: dict[str, Any], runs: Path) -> Experiment:
@@ -186,7 +188,7 @@ def load_experiment(index: Located, i: int, entry: Any, base: Path, values: dict
     if head.optional and absent is not None:
         exp.unavailable = absent[1]
         return exp
-    config = interpolate(merge(index.sub("defaults").sub(head.kind), _config_doc(head, doc, folder)), values)
+    config = interpolate(merge(index.sub("defaults").sub(head.kind), _config_doc(doc, folder, head.config_file)), values)
     missing = kind.unavailable(config.data)
     if missing is not None:
         where, reason = missing
