@@ -188,3 +188,16 @@ def test_a_training_run_made_with_other_settings_is_stale_not_done(tmp_path: Pat
     assert outcome.status == "failed" and "train_n: stored 200 != now 2000" in outcome.detail  # refused before any training
     (tmp_path / "sft" / "train_config.json").write_text(json.dumps({"config": sft.config.model_dump()}))
     assert survey(recipe, ["sft"])[0][0].state == "done"
+
+
+def test_an_experiment_config_file_with_the_experiment_keys_over_it(tmp_path: Path) -> None:
+    (tmp_path / "sft-base.yaml").write_text("train_n: 100\nepochs: 3\nlora_r: 8\n")
+    greedy = "kind: sft\nconfig_file: sft-base.yaml\nconfig:\n  epochs: 1\n  model: ${model}\n"
+    sft = load_recipe(write_recipe(tmp_path, greedy, INDEX.replace("baseline: greedy", "baseline: sc"))).get("greedy").config
+    assert (sft.train_n, sft.epochs, sft.lora_r, sft.model) == (100, 1.0, 8, "/models/fake-0.5b")
+    (tmp_path / "sft-base.yaml").write_text("train_n: 100\nlora_rank: 8\n")
+    problems = refused(write_recipe(tmp_path, greedy, INDEX.replace("baseline: greedy", "baseline: sc")))
+    assert f"{tmp_path / 'sft-base.yaml'}:2: lora_rank: unknown key" in problems
+    (tmp_path / "sft-base.yaml").unlink()
+    problems = refused(write_recipe(tmp_path, greedy, INDEX.replace("baseline: greedy", "baseline: sc")))
+    assert f"{tmp_path / 'greedy.yaml'}:2: config file {tmp_path / 'sft-base.yaml'} does not exist" in problems

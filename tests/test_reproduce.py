@@ -103,7 +103,7 @@ def test_the_smoke_recipe_end_to_end_with_a_resume_and_a_failure(smoke, tmp_path
     got = results_of(out)
     assert all(got[n] == "done" for n in INFERENCE + ["verifier-audit"]), got
     assert all(got[n] == "ran" for n in TRAINING + NEEDS_TRAINING), got
-    for optional in ("pal", "pal-sc", "hybrid-sc", "grpo"):
+    for optional in ("pal", "pal-sc", "hybrid-sc"):
         assert got[optional] == "skipped" or optional in method_names()
     assert before == {n: (runs / n / "samples.jsonl").read_bytes() for n in INFERENCE}  # done runs are left alone
     assert results_of(out, "pages") == {"LEADERBOARD.md": "written", "INFERENCE_ANALYSIS.md": "written", "OVERFIT_REPORT.md": "written"}
