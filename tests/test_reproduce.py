@@ -7,6 +7,9 @@ One story, in order, on one run root:
    blocked, everything else runs (greedy resumes, keeping its 2 questions), the pages render, exit code 1;
 4. the same command with the right file: what failed runs, what is done is left alone, every page renders;
 5. --pages-only regenerates the leaderboard from the run directories alone, identically.
+
+And, on the scripted backend (seconds): an optional row whose method is not registered is skipped with what
+needs it, a failing row blocks only what needs it, and the exit code says something failed.
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ from typer.testing import CliRunner
 
 from tinyreason.answers import parse_gold
 from tinyreason.cli import app
-from tinyreason.methods import method_names
 from tiny import PROBLEMS
 
 SMOKE = Path(__file__).resolve().parent.parent / "recipes" / "smoke.yaml"
@@ -83,8 +85,6 @@ def test_the_smoke_recipe_end_to_end_with_a_resume_and_a_failure(smoke, tmp_path
     mean = sum(json.loads(s)["generated_tokens"] for s in kept) / 2
     assert cells(out, "greedy")[3:] == ["partial 2 of 6", f"≈ {4 * mean:.0f} tok: 4 q × 1 completions × {mean:.0f} tok"]
     assert cells(out, "sc-verifier")[1:4] == ["eval", "verifier-audit", "missing"]
-    if "pal" not in method_names():
-        assert cells(out, "pal")[3].startswith("unavailable: method 'pal' is not registered")
     assert not (runs / "sc").exists() and (runs / "greedy" / "samples.jsonl").read_text() == interrupted  # a dry run touches nothing
 
     code, out = smoke(train_data=tmp_path / "no-such-train.jsonl")
@@ -103,8 +103,6 @@ def test_the_smoke_recipe_end_to_end_with_a_resume_and_a_failure(smoke, tmp_path
     got = results_of(out)
     assert all(got[n] == "done" for n in INFERENCE + ["verifier-audit"]), got
     assert all(got[n] == "ran" for n in TRAINING + NEEDS_TRAINING), got
-    for optional in ("pal", "pal-sc", "hybrid-sc"):
-        assert got[optional] == "skipped" or optional in method_names()
     assert before == {n: (runs / n / "samples.jsonl").read_bytes() for n in INFERENCE}  # done runs are left alone
     assert results_of(out, "pages") == {"LEADERBOARD.md": "written", "INFERENCE_ANALYSIS.md": "written", "OVERFIT_REPORT.md": "written"}
     board = (pages / "LEADERBOARD.md").read_text()
@@ -120,3 +118,38 @@ def test_the_smoke_recipe_end_to_end_with_a_resume_and_a_failure(smoke, tmp_path
     code, out = smoke("--pages-only")
     assert code == 0, out
     assert (pages / "LEADERBOARD.md").read_text() == board
+
+
+LOOP = """\
+vars: {rules: null, data: null}
+runs: RUNS
+results: PAGES
+baseline: greedy
+defaults:
+  eval: {model: "${rules}", backend: scripted, data: "${data}", limit: 4}
+experiments:
+  - {name: greedy, kind: eval, config: {method: greedy}}
+  - {name: broken, kind: eval, config: {method: greedy, data: "${data}.missing"}}
+  - {name: after-broken, kind: eval, needs: [broken], config: {method: sc, method_options: {n: 2}}}
+  - {name: someday, kind: eval, optional: true, config: {method: not-yet-a-method}}
+  - {name: after-someday, kind: eval, needs: [someday], config: {method: reflect}}
+  - {name: sc, kind: eval, config: {method: sc, method_options: {n: 2}}}
+"""
+
+
+def test_the_loop_skips_what_is_unavailable_and_runs_past_a_failure(gsm8k_file: Path, tmp_path: Path) -> None:
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps([{"match": q, "responses": [f"So #### {parse_gold(a)}", "So #### 999"]} for q, a in PROBLEMS]))
+    recipe = tmp_path / "loop.yaml"
+    recipe.write_text(LOOP.replace("RUNS", str(tmp_path / "runs")).replace("PAGES", str(tmp_path / "pages")))
+    args = ["reproduce", "--recipe", str(recipe), "--var", f"rules={rules}", "--var", f"data={gsm8k_file}", "--no-progress"]
+    res = runner.invoke(app, args, catch_exceptions=False, env={"COLUMNS": "300"})
+    assert res.exit_code == 1, res.output
+    assert results_of(res.output) == {"greedy": "ran", "broken": "failed", "after-broken": "blocked", "someday": "skipped",
+                                      "after-someday": "skipped", "sc": "ran"}
+    assert "DataError" in cells(res.output, "broken")[3] and "gsm8k.jsonl.missing" in cells(res.output, "broken")[3]
+    assert cells(res.output, "someday")[3].startswith("not available: method 'not-yet-a-method' is not registered")
+    assert results_of(res.output, "pages") == {"LEADERBOARD.md": "written", "INFERENCE_ANALYSIS.md": "written", "OVERFIT_REPORT.md": "skipped"}
+    assert "| sc |" in (tmp_path / "pages" / "LEADERBOARD.md").read_text()
+    res = runner.invoke(app, [*args, "--only", "sc,greedy"], catch_exceptions=False, env={"COLUMNS": "300"})
+    assert res.exit_code == 0 and results_of(res.output) == {"greedy": "done", "sc": "done"}, res.output
