@@ -2,6 +2,7 @@
 
     tinyreason audit-verifier --run runs/greedy              # audit the run's model on its own chains
     tinyreason eval --method sc-verifier                     # refuses unless that audit passed the gate
+    result, path = run_audit(AuditConfig(run="runs/sc"))     # the same from Python (recipes do this)
 
 The audit set is built from an existing run's chains (stages "answer" and "sample", those with an
 extracted answer, deduplicated): label = the chain's answer matches gold (the one grader). It is balanced
@@ -23,7 +24,9 @@ import json
 import random
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from tinyreason.answers import answers_match
 from tinyreason.prompts import PromptTemplate
@@ -160,3 +163,70 @@ def check_gate(audit_dir: str | Path, backend_description: dict[str, Any], templ
         f"sc-verifier refuses to run: {why}. Audit it first: `tinyreason audit-verifier --run RUN_DIR --model {model}"
         f" --prompt {template.name}`, or override with --force (recorded in the run config)."
     )
+
+
+class AuditConfig(BaseModel):
+    """One verifier audit. `tinyreason audit-verifier` builds it from flags, recipes from YAML."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+
+    run: Path = Field(description="run directory whose chains make the audit set")
+    size: int = Field(100, ge=2, description="audit set size (half correct, half incorrect chains)")
+    seed: int = Field(42, description="seed of the audit-set draw")
+    model: str | None = Field(None, description="verifier model (default: the run's model and adapter)")
+    backend: str | None = Field(None, description="generation backend (default: the run's)")
+    backend_options: dict[str, Any] = Field(default_factory=dict, description="backend options besides model (dtype, batch_size, ...)")
+    prompt: str = Field("verify", description="verifier prompt template (fields: question, solution)")
+    gate: float = Field(0.6, ge=0, le=1, description="accuracy the verifier must reach for sc-verifier to run")
+    max_new_tokens: int = Field(32, ge=1, description="generation budget of one verdict")
+    audit_dir: Path = Field(Path(DEFAULT_AUDIT_DIR), description="where audit results are written (sc-verifier's audit_dir)")
+
+
+def audit_backend(cfg: AuditConfig, run_config: dict[str, Any]) -> Any:
+    """The run's own backend and model (its adapter too, unless cfg.model names another model), with
+    cfg.backend_options on top; the backend's Config rejects what it does not take."""
+    from tinyreason.backends import create_backend
+
+    stored = run_config.get("backend", {})
+    name = cfg.backend or stored.get("backend", "hf")
+    opts: dict[str, Any] = {"model": cfg.model or stored.get("model")}
+    if not opts["model"]:
+        raise AuditError(f"{cfg.run}: the run config names no model: give the verifier model (--model)")
+    if cfg.model is None and stored.get("adapter") and name == stored.get("backend"):
+        opts["adapter"] = stored["adapter"]
+    return create_backend(name, **{**opts, **cfg.backend_options})
+
+
+def run_audit(cfg: AuditConfig, progress: Callable[[str], None] | None = None) -> tuple[dict[str, Any], Path]:
+    """Ask the verifier about a balanced set of the run's chains, score it, write the audit sc-verifier reads.
+    Returns (result, path of the audit file). Raises AuditError / RunError / ValueError with the fix."""
+    from tinyreason.prompts import get_prompt
+    from tinyreason.runs import RunDir, now
+    from tinyreason.types import SamplingParams
+
+    rd = RunDir(cfg.run)
+    items, note = build_audit_set(rd.samples(), cfg.size, cfg.seed)
+    template = get_prompt(cfg.prompt)
+    backend = audit_backend(cfg, rd.config())
+    if note and progress:
+        progress(f"note: {note}")
+    chats = [template.render(question=it["question"], solution=it["text"]) for it in items]
+    params = SamplingParams(max_new_tokens=cfg.max_new_tokens)
+    step = cfg.backend_options.get("batch_size") or getattr(backend, "batch_size", 16)
+    texts: list[str] = []
+    for start in range(0, len(chats), step):
+        texts += [outs[0].text for outs in backend.generate(chats[start : start + step], params)]
+        if progress:
+            progress(f"verdicts {len(texts)}/{len(chats)}")
+    verdicts = [parse_verdict(t) for t in texts]
+    result = score_audit(items, verdicts, cfg.gate)
+    desc = backend.describe()
+    path = audit_path(cfg.audit_dir, desc, template)
+    result.update(
+        kind="verifier-audit", created=now(), backend=desc, source_run=str(Path(cfg.run).resolve()), seed=cfg.seed,
+        size_requested=cfg.size, note=note, max_new_tokens=cfg.max_new_tokens,
+        prompt={"name": template.name, "system": template.system, "user": template.user, "sha256_16": prompt_hash(template)},
+        items=[{**{k: it[k] for k in ("id", "gold", "answer", "label")}, "verdict": v, "reply": t} for it, v, t in zip(items, verdicts, texts, strict=True)],
+    )
+    write_audit(path, result)
+    return result, path

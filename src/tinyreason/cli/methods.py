@@ -17,22 +17,6 @@ import typer
 from tinyreason.cli.app import app, console, fail, parse_key_values
 
 
-def _backend_for(run_cfg: dict[str, Any], model: Optional[str], backend: Optional[str], given: dict[str, Any], backend_option: list[str]) -> Any:
-    """The run's own backend and model (its adapter too, unless --model names another model), with the flags
-    that were given on top; the backend's Config rejects what it does not take."""
-    from tinyreason.backends import create_backend
-
-    stored = run_cfg.get("backend", {})
-    name = backend or stored.get("backend", "hf")
-    opts: dict[str, Any] = {"model": model or stored.get("model")}
-    if not opts["model"]:
-        fail("the run config names no model: pass --model")
-    if model is None and stored.get("adapter") and name == stored.get("backend"):
-        opts["adapter"] = stored["adapter"]
-    opts.update({k: v for k, v in given.items() if v is not None}, **parse_key_values(backend_option, "--backend-option"))
-    return create_backend(name, **opts)
-
-
 def _print_audit(result: dict[str, Any], path: Path) -> None:
     from rich.table import Table
 
@@ -65,37 +49,21 @@ def audit_verifier_cmd(
     backend_option: list[str] = typer.Option([], "--backend-option", "-b", help="backend option KEY=VALUE, repeatable"),
 ) -> None:
     """Audit a prompted verifier on a balanced set of a run's own chains; write the result sc-verifier checks."""
-    from tinyreason.prompts import get_prompt
-    from tinyreason.runs import RunDir, RunError, now
-    from tinyreason.types import SamplingParams
-    from tinyreason.verifier import AuditError, audit_path, build_audit_set, parse_verdict, prompt_hash, score_audit, write_audit
+    from pydantic import ValidationError
 
+    from tinyreason.runs import RunError
+    from tinyreason.verifier import AuditConfig, AuditError, run_audit
+
+    given = {"device": device, "dtype": dtype, "batch_size": batch_size}
+    options = {**{k: v for k, v in given.items() if v is not None}, **parse_key_values(backend_option, "--backend-option")}
     try:
-        rd = RunDir(run)
-        items, note = build_audit_set(rd.samples(), size, seed)
-        template = get_prompt(prompt)
-        b = _backend_for(rd.config(), model, backend, {"device": device, "dtype": dtype, "batch_size": batch_size}, backend_option)
+        cfg = AuditConfig(run=run, size=size, seed=seed, model=model, backend=backend, backend_options=options, prompt=prompt,
+                          gate=gate, max_new_tokens=max_new_tokens, audit_dir=audit_dir)
+        result, path = run_audit(cfg, progress=lambda line: console.print(line, highlight=False))
+    except ValidationError as e:
+        fail("; ".join(f"--{'.'.join(map(str, err['loc'])).replace('_', '-')}: {err['msg']}" for err in e.errors()))
+        return
     except (RunError, AuditError, KeyError, ValueError, FileNotFoundError, ImportError) as e:
         fail(str(e).strip("'\""))
         return
-    if note:
-        console.print(f"[yellow]note:[/] {note}")
-    chats = [template.render(question=it["question"], solution=it["text"]) for it in items]
-    params = SamplingParams(max_new_tokens=max_new_tokens)
-    step = batch_size or getattr(b, "batch_size", 16)
-    texts: list[str] = []
-    for start in range(0, len(chats), step):
-        texts += [outs[0].text for outs in b.generate(chats[start : start + step], params)]
-        console.print(f"verdicts {len(texts)}/{len(chats)}", highlight=False)
-    verdicts = [parse_verdict(t) for t in texts]
-    result = score_audit(items, verdicts, gate)
-    desc = b.describe()
-    path = audit_path(audit_dir, desc, template)
-    result.update(
-        kind="verifier-audit", created=now(), backend=desc, source_run=str(run.resolve()), seed=seed, size_requested=size, note=note,
-        prompt={"name": template.name, "system": template.system, "user": template.user, "sha256_16": prompt_hash(template)},
-        max_new_tokens=max_new_tokens,
-        items=[{**{k: it[k] for k in ("id", "gold", "answer", "label")}, "verdict": v, "reply": t} for it, v, t in zip(items, verdicts, texts, strict=True)],
-    )
-    write_audit(path, result)
     _print_audit(result, path)

@@ -8,7 +8,9 @@
     tinyreason inspect-memorization --experiment-id 5_20ep --print-raw
     tinyreason report overfit --out results/
 
-Flag help comes from the pydantic config models (train/sft.py, train/memorize.py): documented once.
+Flags are generated from the pydantic config models (train/sft.py, train/memorize.py), documented once there;
+`--config FILE` reads the same fields from YAML, and flags given on the command line win over the file:
+    tinyreason train sft --config recipes/sft.yaml --train-n 200
 Heavy imports (torch, trl, peft) happen inside the commands.
 """
 
@@ -20,6 +22,7 @@ from typing import Any, Optional
 import typer
 
 from tinyreason.cli.app import app, console, fail, slug
+from tinyreason.cli.config_flags import config_flags
 from tinyreason.train.memorize import MemorizeConfig
 from tinyreason.train.sft import SFTRunConfig
 
@@ -38,19 +41,6 @@ def _report_app() -> typer.Typer:
 
 
 report_app = _report_app()
-
-
-def _sft_help(field: str) -> str:
-    return SFTRunConfig.model_fields[field].description or ""
-
-
-def _mem_help(field: str) -> str:
-    return MemorizeConfig.model_fields[field].description or ""
-
-
-def _flag_errors(e: Any) -> str:
-    """A pydantic ValidationError as the flags a person typed: '--lora-r: Input should be ...'."""
-    return "; ".join(f"--{'-'.join(map(str, err['loc'])).replace('_', '-')}: {err['msg']}" for err in e.errors())
 
 
 def _errors() -> tuple[type[BaseException], ...]:
@@ -72,45 +62,16 @@ def _print_train_report(report: dict[str, Any], out: Path) -> None:
 
 
 @train_app.command("sft")
+@config_flags(SFTRunConfig, aliases={"learning_rate": ["--lr"]})
 def sft_cmd(
-    model: str = typer.Option(SFTRunConfig.model_fields["model"].default, help=_sft_help("model")),
-    data: Optional[str] = typer.Option(None, help=_sft_help("data")),
-    traces: Optional[str] = typer.Option(None, help=_sft_help("traces")),
-    train_n: int = typer.Option(2000, help=_sft_help("train_n")),
-    epochs: float = typer.Option(1.0, help=_sft_help("epochs")),
-    max_steps: int = typer.Option(-1, help=_sft_help("max_steps")),
-    prompt: str = typer.Option("cot", help=_sft_help("prompt")),
-    seed: int = typer.Option(42, help=_sft_help("seed")),
-    lr: float = typer.Option(2e-4, "--lr", help=_sft_help("learning_rate")),
-    lr_scheduler: str = typer.Option("cosine", help=_sft_help("lr_scheduler")),
-    warmup: float = typer.Option(0.03, help=_sft_help("warmup")),
-    batch_size: int = typer.Option(4, help=_sft_help("batch_size")),
-    grad_accum: int = typer.Option(4, help=_sft_help("grad_accum")),
-    max_length: int = typer.Option(1024, help=_sft_help("max_length")),
-    lora_r: int = typer.Option(16, help=_sft_help("lora_r")),
-    lora_alpha: int = typer.Option(32, help=_sft_help("lora_alpha")),
-    lora_dropout: float = typer.Option(0.05, help=_sft_help("lora_dropout")),
-    quantization: str = typer.Option("auto", help=_sft_help("quantization")),
-    gradient_checkpointing: bool = typer.Option(True, help=_sft_help("gradient_checkpointing")),
-    device: str = typer.Option("auto", help=_sft_help("device")),
-    dtype: str = typer.Option("auto", help=_sft_help("dtype")),
+    cfg: SFTRunConfig,
     out: Optional[Path] = typer.Option(None, help="run directory = adapter folder (default runs/sft-<model>-<data>-n<N>)"),
     force: bool = typer.Option(False, help="overwrite a previous training run in --out"),
 ) -> None:
     """Supervised fine-tuning (LoRA; QLoRA on CUDA) on GSM8K human traces or a traces file, with pipeline checks."""
-    from pydantic import ValidationError
-
     from tinyreason.train.sft import train_sft
 
-    try:
-        cfg = SFTRunConfig(model=model, data=data, traces=traces, train_n=train_n, epochs=epochs, max_steps=max_steps, prompt=prompt,
-                           seed=seed, learning_rate=lr, lr_scheduler=lr_scheduler, warmup=warmup, batch_size=batch_size, grad_accum=grad_accum,
-                           max_length=max_length, lora_r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout, quantization=quantization,
-                           gradient_checkpointing=gradient_checkpointing, device=device, dtype=dtype)
-    except ValidationError as e:
-        fail(_flag_errors(e))
-        return
-    out = out or Path("runs") / f"sft-{slug(model)}-{'traces' if traces else 'human'}-n{train_n}"
+    out = out or Path("runs") / f"sft-{slug(cfg.model)}-{'traces' if cfg.traces else 'human'}-n{cfg.train_n}"
     try:
         result = train_sft(cfg, out, force=force)
     except _errors() as e:
@@ -138,37 +99,17 @@ def merge_cmd(
 
 
 @app.command("memorize")
+@config_flags(MemorizeConfig, aliases={"learning_rate": ["--lr"]})
 def memorize_cmd(
-    k: int = typer.Option(5, help=_mem_help("k")),
-    epochs: float = typer.Option(20, help=_mem_help("epochs")),
-    model: str = typer.Option(MemorizeConfig.model_fields["model"].default, help=_mem_help("model")),
-    data: Optional[str] = typer.Option(None, help=_mem_help("data")),
-    seed: int = typer.Option(42, help=_mem_help("seed")),
-    prompt: str = typer.Option("cot", help=_mem_help("prompt")),
-    lr: float = typer.Option(1e-3, "--lr", help=_mem_help("learning_rate")),
-    batch_size: int = typer.Option(1, help=_mem_help("batch_size")),
-    lora_r: int = typer.Option(16, help=_mem_help("lora_r")),
-    lora_alpha: int = typer.Option(32, help=_mem_help("lora_alpha")),
-    quantization: str = typer.Option("auto", help=_mem_help("quantization")),
-    max_new_tokens: Optional[int] = typer.Option(None, help=_mem_help("max_new_tokens")),
-    device: str = typer.Option("auto", help=_mem_help("device")),
-    dtype: str = typer.Option("auto", help=_mem_help("dtype")),
+    cfg: MemorizeConfig,
     out: Optional[Path] = typer.Option(None, help="run directory (default runs/<k>_<epochs>ep)"),
     force: bool = typer.Option(False, help="overwrite a previous run in --out"),
 ) -> None:
     """Memorization audit: train on k examples for E epochs, then check the model reproduces them."""
-    from pydantic import ValidationError
-
     from tinyreason.train.memorize import memorize
     from tinyreason.train.overfit import print_inspection
 
-    try:
-        cfg = MemorizeConfig(k=k, epochs=epochs, model=model, data=data, seed=seed, prompt=prompt, learning_rate=lr, batch_size=batch_size,
-                             lora_r=lora_r, lora_alpha=lora_alpha, quantization=quantization, max_new_tokens=max_new_tokens, device=device, dtype=dtype)
-    except ValidationError as e:
-        fail(_flag_errors(e))
-        return
-    out = out or Path("runs") / f"{k}_{epochs:g}ep"
+    out = out or Path("runs") / f"{cfg.k}_{cfg.epochs:g}ep"
     try:
         record = memorize(cfg, out, force=force)
     except _errors() as e:

@@ -1,0 +1,329 @@
+"""The kinds of experiment a recipe can hold: what each runs, how far it got, and what the rest will cost.
+
+    kind             `config:` is a...                                 its run directory <runs>/<name> holds
+    eval             tinyreason.spec.EvalSpec (out: set by reproduce)   config.json, samples.jsonl, metrics.json
+    audit-verifier   tinyreason.verifier.AuditConfig (audit_dir: set)   <key>.json, the audit sc-verifier reads
+    distill          DistillRecipe: teacher spec + DistillOptions       traces.jsonl (+ .rejects/.config/.summary)
+    sft              tinyreason.train.sft.SFTRunConfig                  the adapter, train_config.json, train_report.json
+    memorize         tinyreason.train.memorize.MemorizeConfig           the adapter, memorization.json
+    grpo             tinyreason.train.grpo.GRPORunConfig (once it exists) the adapter, checkpoints, train_report.json
+
+Each kind says whether this install has what it needs (a method or trainer that is not there makes an
+`optional: true` experiment "unavailable", skipped), its state in its run directory (done / partial k of n /
+missing), its cost estimate, and runs it: evals and distillations resume where they stopped; an SFT or
+memorization run cannot resume mid-way, so a partial one starts over (GRPO resumes from its checkpoints).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Literal
+
+from pydantic import BaseModel, Field, field_validator
+
+from tinyreason.runs import RunDir, config_diff
+from tinyreason.train.distill import DistillOptions, TraceFiles
+
+Log = Callable[[str], None]
+
+
+class StepFailed(RuntimeError):
+    """An experiment ran but did not produce what it is for (e.g. too few accepted traces)."""
+
+
+@dataclass(frozen=True)
+class State:
+    status: Literal["done", "partial", "missing"]
+    done: int | None = None  # questions / traces finished
+    total: int | None = None  # of how many
+    note: str = ""
+    stale: str = ""  # the stored run was made with other settings: reproduce refuses to touch it
+
+    def __str__(self) -> str:
+        if self.stale:
+            return f"stale: the stored run differs ({self.stale}); move it away or use another --runs"
+        text = f"{self.status} {self.done} of {self.total}" if self.status != "missing" and self.total else self.status
+        return f"{text} ({self.note})" if self.note else text
+
+
+@dataclass(frozen=True)
+class TokenStats:
+    """Generated tokens of the completions finished so far in a run (the cost estimate's yardstick)."""
+
+    questions: int
+    completions: int
+    tokens: int
+
+
+def eval_token_stats(run_dir: Path) -> TokenStats | None:
+    if not (run_dir / "samples.jsonl").is_file():
+        return None
+    q = c = t = 0
+    for s in RunDir(run_dir).iter_samples():
+        q, c, t = q + 1, c + len(s.get("generations", [])), t + int(s.get("generated_tokens", 0))
+    return TokenStats(q, c, t) if c else None
+
+
+def _tokens(n: float) -> str:
+    return f"{n / 1e6:.1f}M" if n >= 1e6 else f"{n / 1e3:.0f}k" if n >= 1e3 else f"{n:.0f}"
+
+
+class Kind:
+    """One kind of experiment. `fixed` fields are set by reproduce (a recipe that sets them is refused)."""
+
+    name: ClassVar[str]
+    fixed: ClassVar[tuple[str, ...]] = ()
+
+    def config_model(self) -> type[BaseModel]:
+        raise NotImplementedError
+
+    def unavailable(self, data: dict[str, Any]) -> tuple[str, str] | None:
+        """(field, reason) when this install lacks what the experiment needs; None when it can run."""
+        return None
+
+    def fixed_fields(self, out: Path) -> dict[str, Any]:
+        return {}
+
+    def state(self, cfg: Any, out: Path) -> State:
+        raise NotImplementedError
+
+    def estimate(self, cfg: Any, out: Path, state: State, mean_tokens: float | None) -> str:
+        raise NotImplementedError
+
+    def run(self, cfg: Any, out: Path, state: State, log: Log, progress: bool) -> str:
+        """Run (or resume) it; returns a one-line result."""
+        raise NotImplementedError
+
+
+class EvalKind(Kind):
+    name = "eval"
+    fixed = ("out",)
+
+    def config_model(self) -> type[BaseModel]:
+        from tinyreason.spec import EvalSpec
+
+        return EvalSpec
+
+    def unavailable(self, data: dict[str, Any]) -> tuple[str, str] | None:
+        """A method that is not registered (EvalSpec checks everything else, the backend included)."""
+        from tinyreason.methods import method_names
+
+        method = data.get("method", "greedy")
+        if method not in method_names():
+            return "method", f"method '{method}' is not registered (registered: {', '.join(method_names())})"
+        return None
+
+    def fixed_fields(self, out: Path) -> dict[str, Any]:
+        return {"out": str(out)}
+
+    def state(self, cfg: Any, out: Path) -> State:
+        run = RunDir(out)
+        if not run.config_path.exists():
+            return State("missing", 0, cfg.limit)
+        stored = run.config()
+        total = len(stored.get("subset", {}).get("ids", []))
+        done = sum(1 for _ in run.iter_samples())
+        differs = _stale(stored, cfg)
+        if differs:
+            return State("partial", done, total, stale=differs)
+        if done >= total and run.metrics_path.exists():
+            return State("done", done, total)
+        return State("partial", done, total)
+
+    def estimate(self, cfg: Any, out: Path, state: State, mean_tokens: float | None) -> str:
+        remaining = (state.total or cfg.limit) - (state.done or 0)
+        if state.status == "done" or remaining <= 0:
+            return "—"
+        own = eval_token_stats(out)
+        per_q = own.completions / own.questions if own else float(cfg.build_method().samples_per_question)
+        mean = own.tokens / own.completions if own else mean_tokens
+        at_least = "" if own else "≥ "  # without a run of its own, extra calls (reflect, verify) are not counted
+        if mean is None:
+            return f"unknown (no run yet): {remaining} q × {at_least}{per_q:.3g} completions"
+        return f"≈ {_tokens(remaining * per_q * mean)} tok: {remaining} q × {at_least}{per_q:.3g} completions × {mean:.0f} tok"
+
+    def run(self, cfg: Any, out: Path, state: State, log: Log, progress: bool) -> str:
+        from tinyreason.spec import run_eval
+
+        m, _ = run_eval(cfg, progress=progress, warn=log)
+        return f"accuracy {m['accuracy']:.1%} ({m['correct']}/{m['total']}), {m['generated_tokens_per_question']:.0f} gen tok/q"
+
+
+def _stale(stored: dict[str, Any], spec: Any) -> str:
+    """What a stored run config says differently from the spec, among the cheap-to-check identity fields."""
+    pairs = [("method", stored.get("method", {}).get("name"), spec.method), ("model", stored.get("backend", {}).get("model"), spec.model),
+             ("limit", stored.get("subset", {}).get("limit"), spec.limit), ("seed", stored.get("subset", {}).get("seed"), spec.seed)]
+    return ", ".join(f"{k} {a} ≠ {b}" for k, a, b in pairs if a != b)
+
+
+class AuditKind(Kind):
+    name = "audit-verifier"
+    fixed = ("audit_dir",)
+
+    def config_model(self) -> type[BaseModel]:
+        from tinyreason.verifier import AuditConfig
+
+        return AuditConfig
+
+    def fixed_fields(self, out: Path) -> dict[str, Any]:
+        return {"audit_dir": str(out)}
+
+    def state(self, cfg: Any, out: Path) -> State:
+        """Done when the audit directory holds an audit of this source run (matched by its directory name, so
+        committed runs stay done on another machine) with the same size, seed and prompt."""
+        for path in sorted(out.glob("*.json")):
+            a = json.loads(path.read_text())
+            same = (Path(a.get("source_run", "")).name, a.get("size_requested"), a.get("seed"), a.get("prompt", {}).get("name"))
+            if same == (Path(cfg.run).name, cfg.size, cfg.seed, cfg.prompt):
+                return State("done", note=f"accuracy {a['accuracy']:.1%}, gate {'passed' if a['passed'] else 'FAILED'}")
+        return State("missing")
+
+    def estimate(self, cfg: Any, out: Path, state: State, mean_tokens: float | None) -> str:
+        return "—" if state.status == "done" else f"≤ {_tokens(cfg.size * cfg.max_new_tokens)} tok: ≤ {cfg.size} verdicts × ≤ {cfg.max_new_tokens} tok"
+
+    def run(self, cfg: Any, out: Path, state: State, log: Log, progress: bool) -> str:
+        from tinyreason.verifier import run_audit
+
+        r, path = run_audit(cfg, progress=log if progress else None)
+        verdict = "passed" if r["passed"] else "FAILED: sc-verifier will refuse this model and prompt"
+        return f"verifier accuracy {r['accuracy']:.1%} ({r['correct']}/{r['total']}), gate {r['gate']:.0%} {verdict} ({path.name})"
+
+
+class DistillRecipe(DistillOptions):
+    """`distill generate` as data: the teacher, where its questions come from, and the DistillOptions."""
+
+    teacher: str = Field(description="teacher backend spec: openai:MODEL@URL, hf:MODEL, scripted:RULES.json")
+    teacher_options: dict[str, Any] = Field(default_factory=dict, description="teacher backend options the spec cannot say (concurrency, timeout, ...)")
+    data: str | None = Field(None, description="local GSM8K train .jsonl (None: openai/gsm8k train from the Hub)")
+    split: str = Field("train", description="Hub split (distillation refuses test)")
+
+    @field_validator("teacher")
+    @classmethod
+    def _known_backend(cls, spec: str) -> str:
+        from tinyreason.backends.spec import parse_backend_spec
+
+        parse_backend_spec(spec)  # ValueError listing the valid forms
+        return spec
+
+
+class DistillKind(Kind):
+    name = "distill"
+
+    def config_model(self) -> type[BaseModel]:
+        return DistillRecipe
+
+    def state(self, cfg: Any, out: Path) -> State:
+        files = TraceFiles(out / "traces.jsonl")
+        if not files.config.exists():
+            return State("missing", 0, cfg.n)
+        accepted = files.traces.read_bytes().count(b"\n") if files.traces.exists() else 0
+        return State("done" if accepted >= cfg.n else "partial", accepted, cfg.n)
+
+    def estimate(self, cfg: Any, out: Path, state: State, mean_tokens: float | None) -> str:
+        if state.status == "done":
+            return "—"
+        remaining = cfg.n - (state.done or 0)
+        files = TraceFiles(out / "traces.jsonl")
+        rows = [json.loads(line) for f in (files.traces, files.rejects) if f.exists() for line in f.read_text().splitlines() if line.strip()]
+        if not rows:
+            return f"unknown (no traces yet): ≥ {remaining} teacher completions"
+        per_accept = len(rows) / max(1, state.done or 0)
+        mean = sum(r.get("n_tokens") or 0 for r in rows) / len(rows)
+        return f"≈ {_tokens(remaining * per_accept * mean)} teacher tok: {remaining} traces × {per_accept:.2g} asks × {mean:.0f} tok"
+
+    def run(self, cfg: Any, out: Path, state: State, log: Log, progress: bool) -> str:
+        from tinyreason.backends.spec import create_backend_from_spec
+        from tinyreason.data import load_problems
+        from tinyreason.train.distill import distill
+
+        teacher = create_backend_from_spec(cfg.teacher, **cfg.teacher_options)
+        options = DistillOptions(**cfg.model_dump(include=set(DistillOptions.model_fields)))
+        summary = distill(teacher, load_problems(cfg.data, cfg.split), out / "traces.jsonl", options, progress=progress)
+        line = f"{summary['accepted']} traces accepted of {summary['attempted']} asked, rejects {summary['rejects_by_reason'] or 'none'}"
+        if not summary["complete"]:
+            raise StepFailed(f"only {line}; raise max_attempts (or fix the teacher) and rerun")
+        return line
+
+
+@dataclass(frozen=True)
+class Trainer:
+    """Where a training command lives: `function(config, out, force=...)` in `module`, and the file it writes last."""
+
+    module: str
+    config: str
+    function: str
+    done_file: str
+    stored_config: str  # the file whose "config" records what the run was trained with
+    command: str
+    size: tuple[str, str] | None  # (examples field, epochs field) for the cost column
+    resumes: bool = False  # True: rerunning continues from its checkpoints; False: a partial run starts over (force)
+
+
+class TrainKind(Kind):
+    def __init__(self, name: str, trainer: Trainer) -> None:
+        self.name, self.trainer = name, trainer  # type: ignore[misc]
+
+    def _module(self) -> Any:
+        return importlib.import_module(self.trainer.module)
+
+    def unavailable(self, data: dict[str, Any]) -> tuple[str, str] | None:
+        t = self.trainer
+        try:
+            module = self._module()
+        except ImportError as e:
+            return "kind", f"`tinyreason {t.command}` is not available in this install ({t.module}: {e})"
+        missing = [a for a in (t.config, t.function) if not hasattr(module, a)]
+        return ("kind", f"`tinyreason {t.command}` is not available: {t.module} has no {', '.join(missing)}") if missing else None
+
+    def config_model(self) -> type[BaseModel]:
+        return getattr(self._module(), self.trainer.config)
+
+    def state(self, cfg: Any, out: Path) -> State:
+        stored_path = out / self.trainer.stored_config
+        if stored_path.is_file():
+            diffs = config_diff(json.loads(stored_path.read_text()).get("config", {}), cfg.model_dump(mode="json"))
+            if diffs:
+                return State("partial", stale="; ".join(diffs))
+        done = out / self.trainer.done_file
+        if done.is_file():
+            report = json.loads(done.read_text())
+            if report.get("ok", True):
+                return State("done")
+            return State("partial", note=f"failed checks {', '.join(report.get('failed_checks', []))}; starts over")
+        if out.is_dir() and any(out.iterdir()):
+            return State("partial", note="interrupted; " + ("resumes from its last checkpoint" if self.trainer.resumes else "training starts over"))
+        return State("missing")
+
+    def estimate(self, cfg: Any, out: Path, state: State, mean_tokens: float | None) -> str:
+        if state.status == "done":
+            return "—"
+        if self.trainer.size is None:
+            return "unknown (training)"
+        examples, epochs = (getattr(cfg, f) for f in self.trainer.size)
+        return f"training: {examples if examples is not None else 'all'} examples × {epochs:g} epoch{'' if epochs == 1 else 's'}"
+
+    def run(self, cfg: Any, out: Path, state: State, log: Log, progress: bool) -> str:
+        train = getattr(self._module(), self.trainer.function)
+        train(cfg, out, force=state.status == "partial" and not self.trainer.resumes)
+        return train_summary(out, self.trainer.done_file)
+
+
+def train_summary(out: Path, done_file: str) -> str:
+    record = json.loads((out / done_file).read_text())
+    if "summary" in record:  # memorization.json
+        s = record["summary"]
+        return f"{s['verdict']}: pass@1 {s['passed']}/{s['k']}, exact chains {s['exact']}/{s['k']}, final loss {record['final_train_loss']:.4f}"
+    t = record.get("train", {})
+    loss = record.get("checks", {}).get("loss_curve", {})
+    return f"{t.get('optimizer_steps', '?')} steps, loss {loss.get('first', float('nan')):.3f} → {loss.get('last', float('nan')):.3f}, {t.get('wall_s', 0):.0f} s"
+
+
+TRAINERS = {
+    "sft": Trainer("tinyreason.train.sft", "SFTRunConfig", "train_sft", "train_report.json", "train_config.json", "train sft", ("train_n", "epochs")),
+    "memorize": Trainer("tinyreason.train.memorize", "MemorizeConfig", "memorize", "memorization.json", "memorization.json", "memorize", ("k", "epochs")),
+    "grpo": Trainer("tinyreason.train.grpo", "GRPORunConfig", "train_grpo", "train_report.json", "train_config.json", "train grpo", None, resumes=True),
+}
+KINDS: dict[str, Kind] = {k.name: k for k in (EvalKind(), AuditKind(), DistillKind(), *(TrainKind(n, t) for n, t in TRAINERS.items()))}

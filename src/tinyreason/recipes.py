@@ -1,0 +1,254 @@
+"""Recipes: a study as YAML data. Which experiments, on which model and questions, and what needs what.
+
+    recipe = load_recipe("recipes/tinyreason.yaml", {"model": "./qwen-dir", "limit": 50})
+    for exp in recipe.plan(["sc-verifier"])[0]:       # sc, verifier-audit, then sc-verifier
+        print(exp.name, exp.kind, exp.out)
+
+An index file (recipes/tinyreason.yaml) holds what the experiments share:
+
+    vars: {model: Qwen/Qwen2.5-0.5B-Instruct, backend: hf, limit: 600, seed: 42, test_data: null, ...}
+    runs: results/runs          # run directories: <runs>/<experiment name>   (${runs} in any value)
+    results: results            # where the pages go
+    baseline: greedy            # the leaderboard's and the regression report's base run
+    defaults:                   # per kind, laid under each experiment's config (the experiment wins)
+      eval: {model: "${model}", backend: "${backend}", data: "${test_data}", limit: "${limit}", seed: "${seed}"}
+    experiments: [greedy.yaml, sc.yaml, ...]    # files beside this one, or inline mappings
+
+and each experiment file one run:
+
+    kind: eval                  # eval | audit-verifier | distill | sft | memorize | grpo (tinyreason.experiments)
+    needs: [sft]                # experiments that must be done first (their outputs are ${runs}/<name>)
+    optional: true              # skip it, saying why, when this install lacks its method or trainer
+    config:                     # the kind's config model, validated as a whole (over config_file: FILE.yaml if given)
+      method: greedy
+      backend_options: {adapter: "${runs}/sft"}
+
+`${name}` takes a variable's value (a whole-value reference keeps its type: `${limit}` is an int). Command
+line values (`--var`, `--model`, ...) replace the index's vars; an unknown variable is an error. The name of
+an experiment is its file's stem unless it sets `name:`. Every problem in every file is reported at once,
+each with its file and line.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tinyreason.config_io import ConfigFileError, Located, from_overrides, merge, read_mapping, validate
+from tinyreason.experiments import KINDS, Kind
+
+NAME = r"^[a-z0-9][a-z0-9._-]*$"
+KindName = Literal["eval", "audit-verifier", "distill", "sft", "memorize", "grpo"]
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class RecipeIndex(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    description: str = Field("", description="what this recipe reproduces")
+    vars: dict[str, Any] = Field(default_factory=dict, description="values for ${name} references; the command line overrides them")
+    runs: str = Field("results/runs", description="root of the run directories (relative to the working directory)")
+    results: str = Field("results", description="folder for LEADERBOARD.md, INFERENCE_ANALYSIS.md, OVERFIT_REPORT.md")
+    baseline: str | None = Field("greedy", description="eval experiment every other is compared with")
+    defaults: dict[KindName, dict[str, Any]] = Field(default_factory=dict, description="per kind: config laid under each experiment's")
+    experiments: list[str | dict[str, Any]] = Field(min_length=1, description="experiment files (beside this one) or inline experiments")
+
+
+class ExperimentHead(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=NAME, description="run directory name under `runs`, and how --only and needs refer to it")
+    kind: KindName = Field(description="what runs (tinyreason.experiments)")
+    description: str = Field("", description="one line for people")
+    needs: list[str] = Field(default_factory=list, description="experiments that must be done before this one")
+    optional: bool = Field(False, description="skip (not fail) when this install lacks the method or trainer")
+    config: dict[str, Any] | None = Field(None, description="the kind's config")
+    config_file: str | None = Field(None, description="a YAML file (beside this one) of the kind's config, under `config`")
+
+
+@dataclass
+class Experiment:
+    name: str
+    kind: str
+    needs: list[str]
+    optional: bool
+    description: str
+    out: Path
+    where: str  # file:line of its definition
+    config: BaseModel | None  # None when unavailable
+    unavailable: str | None = None
+
+    @property
+    def runner(self) -> Kind:
+        return KINDS[self.kind]
+
+
+@dataclass
+class Recipe:
+    path: Path
+    vars: dict[str, Any]
+    runs: Path
+    results: Path
+    baseline: str | None
+    experiments: list[Experiment] = field(default_factory=list)
+
+    def get(self, name: str) -> Experiment:
+        for e in self.experiments:
+            if e.name == name:
+                return e
+        raise KeyError(f"{self.path} has no experiment '{name}'")
+
+    def plan(self, only: list[str] | None = None) -> tuple[list[Experiment], list[str]]:
+        """Experiments in dependency order (recipe order where free). With `only`: those and, transitively,
+        what they need; the second value lists the names added that way."""
+        names = [e.name for e in self.experiments]
+        unknown = [n for n in only or [] if n not in names]
+        if unknown:
+            raise ConfigFileError([f"--only: no experiment named {', '.join(unknown)} in {self.path} (it has: {', '.join(names)})"])
+        wanted = set(only or names)
+        stack = list(wanted)
+        while stack:
+            for need in self.get(stack.pop()).needs:
+                if need not in wanted:
+                    wanted.add(need)
+                    stack.append(need)
+        order, placed = [], set()
+        while len(order) < len(wanted):  # cycles were refused at load time, so each pass places at least one
+            for e in self.experiments:
+                if e.name in wanted and e.name not in placed and all(n in placed for n in e.needs):
+                    order.append(e)
+                    placed.add(e.name)
+        return order, [n for n in names if n in wanted and only is not None and n not in only]
+
+
+def interpolate(doc: Located, values: dict[str, Any]) -> Located:
+    """Replace ${name} in every string of `doc` (a whole-value reference keeps the variable's type)."""
+    problems: list[str] = []
+
+    def value_of(name: str, loc: tuple[Any, ...]) -> Any:
+        if name not in values:
+            problems.append(f"{doc.at(loc)}: unknown variable ${{{name}}} (defined: {', '.join(sorted(values))})")
+        return values.get(name)
+
+    def walk(v: Any, loc: tuple[Any, ...]) -> Any:
+        if isinstance(v, dict):
+            return {k: walk(x, (*loc, k)) for k, x in v.items()}
+        if isinstance(v, list):
+            return [walk(x, (*loc, i)) for i, x in enumerate(v)]
+        if not isinstance(v, str):
+            return v
+        whole = _VAR.fullmatch(v)
+        if whole:
+            return value_of(whole[1], loc)
+        return _VAR.sub(lambda m: str(value_of(m[1], loc)), v)
+
+    data = walk(doc.data, ())
+    if problems:
+        raise ConfigFileError(problems)
+    return Located(data, doc.origin, doc.where)
+
+
+def _experiment_doc(index: Located, i: int, entry: Any, base: Path) -> tuple[Located, Path, str | None]:
+    """(the experiment's located mapping, the folder its relative files are in, its default name)."""
+    if isinstance(entry, dict):
+        return index.sub("experiments").sub(i), base, None
+    path = base / entry
+    if not path.is_file():
+        raise ConfigFileError([f"{index.at(('experiments', i))}: experiment file {path} does not exist"])
+    return read_mapping(path), path.parent, path.stem
+
+
+def _config_doc(doc: Located, folder: Path, config_file: str | None) -> Located:
+    """The experiment's config: `config_file` (a flat config YAML, as the training commands' --config read)
+    with the experiment's own `config:` keys over it."""
+    config = doc.sub("config")
+    if config.data is None:
+        config = Located({}, doc.origin, {(): doc.at(())})
+    if config_file is None:
+        return config
+    path = folder / config_file
+    if not path.is_file():
+        raise ConfigFileError([f"{doc.at(('config_file',))}: config file {path} does not exist"])
+    return merge(read_mapping(path), config)
+
+
+def load_experiment(index: Located, i: int, entry: Any, base: Path, values: dict[str, Any], runs: Path) -> Experiment:
+    doc, folder, stem = _experiment_doc(index, i, entry, base)
+    if stem is not None and "name" not in doc.data:
+        doc = merge(doc, from_overrides({"name": stem}, {"name": f"{doc.origin} (name from the file name)"}))
+    head = validate(ExperimentHead, doc)
+    kind = KINDS[head.kind]
+    out = runs / head.name
+    exp = Experiment(head.name, head.kind, head.needs, head.optional, head.description, out, doc.at(()), None)
+    absent = kind.unavailable({})  # the kind itself (a trainer module) is missing: its config cannot be read
+    if head.optional and absent is not None:
+        exp.unavailable = absent[1]
+        return exp
+    config = interpolate(merge(index.sub("defaults").sub(head.kind), _config_doc(doc, folder, head.config_file)), values)
+    missing = kind.unavailable(config.data)
+    if missing is not None:
+        where, reason = missing
+        if head.optional:
+            exp.unavailable = reason
+            return exp
+        place = doc.at(("kind",)) if where == "kind" else config.at((where,))
+        raise ConfigFileError([f"{place}: {reason}; mark the experiment `optional: true` to skip it while it is missing"])
+    taken = [f for f in kind.fixed if f in config.data]
+    if taken:
+        raise ConfigFileError([f"{config.at((f,))}: {f} is set by reproduce ({kind.fixed_fields(out)[f]}); remove it" for f in taken])
+    exp.config = validate(kind.config_model(), merge(config, from_overrides(kind.fixed_fields(out), origin=config.origin)))
+    return exp
+
+
+def _check_graph(recipe: Recipe, index: Located) -> list[str]:
+    problems, seen = [], {}
+    for e in recipe.experiments:
+        if e.name in seen:
+            problems.append(f"{e.where}: experiment name '{e.name}' is used twice (also {seen[e.name]})")
+        seen[e.name] = e.where
+    for e in recipe.experiments:
+        problems += [f"{e.where}: needs '{n}', which is not an experiment of this recipe" for n in e.needs if n not in seen]
+    done: set[str] = set()
+    while True:
+        ready = [e.name for e in recipe.experiments if e.name not in done and all(n in done or n not in seen for n in e.needs)]
+        if not ready:
+            break
+        done.update(ready)
+    stuck = [e.name for e in recipe.experiments if e.name not in done]
+    if stuck:
+        problems.append(f"{recipe.path}: these experiments need each other in a cycle: {', '.join(stuck)}")
+    if recipe.baseline is not None and (recipe.baseline not in seen or recipe.get(recipe.baseline).kind != "eval"):
+        problems.append(f"{index.at(('baseline',))}: baseline '{recipe.baseline}' is not an eval experiment of this recipe")
+    return problems
+
+
+def load_recipe(path: str | Path, variables: dict[str, Any] | None = None, *, runs: str | Path | None = None,
+                results: str | Path | None = None) -> Recipe:
+    """Read and validate an index file and every experiment it lists. `variables` (from the command line)
+    replace the index's vars; `runs` / `results` replace its folders. Raises ConfigFileError listing every problem."""
+    path = Path(path)
+    doc = read_mapping(path)
+    index = validate(RecipeIndex, doc)
+    variables = variables or {}
+    unknown = [k for k in variables if k not in index.vars]
+    if unknown:
+        raise ConfigFileError([f"--var {k}: {path} has no such variable (its variables: {', '.join(index.vars)})" for k in unknown])
+    if "runs" in index.vars:
+        raise ConfigFileError([f"{doc.at(('vars', 'runs'))}: `runs` is a built-in variable (the run root); set the top-level `runs:` instead"])
+    runs_root = Path(runs if runs is not None else index.runs)
+    values = {**index.vars, **variables, "runs": str(runs_root)}
+    recipe = Recipe(path, values, runs_root, Path(results if results is not None else index.results), index.baseline)
+    problems: list[str] = []
+    for i, entry in enumerate(index.experiments):
+        try:
+            recipe.experiments.append(load_experiment(doc, i, entry, path.parent, values, runs_root))
+        except ConfigFileError as e:
+            problems += e.problems
+    problems += _check_graph(recipe, doc) if not problems else []
+    if problems:
+        raise ConfigFileError(problems)
+    return recipe

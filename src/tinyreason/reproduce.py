@@ -1,0 +1,201 @@
+"""Run a recipe: what is missing runs, what is partial resumes, what is done is skipped; then the pages.
+
+    recipe = load_recipe("recipes/tinyreason.yaml", {"model": "./qwen-dir"})
+    rows = survey(recipe)                       # the dry run: each experiment's state and estimated cost
+    report = reproduce(recipe, only=["sc"])     # runs sc (and what it needs), then renders every page
+    report.ok                                   # False when an experiment or a page failed
+
+Experiments run in dependency order, in this process, one at a time. One that raises is recorded as failed
+(the traceback goes to <runs>/reproduce.log) and the others go on; those that need it are "blocked". An
+`optional` experiment whose method or trainer this install lacks is "skipped", as is whatever needs it.
+Ctrl-C stops everything; what finished is on disk, and the same command resumes.
+
+The pages are rendered only from run directories, by the analysis functions the single commands use:
+results/LEADERBOARD.md + leaderboard.csv + PNGs (tinyreason leaderboard, against the recipe's baseline),
+results/INFERENCE_ANALYSIS.md (tinyreason regressions: baseline vs every other eval) and
+results/OVERFIT_REPORT.md (tinyreason report overfit: the memorize experiments). Every eval experiment with
+at least one finished question is on them, whichever experiments this call ran.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+from tinyreason.experiments import Log, State, eval_token_stats
+from tinyreason.recipes import Experiment, Recipe
+from tinyreason.runs import RunError, now
+
+FINISHED = ("done", "ran", "resumed")
+LOG_NAME = "reproduce.log"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one experiment (or page): status and a one-line detail."""
+
+    name: str
+    kind: str
+    status: str  # done (already) | ran | resumed | failed | blocked | skipped  — pages: written | skipped | failed
+    detail: str
+    wall_s: float = 0.0
+
+
+@dataclass
+class Report:
+    outcomes: list[Outcome]
+    pages: list[Outcome] = field(default_factory=list)
+    added: list[str] = field(default_factory=list)  # experiments run because a selected one needs them
+
+    @property
+    def ok(self) -> bool:
+        return not any(o.status in ("failed", "blocked") for o in [*self.outcomes, *self.pages])
+
+
+@dataclass(frozen=True)
+class SurveyRow:
+    name: str
+    kind: str
+    state: str
+    cost: str
+    needs: list[str]
+
+
+def mean_tokens_per_completion(recipe: Recipe) -> float | None:
+    """Generated tokens per completion over every eval run of the recipe so far (None before any)."""
+    stats = [eval_token_stats(e.out) for e in recipe.experiments if e.kind == "eval"]
+    done = [s for s in stats if s is not None]
+    completions = sum(s.completions for s in done)
+    return sum(s.tokens for s in done) / completions if completions else None
+
+
+def survey(recipe: Recipe, only: list[str] | None = None) -> tuple[list[SurveyRow], list[str]]:
+    """The dry run: every planned experiment's state and estimated cost, touching nothing."""
+    order, added = recipe.plan(only)
+    mean = mean_tokens_per_completion(recipe)
+    rows, unavailable = [], set()
+    for e in order:
+        missing = e.unavailable or next((f"needs {n}, which is unavailable" for n in e.needs if n in unavailable), None)
+        if missing:
+            unavailable.add(e.name)
+            rows.append(SurveyRow(e.name, e.kind, f"unavailable: {missing}", "—", e.needs))
+            continue
+        try:
+            state = e.runner.state(e.config, e.out)
+            rows.append(SurveyRow(e.name, e.kind, str(state), e.runner.estimate(e.config, e.out, state, mean), e.needs))
+        except (RunError, OSError, ValueError) as ex:
+            rows.append(SurveyRow(e.name, e.kind, f"unreadable: {ex}", "unknown", e.needs))
+    return rows, added
+
+
+def _append_log(recipe: Recipe, text: str) -> None:
+    recipe.runs.mkdir(parents=True, exist_ok=True)
+    with (recipe.runs / LOG_NAME).open("a", encoding="utf-8") as fh:
+        fh.write(f"{now()} {text.rstrip()}\n")
+
+
+def _waiting_on(e: Experiment, results: dict[str, Outcome]) -> Outcome | None:
+    """skipped / blocked when a need did not finish; None when every need is done."""
+    for need in e.needs:
+        o = results[need]
+        if o.status == "skipped":
+            return Outcome(e.name, e.kind, "skipped", f"needs {need}, which is not available")
+        if o.status not in FINISHED:
+            return Outcome(e.name, e.kind, "blocked", f"needs {need}, which {o.status}")
+    return None
+
+
+def run_experiment(recipe: Recipe, e: Experiment, results: dict[str, Outcome], log: Log, progress: bool) -> Outcome:
+    if e.unavailable:
+        return Outcome(e.name, e.kind, "skipped", f"not available: {e.unavailable}")
+    waiting = _waiting_on(e, results)
+    if waiting is not None:
+        return waiting
+    t0 = time.perf_counter()
+    state: State | None = None
+    try:
+        state = e.runner.state(e.config, e.out)
+        if state.status == "done":
+            return Outcome(e.name, e.kind, "done", f"already done: {state}")
+        if state.stale:
+            return Outcome(e.name, e.kind, "failed", f"{e.out}: {state}")
+        log(f"▶ {e.name} ({e.kind}): {state}")
+        _append_log(recipe, f"start {e.name} ({e.kind}): {state}")
+        detail = e.runner.run(e.config, e.out, state, log, progress)
+        after = e.runner.state(e.config, e.out)
+        if after.status != "done":
+            raise RunError(f"it returned, but its run directory is {after}: {detail}")
+    except KeyboardInterrupt:
+        _append_log(recipe, f"interrupted {e.name}; the same command resumes it")
+        raise
+    except Exception as ex:  # noqa: BLE001 — one experiment's failure must not stop the others; the traceback is logged
+        _append_log(recipe, f"FAILED {e.name}:\n{traceback.format_exc()}")
+        return Outcome(e.name, e.kind, "failed", f"{type(ex).__name__}: {str(ex).strip()}", time.perf_counter() - t0)
+    finally:
+        gc.collect()  # one experiment's model must be gone before the next one loads its own
+    wall = time.perf_counter() - t0
+    _append_log(recipe, f"finished {e.name} in {wall:.0f} s: {detail}")
+    return Outcome(e.name, e.kind, "resumed" if state.status == "partial" else "ran", detail, wall)
+
+
+def reproduce(recipe: Recipe, only: list[str] | None = None, *, log: Log = print, progress: bool = True) -> Report:
+    """Visit every planned experiment in dependency order, then render the pages."""
+    order, added = recipe.plan(only)
+    results: dict[str, Outcome] = {}
+    for e in order:
+        results[e.name] = run_experiment(recipe, e, results, log, progress)
+        o = results[e.name]
+        log(f"{o.name}: {o.status} — {o.detail}")
+    return Report([results[e.name] for e in order], render_pages(recipe), added)
+
+
+def _page(name: str, render: Callable[[], str]) -> Outcome:
+    try:
+        return Outcome(name, "page", "written", render())
+    except (RunError, ValueError, OSError, KeyError) as ex:  # AnalysisError is a RunError
+        return Outcome(name, "page", "failed", f"{type(ex).__name__}: {ex}")
+
+
+def render_pages(recipe: Recipe) -> list[Outcome]:
+    """LEADERBOARD.md (+ CSV, PNGs), INFERENCE_ANALYSIS.md and OVERFIT_REPORT.md from the run directories."""
+    from tinyreason.analysis.leaderboard import write_leaderboard
+    from tinyreason.analysis.loading import load_run
+    from tinyreason.analysis.regressions import write_report as write_regressions
+    from tinyreason.train.memorize import MEMORIZATION
+    from tinyreason.train.overfit import write_report as write_overfit
+
+    out = recipe.results
+    runs, pages = [], []
+    for e in recipe.experiments:
+        if e.kind != "eval":
+            continue
+        try:
+            if eval_token_stats(e.out) is not None:  # a run with at least one finished question
+                runs.append(load_run(e.out))
+        except RunError as ex:  # one unreadable run is reported; the pages show the others
+            pages.append(Outcome(e.name, "page", "failed", f"left off the pages: {ex}"))
+    base = next((r for r in runs if r.name == recipe.baseline), None)
+    if base is None:
+        why = f"no run of the baseline '{recipe.baseline}' yet" if recipe.baseline else "the recipe names no baseline"
+        pages += [Outcome(p, "page", "skipped", why) for p in ("LEADERBOARD.md", "INFERENCE_ANALYSIS.md")]
+    else:
+        pages.append(_page("LEADERBOARD.md", lambda: _files(write_leaderboard(runs, base, out)[1].values(), len(runs), "runs")))
+        others = [r for r in runs if r is not base]
+        if others:
+            pages.append(_page("INFERENCE_ANALYSIS.md", lambda: _files([write_regressions(base, others, out)], len(others), "pairs")))
+        else:
+            pages.append(Outcome("INFERENCE_ANALYSIS.md", "page", "skipped", "only the baseline has a run"))
+    audits = [e.out for e in recipe.experiments if e.kind == "memorize" and (e.out / MEMORIZATION).is_file()]
+    if audits:
+        pages.append(_page("OVERFIT_REPORT.md", lambda: _files([write_overfit(audits, out)], len(audits), "audits")))
+    else:
+        pages.append(Outcome("OVERFIT_REPORT.md", "page", "skipped", "no memorize experiment has finished"))
+    return pages
+
+
+def _files(paths: Iterable[Path], n: int, what: str) -> str:
+    return f"{n} {what}: " + ", ".join(str(p) for p in paths)
