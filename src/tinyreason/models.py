@@ -90,6 +90,21 @@ def load_tokenizer(model: str, *, revision: str | None = None, padding_side: str
     return tok
 
 
+def context_length(model: str, *, revision: str | None = None) -> int | None:
+    """The model's max_position_embeddings, read from its config.json alone (no weights are loaded), so a
+    recipe that asks for longer sequences is refused before minutes of model loading."""
+    from transformers import AutoConfig
+
+    path, kw = split_model_path(model)
+    if revision:
+        kw["revision"] = revision
+    try:
+        cfg = AutoConfig.from_pretrained(path, **kw)
+    except OSError as e:
+        raise ModelLoadError(f"could not read the config of model '{model}': {e}\nWithout Hub access pass a local folder: --model PATH") from None
+    return getattr(cfg.get_text_config(), "max_position_embeddings", None)
+
+
 def load_causal_lm(
     model: str,
     *,
