@@ -56,10 +56,8 @@ def grpo_cmd(
     from tinyreason.train.grpo import train_grpo
     from tinyreason.train.grpo_config import load_grpo_config
 
-    overrides = dict(model=model, data=data, max_steps=max_steps, learning_rate=lr, num_generations=num_generations,
-                     generation_batch_size=generation_batch_size, batch_size=batch_size, max_completion_length=max_completion_length,
-                     beta=beta, seed=seed, train_n=train_n, dev_n=dev_n, eval_every=eval_every, dev_max_new_tokens=dev_max_new_tokens,
-                     save_every=save_every, quantization=quantization, use_vllm=use_vllm, device=device, dtype=dtype)
+    # every option but --lr is named as its config field: the flags given (not None) are read off the arguments
+    overrides = {k: v for k, v in locals().items() if k in GRPORunConfig.model_fields} | {"learning_rate": lr}
     try:
         cfg, src = load_grpo_config(recipe, overrides)
         out = out or Path("runs") / f"grpo-{slug(cfg.model)}"
