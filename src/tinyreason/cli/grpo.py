@@ -45,6 +45,7 @@ def grpo_cmd(
     dev_max_new_tokens: Optional[int] = typer.Option(None, help=_help("dev_max_new_tokens")),
     save_every: Optional[int] = typer.Option(None, help=_help("save_every")),
     quantization: Optional[str] = typer.Option(None, help=_help("quantization")),
+    gradient_checkpointing: Optional[bool] = typer.Option(None, "--gradient-checkpointing/--no-gradient-checkpointing", help=_help("gradient_checkpointing")),
     use_vllm: Optional[bool] = typer.Option(None, "--use-vllm/--no-vllm", help=_help("use_vllm")),
     device: Optional[str] = typer.Option(None, help=_help("device")),
     dtype: Optional[str] = typer.Option(None, help=_help("dtype")),

@@ -305,7 +305,8 @@ def _finish(out: Path, report: dict[str, Any], trainer: Any) -> GRPOResult:
         _write_json(out / TRAIN_REPORT, report)
     if failed:
         details = {"prompt_parity": "the training prompt differs from the eval prompt (see train_report.json: eval_prompt vs train_prompt)",
-                   "adapter_active": "the adapter does not change the model (LoRA B still zero, or no effect on logits)",
+                   "adapter_active": "the adapter does not change the model: no update moved LoRA B off zero (a learning rate of 0, "
+                                     "or every group's completions scored alike: frac_reward_zero_std 1 in metrics.jsonl)",
                    "dev_disjoint": "the dev slice shares questions with the training prompts"}
         raise checks.CheckFailed(f"{out}: pipeline check failed: " + "; ".join(f"{f}: {details.get(f, f)}" for f in failed))
     return GRPOResult(out, report)

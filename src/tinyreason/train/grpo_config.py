@@ -36,7 +36,7 @@ class GRPORunConfig(AdapterRunConfig):
     # optimisation
     max_steps: int = Field(200, ge=1, description="optimizer steps (each: generation_batch_size completions)")
     learning_rate: float = Field(2e-5, gt=0, description="AdamW learning rate of the LoRA weights")
-    lr_scheduler: Literal["constant", "constant_with_warmup", "cosine", "linear"] = Field("constant_with_warmup", description="learning-rate schedule")
+    lr_scheduler: Literal["constant", "constant_with_warmup", "cosine", "linear"] = Field("constant", description="learning-rate schedule")
     warmup: float = Field(0.0, ge=0, description="warm-up: fraction of steps if < 1, else a step count")
     # GRPO (TRL GRPOConfig names in parentheses)
     num_generations: int = Field(8, ge=2, description="group size G: completions per prompt (TRL: num_generations)")
