@@ -52,6 +52,7 @@ def grpo_cmd(
     force: bool = typer.Option(False, help="start over in --out, deleting its checkpoints and metrics"),
 ) -> None:
     """GRPO with a LoRA adapter (QLoRA on CUDA), rewarded by the eval grader, with a dev slice watched."""
+    from tinyreason.models import ModelLoadError
     from tinyreason.train.checks import CheckFailed
     from tinyreason.train.config_io import ConfigError
     from tinyreason.train.grpo import train_grpo
@@ -63,7 +64,7 @@ def grpo_cmd(
         cfg, src = load_grpo_config(recipe, overrides)
         out = out or Path("runs") / f"grpo-{slug(cfg.model)}"
         result = train_grpo(cfg, out, source=src, force=force)
-    except (ConfigError, CheckFailed, *_errors()) as e:
+    except (ConfigError, CheckFailed, ModelLoadError, *_errors()) as e:
         fail(str(e).strip("'\""))
         return
     _print_report(result.report, out)
