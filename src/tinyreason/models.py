@@ -73,21 +73,35 @@ def split_model_path(model: str) -> tuple[str, dict[str, Any]]:
     return model, {}
 
 
-def load_tokenizer(model: str, *, revision: str | None = None, padding_side: str | None = None) -> Any:
-    from transformers import AutoTokenizer
-
+def _from_pretrained(loader: Any, model: str, revision: str | None, what: str) -> Any:
+    """`loader(path, ...)` for a Hub id, folder or .gguf file, a load failure as a ModelLoadError with the fix."""
     path, kw = split_model_path(model)
     if revision:
         kw["revision"] = revision
     try:
-        tok = AutoTokenizer.from_pretrained(path, **kw)
+        return loader(path, **kw)
     except OSError as e:
-        raise ModelLoadError(f"could not load model '{model}': {e}\nWithout Hub access pass a local folder or .gguf file: --model PATH") from None
+        raise ModelLoadError(f"could not load {what} '{model}': {e}\nWithout Hub access pass a local folder or .gguf file: --model PATH") from None
+
+
+def load_tokenizer(model: str, *, revision: str | None = None, padding_side: str | None = None) -> Any:
+    from transformers import AutoTokenizer
+
+    tok = _from_pretrained(AutoTokenizer.from_pretrained, model, revision, "model")
     if padding_side:
         tok.padding_side = padding_side
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
     return tok
+
+
+def context_length(model: str, *, revision: str | None = None) -> int | None:
+    """The model's max_position_embeddings, read from its config.json alone (no weights are loaded), so a
+    recipe that asks for longer sequences is refused before minutes of model loading."""
+    from transformers import AutoConfig
+
+    cfg = _from_pretrained(AutoConfig.from_pretrained, model, revision, "the config of model")
+    return getattr(cfg.get_text_config(), "max_position_embeddings", None)
 
 
 def load_causal_lm(

@@ -1,5 +1,8 @@
 """Read the raw generations of one question: `tinyreason show RUN --id N`.
 
+    tinyreason show RUN --id N                 # one question of an eval run
+    tinyreason train grpo-show RUN [--id N]    # a GRPO run's watched dev questions, evaluation by evaluation
+
 Prints the question and gold answer, a table of every completion (stage, tokens, finish reason, flexible and
 strict extracted answers, right or wrong), each completion's full text, and the final decision with the
 method's own record (`extra`: votes, triggers, ...). A program completion (pal, pal-sc, hybrid-sc) is followed
@@ -10,6 +13,7 @@ any method: it only reads the sample record.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console, Group
@@ -17,7 +21,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from tinyreason.analysis.loading import AnalysisError, Run
+from tinyreason.analysis.loading import AnalysisError, Run, load_run
 from tinyreason.answers import answers_match
 
 
@@ -84,3 +88,41 @@ def render(run: Run, qid: int, console: Console, max_chars: int | None = None) -
     )
     if s.get("extra"):
         console.print(Panel(Text(json.dumps(s["extra"], indent=1, ensure_ascii=False)), title="method record (extra)", title_align="left"))
+
+
+def _cut(text: str, max_chars: int | None) -> str:
+    if max_chars is not None and len(text) > max_chars:
+        return text[:max_chars] + f"\n… [{len(text) - max_chars} more characters]"
+    return text
+
+
+def render_training_watch(run_dir: Path, console: Console, qid: int | None = None, max_chars: int | None = 600) -> None:
+    """How a GRPO run's answers to its watched dev questions changed: for each evaluated step, the greedy
+    completion (dev/step-N) and the sampled ones (watch/step-N), each with its answer and right/wrong."""
+    steps = sorted((run_dir / "watch").glob("step-*")) if (run_dir / "watch").is_dir() else []
+    if not steps:
+        raise AnalysisError(f"{run_dir}: no watch/step-* evaluations (a `train grpo` run with watch_questions > 0 writes them)")
+    first = load_run(steps[0])
+    ids = [qid] if qid is not None else first.order
+    for i in ids:
+        s = sample_of(first, i)
+        console.print(Panel(Text(str(s.get("question", ""))), title=f"{run_dir.name} · dev question id {i} · gold {s['gold']}"))
+        for step_path in steps:
+            _render_step(run_dir, step_path, i, console, max_chars)
+
+
+def _render_step(run_dir: Path, step_path: Path, qid: int, console: Console, max_chars: int | None) -> None:
+    step = int(step_path.name.split("-")[1])
+    s = sample_of(load_run(step_path), qid)
+    gens = s.get("generations") or []
+    right = sum(answers_match(str(g.get("answer")), str(s["gold"])) for g in gens if g.get("answer") is not None)
+    console.print(f"[bold]step {step}[/]: {right}/{len(gens)} sampled completions right · "
+                  f"mean {sum(g.get('n_tokens') or 0 for g in gens) / max(1, len(gens)):.0f} tokens")
+    greedy_dir = run_dir / "dev" / step_path.name
+    if greedy_dir.is_dir():
+        g = sample_of(load_run(greedy_dir), qid)["generations"][0]
+        console.print(Panel(Text(_cut(g.get("text") or "", max_chars)), title=f"step {step} · greedy · answer {g.get('answer')} "
+                            f"{_mark(g.get('answer'), str(s['gold']))}", title_align="left"))
+    for k, g in enumerate(gens, 1):
+        title = f"step {step} · sample {k} · {g.get('n_tokens')} tok · {g.get('finish_reason')} · answer {g.get('answer')} {_mark(g.get('answer'), str(s['gold']))}"
+        console.print(Panel(Text(_cut(g.get("text") or "", max_chars)), title=title, title_align="left"))

@@ -43,15 +43,33 @@ class HFBackend(ConfiguredBackend):
 
     def __init__(self, config: HFConfig | None = None, **options: Any) -> None:
         super().__init__(config, **options)
+        self._setup()
+        c = self.config
+        self.model = load_causal_lm(c.model, device=self.device, dtype=self.dtype, adapter=c.adapter, revision=c.revision)
+        self.model.eval()
+        self.eos_ids = self._eos_ids()
+
+    @classmethod
+    def around(cls, model: Any, config: HFConfig, note: dict[str, Any]) -> "HFBackend":
+        """A backend over a model already in memory — GRPO's dev evaluation of the model it is training — so
+        that model is asked exactly as `tinyreason eval` asks a loaded one (same tokenizer, rendering, stops,
+        decoding). The caller switches the model to eval mode around `generate` and back. `note` (e.g. the
+        training run and step) goes into describe(), so each evaluation's run config says which weights it saw."""
+        self = cls.__new__(cls)
+        ConfiguredBackend.__init__(self, config)
+        self._setup()
+        self.model, self.note = model, note
+        self.eos_ids = self._eos_ids()
+        return self
+
+    def _setup(self) -> None:
         c = self.config
         self.model_name, self.adapter, self.revision = c.model, c.adapter, c.revision
+        self.note: dict[str, Any] | None = None
         self.device, self.dtype = resolve_device_dtype(c.device, c.dtype)
         # batch_size counts sequences (prompts x n); halved on OOM and kept halved.
         self.batch_size = c.batch_size or (64 if self.device.startswith("cuda") else 16)
         self.tokenizer = load_tokenizer(c.model, revision=c.revision, padding_side="left")
-        self.model = load_causal_lm(c.model, device=self.device, dtype=self.dtype, adapter=c.adapter, revision=c.revision)
-        self.model.eval()
-        self.eos_ids = self._eos_ids()
 
     def _eos_ids(self) -> list[int]:
         ids = self.model.generation_config.eos_token_id
@@ -73,6 +91,7 @@ class HFBackend(ConfiguredBackend):
             "adapter": str(Path(self.adapter).resolve()) if self.adapter and Path(self.adapter).exists() else self.adapter,
             "dtype": self.dtype,
             **({"adapter_sha256": adapter_fingerprint(self.adapter)} if self.adapter else {}),
+            **({"in_memory": self.note} if self.note else {}),
         }
 
     def render(self, chat: Chat) -> str:

@@ -43,12 +43,26 @@ TRAIN_REPORT = "train_report.json"
 QWEN_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
-class SFTRunConfig(BaseModel):
-    """One fine-tuning run. Every field is a `train sft` flag; the whole model is stored in train_config.json."""
+class AdapterRunConfig(BaseModel):
+    """What every adapter-training run (sft, grpo) shares: the base model, the LoRA adapter, the hardware.
+    resolve_mode, load_model and lora_config read only these fields."""
 
     model_config = ConfigDict(extra="forbid")
 
     model: str = Field(DEFAULT_MODEL, description="base model: Hub id or local transformers folder")
+    lora_r: int = Field(16, ge=1, description="LoRA rank")
+    lora_alpha: int = Field(32, ge=1, description="LoRA scaling numerator (scale = alpha / r)")
+    lora_dropout: float = Field(0.05, ge=0, lt=1, description="dropout on the LoRA input")
+    target_modules: list[str] = Field(default_factory=lambda: list(QWEN_LINEAR), description="linear layers that get an adapter")
+    quantization: Literal["auto", "4bit", "none"] = Field("auto", description="auto: 4-bit NF4 (QLoRA) on CUDA, none elsewhere")
+    gradient_checkpointing: bool = Field(True, description="recompute activations in backward (less memory, ~30% slower)")
+    device: str = Field("auto", description="auto (cuda > mps > cpu), cuda, mps, cpu")
+    dtype: str = Field("auto", description="base weights / compute dtype: auto (as eval picks), bfloat16, float16, float32")
+
+
+class SFTRunConfig(AdapterRunConfig):
+    """One fine-tuning run. Every field is a `train sft` flag; the whole model is stored in train_config.json."""
+
     data: str | None = Field(None, description="local GSM8K train .jsonl for human traces (default: openai/gsm8k train from the Hub)")
     traces: str | None = Field(None, description="traces JSONL file (id, question, gold, completion) to train on instead of human traces")
     train_n: int | None = Field(2000, ge=1, description="examples in the seeded selection (None: all)")
@@ -62,14 +76,6 @@ class SFTRunConfig(BaseModel):
     batch_size: int = Field(4, ge=1, description="examples per forward pass")
     grad_accum: int = Field(4, ge=1, description="forward passes per optimizer step (effective batch = batch_size x grad_accum)")
     max_length: int = Field(1024, ge=16, description="tokens per example (prompt + completion); longer ones are cut")
-    lora_r: int = Field(16, ge=1, description="LoRA rank")
-    lora_alpha: int = Field(32, ge=1, description="LoRA scaling numerator (scale = alpha / r)")
-    lora_dropout: float = Field(0.05, ge=0, lt=1, description="dropout on the LoRA input")
-    target_modules: list[str] = Field(default_factory=lambda: list(QWEN_LINEAR), description="linear layers that get an adapter")
-    quantization: Literal["auto", "4bit", "none"] = Field("auto", description="auto: 4-bit NF4 (QLoRA) on CUDA, none elsewhere")
-    gradient_checkpointing: bool = Field(True, description="recompute activations in backward (less memory, ~30% slower)")
-    device: str = Field("auto", description="auto (cuda > mps > cpu), cuda, mps, cpu")
-    dtype: str = Field("auto", description="base weights / compute dtype: auto (as eval picks), bfloat16, float16, float32")
     logging_steps: int = Field(1, ge=1, description="log the loss every this many optimizer steps (the loss curve)")
 
 
@@ -94,7 +100,7 @@ def load_examples(cfg: SFTRunConfig) -> tuple[list[TrainExample], dict[str, Any]
     return chosen, {**source, "available": len(pool), "n": len(chosen), "ids": [e.id for e in chosen]}
 
 
-def resolve_mode(cfg: SFTRunConfig) -> tuple[str, str, str]:
+def resolve_mode(cfg: AdapterRunConfig) -> tuple[str, str, str]:
     """(device, dtype, mode) where mode is 'qlora' or 'lora'."""
     from tinyreason.models import resolve_device_dtype
 
@@ -107,7 +113,14 @@ def resolve_mode(cfg: SFTRunConfig) -> tuple[str, str, str]:
     return device, dtype, mode
 
 
-def load_model(cfg: SFTRunConfig, device: str, dtype: str, mode: str) -> tuple[Any, Any]:
+def mode_note(device: str, mode: str) -> str:
+    """What the console and train_config.json say about how the adapter is trained here."""
+    if mode == "qlora":
+        return "QLoRA: 4-bit NF4 base (bitsandbytes), bf16 compute"
+    return f"plain LoRA on {device} (QLoRA needs CUDA + bitsandbytes)" if device.startswith(("cpu", "mps")) else "plain LoRA (--quantization none)"
+
+
+def load_model(cfg: AdapterRunConfig, device: str, dtype: str, mode: str) -> tuple[Any, Any]:
     from tinyreason.models import load_causal_lm, load_tokenizer
 
     tokenizer = load_tokenizer(cfg.model)
@@ -143,7 +156,7 @@ def trainer_args(cfg: SFTRunConfig, out: Path, device: str, dtype: str) -> Any:
     )
 
 
-def lora_config(cfg: SFTRunConfig) -> Any:
+def lora_config(cfg: AdapterRunConfig) -> Any:
     from peft import LoraConfig
 
     return LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, target_modules=cfg.target_modules, task_type="CAUSAL_LM")
@@ -193,8 +206,7 @@ def train_sft(cfg: SFTRunConfig, out: str | Path, *, force: bool = False) -> SFT
     device, dtype, mode = resolve_mode(cfg)
     examples, data_info = load_examples(cfg)
     prepare_out(out, force)
-    note = "QLoRA: 4-bit NF4 base (bitsandbytes), bf16 compute" if mode == "qlora" else (
-        f"plain LoRA on {device} (QLoRA needs CUDA + bitsandbytes)" if device.startswith(("cpu", "mps")) else "plain LoRA (--quantization none)")
+    note = mode_note(device, mode)
     console.print(f"[bold]train sft[/]: {len(examples)} examples ({data_info['kind']}), {note}, {dtype}")
     config = {"kind": "sft", "config": cfg.model_dump(), "device": device, "dtype": dtype, "mode": mode, "mode_note": note,
               "prompt": {"name": template.name, "system": template.system, "user": template.user}, "data": data_info, **environment()}

@@ -1,0 +1,312 @@
+"""GRPO with a LoRA adapter on a small GPU: a thin layer over TRL's GRPOTrainer, rewarded by the one grader.
+
+    tinyreason train grpo --model Qwen/Qwen2.5-0.5B-Instruct --recipe recipes/grpo-4gb.yaml --out runs/grpo
+    tinyreason train grpo --recipe recipes/grpo-4gb.yaml --data gsm8k/train.jsonl --max-steps 2 --out runs/grpo-smoke
+    tinyreason train grpo-show runs/grpo                        # the watched dev questions' completions, step by step
+    tinyreason eval --model Qwen/Qwen2.5-0.5B-Instruct --adapter runs/grpo --limit 600    # then compare with the base
+    accelerate launch -m tinyreason train grpo --recipe recipes/grpo-4gb.yaml --out runs/grpo   # several GPUs
+
+GRPO (Shao et al. 2024, DeepSeekMath; the RL behind DeepSeek-R1-Zero) samples a group of completions per
+prompt and pushes up the ones that score above their group's mean — no value model, no reward model: the
+reward is the eval grader itself (train/rewards.py). The base model is 4-bit NF4 on CUDA (QLoRA) and
+unquantized on CPU/MPS (plain LoRA), as in `train sft` (models.py loads it; sft.resolve_mode decides).
+
+Prompts are GSM8K *train* questions rendered with the eval prompt through the model's chat template — the
+exact string `tinyreason eval` sends (the prompt-parity check compares the trainer's own tokenization with
+eval's before training). The seeded train order gives a dev slice (first dev_n) and the training prompts
+(the rest): disjoint, checked, and the test set is never touched. train/watch.py evaluates the dev slice
+every eval_every steps and writes metrics.jsonl, curves.png and per-step eval run directories.
+
+Resume: checkpoints (adapter + optimizer + RNG) go to RUN/checkpoint-N every save_every steps; rerunning
+the same command after a crash or kill -9 continues from the last one (the step count carries on, and the
+metrics of steps after it are dropped). The finished adapter is saved at the run directory's root, next to
+train_config.json (with the prompt), so `tinyreason eval --adapter RUN` loads it like an SFT adapter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from tinyreason.data import DataError, load_problems, select
+from tinyreason.models import context_length, render_prompt
+from tinyreason.prompts import PromptTemplate, get_prompt
+from tinyreason.runs import environment
+from tinyreason.train import checks
+from tinyreason.train.config_io import ConfigError, ConfigSource
+from tinyreason.train.grpo_config import GRPORunConfig, check_recipe, grad_accum, recipe_warnings
+from tinyreason.train.rewards import reward_funcs
+from tinyreason.train.sft import TRAIN_CONFIG, TRAIN_REPORT, lora_config, mode_note, resolve_mode
+from tinyreason.train.watch import METRICS_FILE, TaskWatch, plot_curves, read_rows, rewind
+from tinyreason.types import Problem
+
+console = Console(stderr=True, soft_wrap=True)  # one metrics line per step, never re-wrapped
+RESUMABLE = {"max_steps"}  # fields a rerun may change and still continue the same run
+
+
+@dataclass
+class GRPOResult:
+    out: Path
+    report: dict[str, Any]
+
+
+def select_prompts(cfg: GRPORunConfig) -> tuple[list[Problem], list[Problem], dict[str, Any]]:
+    """(dev slice, training prompts, data record) from the seeded order of the GSM8K train split."""
+    ds = load_problems(cfg.data, "train")
+    order = select(ds, None, cfg.split_seed)
+    if len(order) <= cfg.dev_n:
+        raise DataError(f"{ds.source}: {len(order)} questions leave no training prompts after dev_n {cfg.dev_n}; lower dev_n")
+    dev = order[: cfg.dev_n]
+    train = order[cfg.dev_n :] if cfg.train_n is None else order[cfg.dev_n : cfg.dev_n + cfg.train_n]
+    info = {"source": ds.source, "split": "train", "fingerprint": ds.fingerprint(), "rows": len(ds.problems),
+            "dev_ids": [p.id for p in dev], "train_n": len(train), "train_ids": [p.id for p in train]}
+    return dev, train, info
+
+
+def prompt_records(train: list[Problem], tokenizer: Any, template: PromptTemplate) -> list[dict[str, Any]]:
+    """Rows for GRPOTrainer: the prompt as plain text (the chat template applied here, once, as eval applies
+    it), and the `gold` and `id` columns the rewards receive as keyword lists."""
+    return [{"prompt": render_prompt(tokenizer, template.render(question=p.question)), "gold": p.gold, "id": p.id} for p in train]
+
+
+def check_prompt_lengths(records: list[dict[str, Any]], tokenizer: Any, cfg: GRPORunConfig, src: ConfigSource) -> int:
+    """The longest prompt plus the completion budget must fit the model's context (config.json)."""
+    longest = max(len(tokenizer(r["prompt"], add_special_tokens=False)["input_ids"]) for r in records)
+    limit = context_length(cfg.model)
+    if limit is not None and longest + cfg.max_completion_length > limit:
+        raise ConfigError(f"{src.where('max_completion_length')}: max_completion_length {cfg.max_completion_length} + the longest "
+                          f"prompt ({longest} tokens) exceeds the model's context ({limit}); lower max_completion_length")
+    return longest
+
+
+def trainer_args(cfg: GRPORunConfig, out: Path, device: str, dtype: str, world_size: int, weights: list[float]) -> Any:
+    from trl import GRPOConfig
+
+    on_gpu = device.startswith("cuda")
+    return GRPOConfig(
+        output_dir=str(out), max_steps=cfg.max_steps, learning_rate=cfg.learning_rate, lr_scheduler_type=cfg.lr_scheduler,
+        warmup_steps=cfg.warmup, per_device_train_batch_size=cfg.batch_size, gradient_accumulation_steps=grad_accum(cfg, world_size),
+        num_generations=cfg.num_generations, max_completion_length=cfg.max_completion_length, temperature=cfg.temperature,
+        top_p=cfg.top_p, top_k=0, repetition_penalty=1.0,  # the sampling the recipe says, not the model's shipped defaults
+        beta=cfg.beta, loss_type=cfg.loss_type, scale_rewards=cfg.scale_rewards, mask_truncated_completions=cfg.mask_truncated_completions,
+        reward_weights=weights, gradient_checkpointing=cfg.gradient_checkpointing,
+        bf16=on_gpu and dtype == "bfloat16", fp16=on_gpu and dtype == "float16",  # TRL on CPU needs bf16=False
+        use_cpu=device == "cpu", logging_steps=cfg.logging_steps,
+        save_strategy="steps", save_steps=cfg.save_every, save_total_limit=cfg.save_total_limit,  # checkpoints for resume
+        use_vllm=cfg.use_vllm, vllm_mode="colocate", vllm_gpu_memory_utilization=cfg.vllm_gpu_memory_utilization,
+        report_to="none", seed=cfg.seed, data_seed=cfg.seed, disable_tqdm=True, log_completions=False,
+    )
+
+
+def check_parity(cfg: GRPORunConfig, trainer: Any, records: list[dict[str, Any]], train: list[Problem]) -> dict[str, Any]:
+    """Every training prompt as GRPOTrainer tokenizes it (its own `_tokenize_prompts`, the path its
+    generation takes) against eval's prompt for the same question, with a tokenizer loaded afresh."""
+    from tinyreason.models import load_tokenizer
+
+    eval_tok, template = load_tokenizer(cfg.model), get_prompt(cfg.prompt)
+    ids, _, _ = trainer._tokenize_prompts([r["prompt"] for r in records])
+    shown, bad = None, 0
+    for p, r, train_ids in zip(train, records, ids, strict=True):
+        c = checks.prompt_parity(eval_tok, template, p.question, r["prompt"], list(train_ids))
+        bad += not c["ok"]
+        if shown is None or (not c["ok"] and shown["ok"]):
+            shown = {**c, "example_id": p.id}
+    return {**(shown or {"ok": False}), "ok": bad == 0 and shown is not None, "examples_checked": len(records), "mismatches": bad}
+
+
+def prepare_run(out: Path, config: dict[str, Any], force: bool, *, main: bool = True) -> str | None:
+    """Start, or continue, the run in `out`. Returns the checkpoint to resume from (None: a fresh start).
+    A different config in `out` is refused (except RESUMABLE fields) unless `force`. Every process checks;
+    only the main one (`main`) writes."""
+    stored_path = out / TRAIN_CONFIG
+    if stored_path.is_file() and not force:
+        stored = json.loads(stored_path.read_text())
+        _refuse_other_run(out, stored, config)
+        last = last_checkpoint(out, remove_torn=main)
+        if last is not None:
+            if main:
+                dropped = rewind(out, checkpoint_step(last))
+                console.print(f"[bold]resuming[/] from {last} ({dropped} metrics rows after it dropped)")
+                config["resumed"] = [*stored.get("resumed", []), {"from": Path(last).name, "created": config["created"]}]
+                config["created"] = stored.get("created", config["created"])
+                _write_json(out / TRAIN_CONFIG, config)
+            return last
+    if main:
+        _clear(out)
+        _write_json(out / TRAIN_CONFIG, config)
+    return None
+
+
+def _refuse_other_run(out: Path, stored: dict[str, Any], config: dict[str, Any]) -> None:
+    if stored.get("kind") != "grpo":
+        raise FileExistsError(f"{out} holds a '{stored.get('kind')}' training run; choose another --out, or --force to overwrite it")
+    a, b = stored["config"], config["config"]
+    diff = [k for k in sorted(set(a) | set(b)) if k not in RESUMABLE and a.get(k) != b.get(k)]
+    if stored.get("data", {}).get("fingerprint") != config["data"]["fingerprint"]:
+        diff.append("data (the questions themselves: fingerprint)")
+    if diff:
+        raise FileExistsError(f"{out} holds a GRPO run with another config (differs in: {', '.join(diff)}); rerun with the same "
+                              "recipe and flags to resume it, choose another --out, or pass --force to start over")
+
+
+def checkpoint_step(path: str | Path) -> int:
+    return int(Path(path).name.rsplit("-", 1)[1])
+
+
+def _complete(checkpoint: Path) -> bool:
+    try:
+        return json.loads((checkpoint / "trainer_state.json").read_text())["global_step"] == checkpoint_step(checkpoint)
+    except (OSError, json.JSONDecodeError, KeyError, TypeError):
+        return False
+
+
+def last_checkpoint(out: Path, *, remove_torn: bool) -> str | None:
+    """The newest *complete* checkpoint. The Trainer writes trainer_state.json last, so a checkpoint whose
+    state file is missing or unreadable was cut off by the kill; it is skipped (and removed when
+    `remove_torn`, so checkpoint rotation never counts it)."""
+    found = [d for d in out.glob("checkpoint-*") if d.is_dir() and d.name.rsplit("-", 1)[1].isdigit()]
+    for d in sorted(found, key=checkpoint_step, reverse=True):
+        if _complete(d):
+            return str(d)
+        console.print(f"[yellow]skipping the incomplete checkpoint {d}[/] (cut off mid-write)")
+        if remove_torn:
+            shutil.rmtree(d)
+    return None
+
+
+def _clear(out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    for d in [*out.glob("checkpoint-*"), out / "dev", out / "watch"]:
+        shutil.rmtree(d, ignore_errors=True)
+    for name in (TRAIN_REPORT, METRICS_FILE, "curves.png", "adapter_model.safetensors", "adapter_config.json", "README.md"):
+        (out / name).unlink(missing_ok=True)  # never leave a stale adapter or curve next to a new config
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def run_config(cfg: GRPORunConfig, src: ConfigSource, template: PromptTemplate, hw: tuple[str, str, str], data: dict[str, Any]) -> dict[str, Any]:
+    device, dtype, mode = hw
+    recipe = None
+    if src.recipe is not None:
+        text = src.recipe.read_text(encoding="utf-8")
+        recipe = {"path": str(src.recipe.resolve()), "sha256": hashlib.sha256(text.encode()).hexdigest(), "text": text}
+    return {"kind": "grpo", "config": cfg.model_dump(), "recipe": recipe, "flags": dict(src.flags), "device": device, "dtype": dtype,
+            "mode": mode, "mode_note": mode_note(device, mode), "prompt": {"name": template.name, "system": template.system, "user": template.user},
+            "data": data, **environment()}
+
+
+def train_grpo(cfg: GRPORunConfig, out: str | Path, *, source: ConfigSource | None = None, force: bool = False) -> GRPOResult:
+    """Validate (before any model loads), train with the dev slice watched, save the adapter, write the report.
+    Raises ConfigError for a recipe TRL would refuse and checks.CheckFailed when a pipeline check fails."""
+    import datasets
+    from transformers import PrinterCallback
+    from trl import GRPOTrainer
+
+    from tinyreason.models import load_causal_lm, load_tokenizer
+
+    out, src = Path(out), source or ConfigSource()
+    template = get_prompt(cfg.prompt)
+    device, dtype, mode = resolve_mode(cfg)
+    world, main = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0")) == 0  # set by accelerate launch / torchrun
+    if world > 1 and device == "cuda":
+        device = f"cuda:{os.environ.get('LOCAL_RANK', '0')}"  # one GPU per process
+    check_recipe(cfg, src, device=device, world_size=world)
+    dev, train, data = select_prompts(cfg)
+    tokenizer = load_tokenizer(cfg.model)
+    records = prompt_records(train, tokenizer, template)
+    data["longest_prompt_tokens"] = check_prompt_lengths(records, tokenizer, cfg, src)
+    resume = prepare_run(out, run_config(cfg, src, template, (device, dtype, mode), data), force, main=main)
+    console.print(f"[bold]train grpo[/]: {len(train)} prompts, dev slice {len(dev)}, {cfg.prompts_per_step()} prompts x "
+                  f"{cfg.num_generations} completions per step, {mode_note(device, mode)}, {dtype}")
+
+    _reset_peak(device)
+    model = load_causal_lm(cfg.model, device=device, dtype=dtype, quantization="4bit" if mode == "qlora" else "none")
+    funcs, weights = reward_funcs(cfg)
+    watch = TaskWatch(cfg, out, dev, data["source"], device, dtype, console)
+    trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=trainer_args(cfg, out, device, dtype, world, weights),
+                          train_dataset=datasets.Dataset.from_list(records), processing_class=tokenizer, peft_config=lora_config(cfg),
+                          callbacks=[watch])
+    watch.barrier = trainer.accelerator.wait_for_everyone
+    trainer.remove_callback(PrinterCallback)  # the watch prints one readable line per step instead of the raw log dict
+    warnings = recipe_warnings(cfg, mode)
+    for w in warnings:
+        console.print(f"[bold yellow]WARNING:[/] {w}")
+    report: dict[str, Any] = {"mode": mode, "mode_note": mode_note(device, mode), "device": device, "checks": {}, "warnings": warnings}
+    report["checks"]["dev_disjoint"] = _disjoint(dev, train)
+    report["checks"]["prompt_parity"] = check_parity(cfg, trainer, records, train)
+    if not all(c["ok"] for c in report["checks"].values()):
+        return _finish(out, report, trainer)  # fail before hours of training on the wrong prompt or a leaky dev slice
+
+    t0 = time.perf_counter()
+    trainer.train(resume_from_checkpoint=resume)
+    wall = time.perf_counter() - t0
+    report["train"] = _train_summary(trainer, watch, resume, wall)
+    report["warnings"] = warnings + watch.warnings + _zero_std_overall(out, cfg)
+    if device.startswith("cuda"):
+        import torch
+
+        report["peak_gpu_memory_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
+        report["gpu"] = torch.cuda.get_device_name()
+    if trainer.accelerator.is_main_process:
+        trainer.model.save_pretrained(out)  # the run directory is the adapter folder
+        probe = list(tokenizer(records[0]["prompt"], add_special_tokens=False)["input_ids"])
+        report["checks"]["adapter_active"] = checks.adapter_active(trainer.model, probe)
+        plot_curves(out)
+    return _finish(out, report, trainer)
+
+
+def _reset_peak(device: str) -> None:
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.reset_peak_memory_stats()
+
+
+def _disjoint(dev: list[Problem], train: list[Problem]) -> dict[str, Any]:
+    shared = sorted({p.id for p in dev} & {p.id for p in train})
+    return {"ok": not shared, "dev": len(dev), "train": len(train), "shared_ids": shared[:10]}
+
+
+def _train_summary(trainer: Any, watch: TaskWatch, resume: str | None, wall: float) -> dict[str, Any]:
+    state = trainer.state
+    start = checkpoint_step(resume) if resume else 0
+    steps = state.global_step - start
+    return {"optimizer_steps": state.global_step, "resumed_from_step": start if resume else None, "steps_this_session": steps,
+            "wall_s": round(wall, 2), "dev_eval_s": round(watch.eval_s, 2),
+            "s_per_step_excluding_dev_eval": round((wall - watch.eval_s) / steps, 2) if steps else None,
+            "trainer_throughput": watch.summary, "prompts_per_step": trainer.args.generation_batch_size // trainer.args.num_generations}
+
+
+def _zero_std_overall(out: Path, cfg: GRPORunConfig) -> list[str]:
+    fracs = [r["frac_reward_zero_std"] for r in read_rows(out / METRICS_FILE) if r["kind"] == "train" and r.get("frac_reward_zero_std") is not None]
+    mean = sum(fracs) / len(fracs) if fracs else None
+    if mean is not None and mean >= cfg.zero_std_warn:
+        return [f"mean frac_reward_zero_std over the run is {mean:.2f}: most groups carried no learning signal"]
+    return []
+
+
+def _finish(out: Path, report: dict[str, Any], trainer: Any) -> GRPOResult:
+    failed = [name for name, c in report["checks"].items() if not c.get("ok")]
+    report["ok"] = not failed
+    report["failed_checks"] = failed
+    if trainer.accelerator.is_main_process:
+        _write_json(out / TRAIN_REPORT, report)
+    if failed:
+        details = {"prompt_parity": "the training prompt differs from the eval prompt (see train_report.json: eval_prompt vs train_prompt)",
+                   "adapter_active": "the adapter does not change the model: no update moved LoRA B off zero (a learning rate of 0, "
+                                     "or every group's completions scored alike: frac_reward_zero_std 1 in metrics.jsonl)",
+                   "dev_disjoint": "the dev slice shares questions with the training prompts"}
+        raise checks.CheckFailed(f"{out}: pipeline check failed: " + "; ".join(f"{f}: {details.get(f, f)}" for f in failed))
+    return GRPOResult(out, report)

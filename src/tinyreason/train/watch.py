@@ -1,0 +1,246 @@
+"""Watching the task while GRPO trains, not only the reward: a TrainerCallback and the files it writes.
+
+    RUN/metrics.jsonl        one line per logging step ("kind": "train": reward, reward std, frac_reward_zero_std,
+                             completion length, clipped ratio, KL, reflection phrases per completion, per-reward
+                             means) and one per dev evaluation ("kind": "dev": greedy accuracy flexible + strict,
+                             no-answer count, mean tokens, reflection rate)
+    RUN/curves.png           reward, dev accuracy, length and reflection rate vs step (redrawn at each evaluation)
+    RUN/dev/step-000050/     the greedy dev evaluation at that step: an ordinary eval run directory
+                             (`tinyreason show RUN/dev/step-000050 --id N`, `tinyreason leaderboard`, ...)
+    RUN/watch/step-000050/   watch_samples sampled completions of the first watch_questions dev questions
+                             (`tinyreason train grpo-show RUN` renders how they change across steps)
+
+The dev slice is part of GSM8K *train*, disjoint from the training prompts (grpo.py checks it) and never the
+test subset, so watching it every eval_every steps leaves the leaderboard's test questions untouched. The
+dev evaluation runs the same eval loop, method and backend code as `tinyreason eval` (HFBackend.around the
+model in training), at step 0 (the base model), every eval_every steps and at the end.
+
+A GRPO group whose completions all get the same reward has zero advantage and gives no gradient; when
+frac_reward_zero_std stays >= zero_std_warn for zero_std_patience logging steps the console says so loudly
+and the warning is kept for train_report.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from transformers import TrainerCallback
+
+from tinyreason.data import Dataset
+from tinyreason.train.rewards import count_phrases, phrase_pattern
+from tinyreason.types import Problem
+
+METRICS_FILE = "metrics.jsonl"
+CURVES_FILE = "curves.png"
+# TRL's log keys -> metrics.jsonl keys (a key TRL did not log is stored as null: beta 0 logs no KL)
+TRAIN_KEYS = {"reward": "reward", "reward_std": "reward_std", "frac_reward_zero_std": "frac_reward_zero_std",
+              "completions/mean_length": "completion_mean_length", "completions/clipped_ratio": "clipped_ratio", "kl": "kl",
+              "rewards/reflection/mean": "reflection_rate", "entropy": "entropy", "loss": "loss", "grad_norm": "grad_norm",
+              "learning_rate": "learning_rate", "step_time": "step_time_s"}
+
+
+def step_dir(out: Path, kind: str, step: int) -> Path:
+    return out / kind / f"step-{step:06d}"
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """metrics.jsonl rows; a torn last line (kill -9 mid-write) is skipped."""
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").split("\n"):
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # only the torn tail or the final empty string: every line is written whole, then fsync'ed
+    return rows
+
+
+def append_row(path: Path, row: dict[str, Any]) -> None:
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(row) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def rewind(out: Path, step: int) -> int:
+    """Forget what happened after `step` (the checkpoint a resumed run restarts from): metrics.jsonl rows
+    and dev/watch evaluations of later steps belong to weights that no longer exist. Returns rows dropped."""
+    path = out / METRICS_FILE
+    rows = read_rows(path)
+    kept = [r for r in rows if r.get("step", 0) <= step]
+    path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+    for kind in ("dev", "watch"):
+        for d in sorted((out / kind).glob("step-*")) if (out / kind).is_dir() else []:
+            if int(d.name.split("-")[1]) > step:
+                shutil.rmtree(d)
+    return len(rows) - len(kept)
+
+
+def train_row(step: int, logs: dict[str, Any]) -> dict[str, Any]:
+    row: dict[str, Any] = {"kind": "train", "step": step, **{new: logs.get(old) for old, new in TRAIN_KEYS.items()}}
+    row["rewards"] = {k.split("/")[1]: v for k, v in logs.items() if k.startswith("rewards/") and k.endswith("/mean") and "/reflection/" not in k}
+    return row
+
+
+class TaskWatch(TrainerCallback):
+    """Dev evaluation, metrics.jsonl, the console line and the zero-variance warning (see module doc)."""
+
+    def __init__(self, cfg: Any, out: Path, dev: list[Problem], source: str, device: str, dtype: str, console: Console) -> None:
+        self.cfg, self.out, self.console = cfg, out, console
+        self.dev = Dataset(source=source, split="train", problems=dev)
+        self.watched = Dataset(source=source, split="train", problems=dev[: cfg.watch_questions])
+        self.device, self.dtype = device, dtype
+        self.pattern = phrase_pattern(cfg.reflection_phrases)
+        self.barrier: Callable[[], None] = lambda: None  # grpo.py sets accelerator.wait_for_everyone
+        self.backend: Any = None
+        self.zero_streak = 0
+        self.warnings: list[str] = []
+        self.summary: dict[str, Any] = {}
+        self.eval_s = 0.0
+        self.last_eval = -1
+
+    # --- TrainerCallback hooks -------------------------------------------------------------------
+    def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any) -> None:
+        if state.global_step == 0:
+            self._evaluate(state, model)
+
+    def on_step_end(self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any) -> None:
+        if state.global_step % self.cfg.eval_every == 0:
+            self._evaluate(state, model)
+
+    def on_train_end(self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any) -> None:
+        if self.last_eval != state.global_step:
+            self._evaluate(state, model)
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kw: Any) -> None:
+        if not state.is_world_process_zero or not logs:
+            return
+        if "train_runtime" in logs:  # the trainer's closing summary: its own throughput numbers
+            self.summary = {k: logs[k] for k in ("train_runtime", "train_samples_per_second", "train_steps_per_second") if k in logs}
+        if "reward" not in logs:
+            return
+        row = train_row(state.global_step, logs)
+        append_row(self.out / METRICS_FILE, row)
+        self.console.print(console_line(row, state.max_steps))
+        self._zero_std(row)
+
+    # --- the work ----------------------------------------------------------------------------------
+    def _evaluate(self, state: Any, model: Any) -> None:
+        done = any(r["kind"] == "dev" and r["step"] == state.global_step for r in read_rows(self.out / METRICS_FILE))
+        if state.is_world_process_zero and not done:  # done: a resumed run that had finished this evaluation
+            row = self.evaluate_dev(model, state.global_step)
+            append_row(self.out / METRICS_FILE, row)
+            self.console.print(dev_line(row, len(self.dev.problems)))
+            plot_curves(self.out)
+        self.last_eval = state.global_step
+        self.barrier()  # other processes wait here rather than inside the next step's collectives
+
+    def evaluate_dev(self, model: Any, step: int) -> dict[str, Any]:
+        """Greedy accuracy on the dev slice and the watched questions' samples, with the model in eval mode."""
+        from tinyreason.evaluate import evaluate
+        from tinyreason.methods import create_method
+        from tinyreason.runs import RunDir
+
+        cfg, t0 = self.cfg, time.perf_counter()
+        backend = self._backend(model, step)
+        was_training = model.training
+        model.eval()
+        try:
+            greedy = create_method("greedy", prompt=cfg.prompt, max_new_tokens=cfg.dev_max_new_tokens, seed=cfg.seed)
+            m = evaluate(backend, greedy, self.dev, step_dir(self.out, "dev", step), limit=None, seed=cfg.split_seed,
+                         batch_size=backend.batch_size, progress=False)
+            if cfg.watch_questions:
+                sampled = create_method("sc", prompt=cfg.prompt, n=cfg.watch_samples, temperature=cfg.temperature, top_p=cfg.top_p,
+                                        max_new_tokens=cfg.max_completion_length, seed=cfg.seed)
+                evaluate(backend, sampled, self.watched, step_dir(self.out, "watch", step), limit=None, seed=cfg.split_seed,
+                         batch_size=backend.batch_size, progress=False)
+        finally:
+            model.train(was_training)
+        texts = [g["text"] for s in RunDir(step_dir(self.out, "dev", step)).samples() for g in s["generations"]]
+        wall = time.perf_counter() - t0
+        self.eval_s += wall
+        return {"kind": "dev", "step": step, "accuracy": m["accuracy"], "accuracy_strict": m["strict"]["accuracy"],
+                "correct": m["correct"], "total": m["total"], "no_answer": m["no_answer"], "truncated": m["truncated_questions"],
+                "mean_tokens": m["generated_tokens_per_question"], "wall_s": round(wall, 2),
+                "reflection_rate": sum(count_phrases(t, self.pattern) for t in texts) / max(1, len(texts))}
+
+    def _backend(self, model: Any, step: int) -> Any:
+        from tinyreason.backends.hf import HFBackend, HFConfig
+
+        if self.backend is None or self.backend.model is not model:
+            config = HFConfig(model=self.cfg.model, device=self.device, dtype=self.dtype, batch_size=self.cfg.dev_batch_size)
+            self.backend = HFBackend.around(model, config, note={"grpo_run": str(self.out.resolve()), "step": step})
+        self.backend.note = {"grpo_run": str(self.out.resolve()), "step": step}
+        return self.backend
+
+    def _zero_std(self, row: dict[str, Any]) -> None:
+        frac = row.get("frac_reward_zero_std")
+        self.zero_streak = self.zero_streak + 1 if frac is not None and frac >= self.cfg.zero_std_warn else 0
+        if self.zero_streak == self.cfg.zero_std_patience:
+            msg = (f"step {row['step']}: frac_reward_zero_std >= {self.cfg.zero_std_warn} for {self.zero_streak} logging steps in a row — "
+                   "almost every group got the same reward for all its completions, so the gradient is ~zero. Use flexible "
+                   "correctness, more generations per group, a larger completion budget, or easier prompts.")
+            self.warnings.append(msg)
+            self.console.print(f"[bold red]WARNING:[/] {msg}")
+
+
+def _num(v: Any, fmt: str) -> str:
+    return "–" if v is None else format(v, fmt)
+
+
+def console_line(row: dict[str, Any], max_steps: int) -> str:
+    parts = [f"step {row['step']}/{max_steps}", f"reward {_num(row['reward'], '.3f')} ± {_num(row['reward_std'], '.3f')}",
+             f"zero-std {_num(row['frac_reward_zero_std'], '.2f')}", f"len {_num(row['completion_mean_length'], '.0f')}",
+             f"clipped {_num(row['clipped_ratio'], '.0%')}", f"KL {_num(row['kl'], '.4f')}", f"reflect {_num(row['reflection_rate'], '.2f')}/c"]
+    parts += [f"{k} {_num(v, '.2f')}" for k, v in row["rewards"].items()]
+    if row.get("step_time_s") is not None:
+        parts.append(f"{row['step_time_s']:.1f} s/step")
+    return " · ".join(parts)
+
+
+def dev_line(row: dict[str, Any], n: int) -> str:
+    return (f"[bold cyan]dev @ step {row['step']}[/]: accuracy {row['accuracy']:.1%} (strict {row['accuracy_strict']:.1%}) on {n} "
+            f"train-split questions · no answer {row['no_answer']} · {row['mean_tokens']:.0f} tok · reflect {row['reflection_rate']:.2f}/c "
+            f"· {row['wall_s']:.0f} s")
+
+
+def plot_curves(out: Path) -> Path | None:
+    """curves.png from metrics.jsonl: reward (and zero-std share), dev accuracy, length, reflection rate vs step."""
+    rows = read_rows(out / METRICS_FILE)
+    if not rows:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")  # headless: training machines have no display
+    import matplotlib.pyplot as plt
+
+    train = [r for r in rows if r["kind"] == "train"]
+    dev = [r for r in rows if r["kind"] == "dev"]
+    panels = [("reward", [(train, "reward", "mean reward"), (train, "frac_reward_zero_std", "frac. groups zero std")]),
+              ("dev accuracy (greedy)", [(dev, "accuracy", "flexible"), (dev, "accuracy_strict", "strict")]),
+              ("completion tokens", [(train, "completion_mean_length", "train mean (sampled)"), (dev, "mean_tokens", "dev mean (greedy)")]),
+              ("reflection phrases / completion", [(train, "reflection_rate", "train (sampled)"), (dev, "reflection_rate", "dev (greedy)")])]
+    fig, axes = plt.subplots(2, 2, figsize=(10, 6.5))
+    for ax, (title, series) in zip(axes.flat, panels):
+        for data, key, label in series:
+            pts = [(r["step"], r[key]) for r in data if r.get(key) is not None]
+            if pts:
+                ax.plot(*zip(*pts), marker="." if len(pts) < 60 else None, label=label)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("optimizer step")
+        ax.grid(alpha=0.3)
+        if ax.lines:
+            ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = out / CURVES_FILE
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
