@@ -23,6 +23,7 @@ from pydantic import Field
 from transformers import GenerationConfig
 
 from tinyreason.backends.base import BackendConfig, ConfiguredBackend
+from tinyreason.backends.tokens import completion_from_ids, stop_ids
 from tinyreason.models import adapter_fingerprint, load_causal_lm, load_tokenizer, render_prompt, resolve_device_dtype
 from tinyreason.types import Chat, Completion, SamplingParams
 
@@ -51,19 +52,7 @@ class HFBackend(ConfiguredBackend):
         self.tokenizer = load_tokenizer(c.model, revision=c.revision, padding_side="left")
         self.model = load_causal_lm(c.model, device=self.device, dtype=self.dtype, adapter=c.adapter, revision=c.revision)
         self.model.eval()
-        self.eos_ids = self._eos_ids()
-
-    def _eos_ids(self) -> list[int]:
-        ids = self.model.generation_config.eos_token_id
-        ids = [ids] if isinstance(ids, int) else list(ids or [])
-        extra = [self.tokenizer.eos_token_id]
-        if "<|im_end|>" in (self.tokenizer.chat_template or ""):
-            # ChatML (Qwen): a GGUF carries one EOS id, but the model may also end with either marker
-            extra += [self.tokenizer.convert_tokens_to_ids(t) for t in ("<|im_end|>", "<|endoftext|>")]
-        for t in extra:
-            if isinstance(t, int) and t != self.tokenizer.unk_token_id and t not in ids:
-                ids.append(t)
-        return ids
+        self.eos_ids = stop_ids(self.tokenizer, self.model.generation_config.eos_token_id)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -119,14 +108,5 @@ class HFBackend(ConfiguredBackend):
         torch.manual_seed(seed)
         out = self.model.generate(**enc, generation_config=gen_cfg)
         new = out[:, enc["input_ids"].shape[1] :].tolist()
-        completions = [self._completion(seq, params, prompt_tokens=len(prompts[k // params.n])) for k, seq in enumerate(new)]
+        completions = [completion_from_ids(self.tokenizer, self.eos_ids, seq, params.max_new_tokens, len(prompts[k // params.n])) for k, seq in enumerate(new)]
         return [completions[i * params.n : (i + 1) * params.n] for i in range(len(prompts))]
-
-    def _completion(self, seq: list[int], params: SamplingParams, prompt_tokens: int) -> Completion:
-        eos_at = next((j for j, t in enumerate(seq) if t in self.eos_ids), None)
-        kept = seq if eos_at is None else seq[:eos_at]
-        n_tokens = len(seq) if eos_at is None else eos_at + 1
-        finish = "stop" if eos_at is not None or n_tokens < params.max_new_tokens else "length"
-        text = self.tokenizer.decode(kept, skip_special_tokens=True)
-        return Completion(text=text, n_tokens=n_tokens, finish_reason=finish, prompt_tokens=prompt_tokens)
-
