@@ -39,6 +39,7 @@ class HFConfig(BackendConfig):
 
 
 class HFBackend(ConfiguredBackend):
+    loads_adapters = True  # --backend auto may pick it when an adapter is given
     name = "hf"
     Config = HFConfig
 

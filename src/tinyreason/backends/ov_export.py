@@ -33,6 +33,7 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -160,7 +161,9 @@ def trace(model: Any) -> Any:
                torch.arange(past_len, past_len + new).repeat(batch, 1)]
     example += [torch.zeros(batch, kv_heads, past_len, head_dim) for _ in range(2 * layers)]
     shapes = [[-1, -1]] * 3 + [[-1, kv_heads, -1, head_dim]] * (2 * layers)
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        # the tracer notes every shape-dependent branch; the example shapes above were chosen so none matters
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
         ov_model = ov.convert_model(WithExplicitCache(), example_input=tuple(example), input=[ov.PartialShape(s) for s in shapes])
     inputs = ["input_ids", "attention_mask", "position_ids"] + [f"past_key_values.{i}.{kv}" for i in range(layers) for kv in ("key", "value")]
     outputs = ["logits"] + [f"present.{i}.{kv}" for i in range(layers) for kv in ("key", "value")]
