@@ -119,3 +119,19 @@ def test_engines_refuse_adapters_with_the_fix() -> None:
         create_backend("openvino", model="m", adapter="runs/lora")
     with pytest.raises(ValueError, match="merge it first"):
         create_backend("llamacpp", model="m.gguf", adapter="runs/lora")
+
+
+def test_eval_auto_runs_openvino_end_to_end(monkeypatch: pytest.MonkeyPatch, tiny_model: Path, gsm8k_file: Path, tmp_path: Path) -> None:
+    pytest.importorskip("openvino_genai", reason="openvino backend: pip install 'tinyreason[openvino]'")
+    _machine(monkeypatch, cuda=False, installed={"openvino_genai"}, server=False)
+    monkeypatch.setenv("TINYREASON_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "run"
+    args = ["eval", "--model", str(tiny_model), "--data", str(gsm8k_file), "--out", str(out), "--limit", "3", "--max-new-tokens", "6",
+            "-b", "num_threads=2"]
+    res = CliRunner().invoke(app, args, catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["backend"]["backend"] == "openvino" and cfg["backend"]["auto"]["chosen"] == "openvino"
+    assert cfg["backend"]["weight_format"] == "int8" and cfg["backend"]["engine"].startswith("openvino-genai")
+    assert Path(cfg["backend"]["openvino_model"]).is_relative_to(tmp_path / "cache")
+    assert cfg["example_prompt"].startswith("<|im_start|>system") and json.loads((out / "metrics.json").read_text())["total"] == 3
