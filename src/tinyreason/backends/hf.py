@@ -23,8 +23,8 @@ from pydantic import Field
 from transformers import GenerationConfig
 
 from tinyreason.backends.base import BackendConfig, ConfiguredBackend
-from tinyreason.backends.tokens import completion_from_ids, stop_ids
-from tinyreason.models import adapter_fingerprint, load_causal_lm, load_tokenizer, render_prompt, resolve_device_dtype
+from tinyreason.backends.tokens import ChatTemplatePrompts, completion_from_ids, stop_ids
+from tinyreason.models import adapter_fingerprint, load_causal_lm, load_tokenizer, resolve_device_dtype
 from tinyreason.types import Chat, Completion, SamplingParams
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ class HFConfig(BackendConfig):
     revision: str | None = Field(None, description="Hub revision (branch, tag or commit) of the model")
 
 
-class HFBackend(ConfiguredBackend):
+class HFBackend(ChatTemplatePrompts, ConfiguredBackend):
     loads_adapters = True  # --backend auto may pick it when an adapter is given
     name = "hf"
     Config = HFConfig
@@ -65,12 +65,8 @@ class HFBackend(ConfiguredBackend):
             **({"adapter_sha256": adapter_fingerprint(self.adapter)} if self.adapter else {}),
         }
 
-    def render(self, chat: Chat) -> str:
-        """The exact prompt string the model sees (chat template + generation prompt)."""
-        return render_prompt(self.tokenizer, chat)
-
     def generate(self, chats: list[Chat], params: SamplingParams) -> list[list[Completion]]:
-        prompts = [self.tokenizer(self.render(c), add_special_tokens=False)["input_ids"] for c in chats]
+        prompts = self.encode(chats)
         order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
         results: dict[int, list[Completion]] = {}
         start, batch_no = 0, 0

@@ -47,8 +47,8 @@ from typing import Any
 from pydantic import Field
 
 from tinyreason.backends.base import BackendConfig, ConfiguredBackend, MissingDependency
-from tinyreason.backends.tokens import completion_from_ids, error_completion, stop_ids
-from tinyreason.models import load_tokenizer, render_prompt
+from tinyreason.backends.tokens import ChatTemplatePrompts, completion_from_ids, error_completion, stop_ids
+from tinyreason.models import load_tokenizer
 from tinyreason.types import Chat, Completion, SamplingParams
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ class LlamaCppConfig(BackendConfig):
     adapter: str | None = Field(None, description="not supported: merge the LoRA adapter, then convert the merged model to GGUF")
 
 
-class LlamaCppBackend(ConfiguredBackend):
+class LlamaCppBackend(ChatTemplatePrompts, ConfiguredBackend):
     name = "llamacpp"
     Config = LlamaCppConfig
 
@@ -165,14 +165,10 @@ class LlamaCppBackend(ConfiguredBackend):
         return {"backend": self.name, "model": c.model, "model_bytes": path.stat().st_size, "engine": f"llama.cpp {self.version}",
                 "parallel": c.parallel, "ctx_per_slot": c.ctx_per_slot}
 
-    def render(self, chat: Chat) -> str:
-        """The exact prompt string the model sees (the HF chat template read from the GGUF, as hf renders it)."""
-        return render_prompt(self.tokenizer, chat)
-
     def generate(self, chats: list[Chat], params: SamplingParams) -> list[list[Completion]]:
         if not chats:
             return []
-        prompts = [self.tokenizer(self.render(c), add_special_tokens=False)["input_ids"] for c in chats]
+        prompts = self.encode(chats)
         jobs = [(i, k) for i in range(len(prompts)) for k in range(params.n)]
         with ThreadPoolExecutor(max_workers=min(self.config.parallel, len(jobs)), thread_name_prefix="llamacpp") as pool:
             done = list(pool.map(lambda job: self._complete(prompts[job[0]], params, params.seed + job[0] * params.n + job[1]), jobs))

@@ -36,8 +36,8 @@ from transformers import GenerationConfig
 
 from tinyreason.backends.base import BackendConfig, ConfiguredBackend, require
 from tinyreason.backends.ov_export import WeightFormat, ensure_exported
-from tinyreason.backends.tokens import completion_from_ids, error_completion, stop_ids
-from tinyreason.models import load_tokenizer, render_prompt
+from tinyreason.backends.tokens import ChatTemplatePrompts, completion_from_ids, error_completion, stop_ids
+from tinyreason.models import load_tokenizer
 from tinyreason.types import Chat, Completion, SamplingParams
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ class OpenVINOConfig(BackendConfig):
     adapter: str | None = Field(None, description="not supported: merge the LoRA adapter into the model first (tinyreason train merge)")
 
 
-class OpenVINOBackend(ConfiguredBackend):
+class OpenVINOBackend(ChatTemplatePrompts, ConfiguredBackend):
     name = "openvino"
     Config = OpenVINOConfig
 
@@ -109,14 +109,10 @@ class OpenVINOBackend(ConfiguredBackend):
             "kv_cache_precision": c.kv_cache_precision,
         }
 
-    def render(self, chat: Chat) -> str:
-        """The exact prompt string the model sees (the HF chat template, as the hf backend renders it)."""
-        return render_prompt(self.tokenizer, chat)
-
     def generate(self, chats: list[Chat], params: SamplingParams) -> list[list[Completion]]:
         if not chats:
             return []
-        prompts = [self.tokenizer(self.render(c), add_special_tokens=False)["input_ids"] for c in chats]
+        prompts = self.encode(chats)
         configs = [self._generation_config(params, seed=params.seed + i) for i in range(len(prompts))]
         try:
             results = self._pipe.generate([self._tensor(p) for p in prompts], configs)

@@ -6,7 +6,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from tinyreason.types import Completion
+from tinyreason.models import render_prompt
+from tinyreason.types import Chat, Completion
+
+
+class ChatTemplatePrompts:
+    """Mixin: prompts rendered by the HF tokenizer's chat template and tokenized without adding special
+    tokens (the template already holds them), so every token-level backend feeds the model the same ids."""
+
+    tokenizer: Any
+
+    def render(self, chat: Chat) -> str:
+        """The exact prompt string the model sees (chat template + generation prompt)."""
+        return render_prompt(self.tokenizer, chat)
+
+    def encode(self, chats: list[Chat]) -> list[list[int]]:
+        return [self.tokenizer(self.render(c), add_special_tokens=False)["input_ids"] for c in chats]
 
 
 def stop_ids(tokenizer: Any, configured: int | list[int] | None) -> list[int]:

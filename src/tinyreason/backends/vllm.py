@@ -33,8 +33,8 @@ from typing import Any, Literal
 from pydantic import Field
 
 from tinyreason.backends.base import BackendConfig, ConfiguredBackend, require
-from tinyreason.backends.tokens import completion_from_ids, error_completion, stop_ids
-from tinyreason.models import adapter_fingerprint, load_tokenizer, render_prompt
+from tinyreason.backends.tokens import ChatTemplatePrompts, completion_from_ids, error_completion, stop_ids
+from tinyreason.models import adapter_fingerprint, load_tokenizer
 from tinyreason.types import Chat, Completion, SamplingParams
 
 
@@ -52,7 +52,7 @@ class VLLMConfig(BackendConfig):
     revision: str | None = Field(None, description="Hub revision (branch, tag or commit) of the model")
 
 
-class VLLMBackend(ConfiguredBackend):
+class VLLMBackend(ChatTemplatePrompts, ConfiguredBackend):
     loads_adapters = True  # --backend auto may pick it when an adapter is given
     name = "vllm"
     Config = VLLMConfig
@@ -116,10 +116,6 @@ class VLLMBackend(ConfiguredBackend):
             "data_parallel_size": c.data_parallel_size,
         }
 
-    def render(self, chat: Chat) -> str:
-        """The exact prompt string the model sees (the HF chat template, as the hf backend renders it)."""
-        return render_prompt(self.tokenizer, chat)
-
     def sampling_params(self, params: SamplingParams, seed: int) -> Any:
         return self._vllm.SamplingParams(
             n=params.n,
@@ -134,7 +130,7 @@ class VLLMBackend(ConfiguredBackend):
     def generate(self, chats: list[Chat], params: SamplingParams) -> list[list[Completion]]:
         if not chats:
             return []
-        prompts = [self.tokenizer(self.render(c), add_special_tokens=False)["input_ids"] for c in chats]
+        prompts = self.encode(chats)
         inputs = [{"prompt_token_ids": ids} for ids in prompts]
         sampling = [self.sampling_params(params, params.seed + i) for i in range(len(prompts))]
         outputs = self.llm.generate(inputs, sampling, lora_request=self._lora, use_tqdm=False)
