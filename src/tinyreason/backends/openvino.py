@@ -49,7 +49,7 @@ class OpenVINOConfig(BackendConfig):
     num_threads: int | None = Field(None, ge=1, description="CPU threads (INFERENCE_NUM_THREADS); default: the engine's (all cores)")
     inference_precision: Literal["auto", "f32", "bf16", "f16"] = Field("auto", description="compute precision (auto: bf16 on CPUs that have it)")
     kv_cache_precision: Literal["auto", "u8", "f16", "bf16", "f32"] = Field("auto", description="KV cache element type (auto: u8 on CPU)")
-    kv_cache_gb: float = Field(2.0, gt=0, description="GiB reserved for the paged KV cache")
+    kv_cache_gb: int = Field(2, ge=1, description="GB reserved for the paged KV cache (whole GB: the engine's unit)")
     prefix_caching: bool = Field(True, description="reuse the KV cache of a shared prompt prefix (few-shot prompts, n samples)")
     batch_size: int = Field(64, ge=1, description="sequences handed to one generate call, all scheduled together")
     cache_dir: str | None = Field(None, description="where exported models are kept (default ~/.cache/tinyreason/openvino or $TINYREASON_CACHE/openvino)")
@@ -78,7 +78,7 @@ class OpenVINOBackend(ChatTemplatePrompts, ConfiguredBackend):
 
     def _scheduler(self) -> Any:
         sc = self._genai.SchedulerConfig()
-        sc.cache_size = max(1, round(self.config.kv_cache_gb))
+        sc.cache_size = self.config.kv_cache_gb
         sc.enable_prefix_caching = self.config.prefix_caching
         return sc
 
