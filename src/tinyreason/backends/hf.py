@@ -1,4 +1,4 @@
-"""In-process Hugging Face transformers backend: the embedded default, no server.
+"""In-process Hugging Face transformers backend: runs anywhere, no server (what `--backend auto` falls back to).
 
     HFBackend(model="Qwen/Qwen2.5-0.5B-Instruct")        # Hub id (downloads once)
     HFBackend(model="path/to/model_dir")                   # a local transformers folder
