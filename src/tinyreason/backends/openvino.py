@@ -146,6 +146,7 @@ class OpenVINOBackend(ChatTemplatePrompts, ConfiguredBackend):
 
     def _completions(self, result: Any, params: SamplingParams, prompt_tokens: int) -> list[Completion]:
         seqs = list(result.m_generation_ids)
+        # NONE = the engine dropped the sequence unfinished; stop vs length is read from the ids, as for hf
         reasons = [str(r).rsplit(".", 1)[-1] for r in result.finish_reasons]
         out = [completion_from_ids(self.tokenizer, self.eos_ids, list(seq), params.max_new_tokens, prompt_tokens) if reason != "NONE" else
                error_completion("openvino: the engine did not finish this sequence (KV cache full? raise kv_cache_gb)", prompt_tokens)

@@ -50,7 +50,8 @@ def default_cache_dir() -> Path:
 
 def source_key(source: str, revision: str | None) -> dict[str, Any]:
     """What identifies the weights being exported: a local folder by path and file fingerprint, a Hub id by
-    id and revision."""
+    id and revision (without a revision, an export of the Hub's current weights is reused even after the
+    repository changes: pin `revision` to be sure)."""
     path = Path(source).expanduser()
     if not path.is_dir():
         return {"source": source, "revision": revision}
