@@ -28,7 +28,7 @@ SAMPLES = "samples.jsonl"
 METRICS = "metrics.json"
 # config keys that do not change what is measured (and so may differ on resume)
 NON_IDENTITY = ("created", "versions", "git", "runtime", "skipped_rows", "preflight")
-PACKAGES = ("tinyreason", "torch", "transformers", "tokenizers", "datasets", "accelerate", "peft", "trl", "vllm", "llama_cpp_python")
+PACKAGES = ("tinyreason", "torch", "transformers", "tokenizers", "datasets", "accelerate", "peft", "trl", "vllm", "openvino", "openvino-genai", "nncf")
 
 
 class RunError(RuntimeError):

@@ -149,3 +149,7 @@ def create_backend(name: str, **options: Any) -> Backend:
 register_backend("hf", "tinyreason.backends.hf:HFBackend")
 register_backend("scripted", "tinyreason.backends.scripted:ScriptedBackend")
 register_backend("openai", "tinyreason.backends.openai_compat:OpenAIBackend", extra="api")
+register_backend("openvino", "tinyreason.backends.openvino:OpenVINOBackend", extra="openvino")
+register_backend("vllm", "tinyreason.backends.vllm:VLLMBackend", extra="vllm")
+register_backend("llamacpp", "tinyreason.backends.llamacpp:LlamaCppBackend", extra="llamacpp")
+register_backend("auto", "tinyreason.backends.auto:AutoBackend")

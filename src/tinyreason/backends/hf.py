@@ -1,4 +1,4 @@
-"""In-process Hugging Face transformers backend: the embedded default, no server.
+"""In-process Hugging Face transformers backend: runs anywhere, no server (what `--backend auto` falls back to).
 
     HFBackend(model="Qwen/Qwen2.5-0.5B-Instruct")        # Hub id (downloads once)
     HFBackend(model="path/to/model_dir")                   # a local transformers folder
@@ -23,7 +23,8 @@ from pydantic import Field
 from transformers import GenerationConfig
 
 from tinyreason.backends.base import BackendConfig, ConfiguredBackend
-from tinyreason.models import adapter_fingerprint, load_causal_lm, load_tokenizer, render_prompt, resolve_device_dtype
+from tinyreason.backends.tokens import ChatTemplatePrompts, completion_from_ids, stop_ids
+from tinyreason.models import adapter_fingerprint, load_causal_lm, load_tokenizer, resolve_device_dtype
 from tinyreason.types import Chat, Completion, SamplingParams
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,8 @@ class HFConfig(BackendConfig):
     revision: str | None = Field(None, description="Hub revision (branch, tag or commit) of the model")
 
 
-class HFBackend(ConfiguredBackend):
+class HFBackend(ChatTemplatePrompts, ConfiguredBackend):
+    loads_adapters = True  # --backend auto may pick it when an adapter is given
     name = "hf"
     Config = HFConfig
 
@@ -47,7 +49,7 @@ class HFBackend(ConfiguredBackend):
         c = self.config
         self.model = load_causal_lm(c.model, device=self.device, dtype=self.dtype, adapter=c.adapter, revision=c.revision)
         self.model.eval()
-        self.eos_ids = self._eos_ids()
+        self.eos_ids = stop_ids(self.tokenizer, self.model.generation_config.eos_token_id)
 
     @classmethod
     def around(cls, model: Any, config: HFConfig, note: dict[str, Any]) -> "HFBackend":
@@ -59,7 +61,7 @@ class HFBackend(ConfiguredBackend):
         ConfiguredBackend.__init__(self, config)
         self._setup()
         self.model, self.note = model, note
-        self.eos_ids = self._eos_ids()
+        self.eos_ids = stop_ids(self.tokenizer, self.model.generation_config.eos_token_id)
         return self
 
     def _setup(self) -> None:
@@ -70,18 +72,6 @@ class HFBackend(ConfiguredBackend):
         # batch_size counts sequences (prompts x n); halved on OOM and kept halved.
         self.batch_size = c.batch_size or (64 if self.device.startswith("cuda") else 16)
         self.tokenizer = load_tokenizer(c.model, revision=c.revision, padding_side="left")
-
-    def _eos_ids(self) -> list[int]:
-        ids = self.model.generation_config.eos_token_id
-        ids = [ids] if isinstance(ids, int) else list(ids or [])
-        extra = [self.tokenizer.eos_token_id]
-        if "<|im_end|>" in (self.tokenizer.chat_template or ""):
-            # ChatML (Qwen): a GGUF carries one EOS id, but the model may also end with either marker
-            extra += [self.tokenizer.convert_tokens_to_ids(t) for t in ("<|im_end|>", "<|endoftext|>")]
-        for t in extra:
-            if isinstance(t, int) and t != self.tokenizer.unk_token_id and t not in ids:
-                ids.append(t)
-        return ids
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -94,12 +84,8 @@ class HFBackend(ConfiguredBackend):
             **({"in_memory": self.note} if self.note else {}),
         }
 
-    def render(self, chat: Chat) -> str:
-        """The exact prompt string the model sees (chat template + generation prompt)."""
-        return render_prompt(self.tokenizer, chat)
-
     def generate(self, chats: list[Chat], params: SamplingParams) -> list[list[Completion]]:
-        prompts = [self.tokenizer(self.render(c), add_special_tokens=False)["input_ids"] for c in chats]
+        prompts = self.encode(chats)
         order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
         results: dict[int, list[Completion]] = {}
         start, batch_no = 0, 0
@@ -138,14 +124,5 @@ class HFBackend(ConfiguredBackend):
         torch.manual_seed(seed)
         out = self.model.generate(**enc, generation_config=gen_cfg)
         new = out[:, enc["input_ids"].shape[1] :].tolist()
-        completions = [self._completion(seq, params, prompt_tokens=len(prompts[k // params.n])) for k, seq in enumerate(new)]
+        completions = [completion_from_ids(self.tokenizer, self.eos_ids, seq, params.max_new_tokens, len(prompts[k // params.n])) for k, seq in enumerate(new)]
         return [completions[i * params.n : (i + 1) * params.n] for i in range(len(prompts))]
-
-    def _completion(self, seq: list[int], params: SamplingParams, prompt_tokens: int) -> Completion:
-        eos_at = next((j for j, t in enumerate(seq) if t in self.eos_ids), None)
-        kept = seq if eos_at is None else seq[:eos_at]
-        n_tokens = len(seq) if eos_at is None else eos_at + 1
-        finish = "stop" if eos_at is not None or n_tokens < params.max_new_tokens else "length"
-        text = self.tokenizer.decode(kept, skip_special_tokens=True)
-        return Completion(text=text, n_tokens=n_tokens, finish_reason=finish, prompt_tokens=prompt_tokens)
-

@@ -4,6 +4,7 @@
     tinyreason eval --method sc --n 5 --temperature 0.7
     tinyreason eval --model ./qwen-dir --data ../shared/data/gsm8k/test.jsonl --limit 50 --out runs/local
     tinyreason eval --backend openai --model M --base-url http://127.0.0.1:8000/v1 -b timeout=60
+    tinyreason eval --backend openvino --model ./qwen-dir -b weight_format=int8 -b num_threads=2
     tinyreason metrics runs/local                      # recompute metrics.json from samples.jsonl
 
 Backend options come from the common flags below that were *given* plus `-b KEY=VALUE`; the backend's own
@@ -47,7 +48,7 @@ def eval_cmd(
     data: Optional[str] = typer.Option(None, help="local GSM8K .jsonl (default: openai/gsm8k from the Hub)"),
     split: str = typer.Option("test", help="Hub split: test or train"),
     out: Optional[Path] = typer.Option(None, help="run directory (default runs/<model>-<method>-<split><limit>-s<seed>)"),
-    backend: str = typer.Option("hf", help="generation backend (see `tinyreason backends`)"),
+    backend: str = typer.Option("auto", help="generation backend (see `tinyreason backends`); auto: vllm on CUDA, openvino on CPU, llamacpp for .gguf, if installed, else hf"),
     backend_option: list[str] = typer.Option([], "--backend-option", "-b", help="backend option KEY=VALUE (JSON value), repeatable; see `tinyreason backends`"),
     adapter: Optional[str] = typer.Option(None, help="PEFT adapter folder to load on top of --model"),
     device: Optional[str] = typer.Option(None, help="auto (cuda > mps > cpu), cuda, cuda:1, mps, cpu"),

@@ -1,0 +1,107 @@
+"""`--backend auto` (the default of `tinyreason eval`): the fastest installed backend for this machine.
+
+    resolve_backend("path/to/qwen-dir", {"model": ...})    -> ("openvino", "no CUDA GPU; openvino installed: ...")
+    create_backend("auto", model="path/to/model.gguf")     -> a llama.cpp backend if llama-server is installed
+
+The order, first match wins:
+1. a .gguf file -> llamacpp when its server is installed (else hf, which dequantizes GGUF through transformers);
+2. a CUDA GPU and vLLM installed -> vllm;
+3. no CUDA GPU and OpenVINO GenAI installed -> openvino (3x HF bf16 on the project's 2-core CPU);
+4. otherwise hf.
+A candidate is taken only if it accepts the options given (its own Config validates them, and only hf and
+vllm load a LoRA adapter): `--dtype float32` or `--adapter DIR` on a CPU picks hf, and says so. The choice
+and the reason are stored in the run config (`backend.auto` in config.json), so a run always records what
+generated it and why. Detection never imports an engine: it looks for the package or the server binary.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+from pydantic import ConfigDict
+
+from tinyreason.backends.base import BackendConfig, MissingDependency, backend_class, create_backend, validate_config
+from tinyreason.types import Chat, Completion, SamplingParams
+
+
+def _installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def candidates(model: str) -> list[tuple[str, str]]:
+    """(backend, why it fits this machine) in order of preference; hf always last."""
+    out: list[tuple[str, str]] = []
+    if model.endswith(".gguf"):
+        from tinyreason.backends.llamacpp import find_server
+
+        if find_server("llama-server") is not None:
+            out.append(("llamacpp", "a .gguf file and llama.cpp's llama-server is installed"))
+    elif _cuda():
+        if _installed("vllm"):
+            out.append(("vllm", "a CUDA GPU and vllm is installed"))
+    elif _installed("openvino_genai"):
+        out.append(("openvino", "no CUDA GPU and openvino-genai is installed"))
+    out.append(("hf", "the in-process transformers backend (no faster engine fits this machine and model)"))
+    return out
+
+
+def _refusal(name: str, options: dict[str, Any]) -> str | None:
+    """Why backend `name` cannot take `options`, or None if it can."""
+    try:
+        cls = backend_class(name)
+    except MissingDependency as e:
+        return str(e)
+    if options.get("adapter") and not getattr(cls, "loads_adapters", False):
+        return f"{name} does not load LoRA adapters"
+    try:
+        validate_config(cls.Config, name, options)
+    except ValueError as e:
+        return str(e)
+    return None
+
+
+def resolve_backend(options: dict[str, Any]) -> tuple[str, str]:
+    """(backend name, reason) for these options on this machine; never raises for a missing engine."""
+    skipped = []
+    for name, why in candidates(str(options.get("model", ""))):
+        refusal = _refusal(name, options)
+        if refusal is None:
+            return name, why + (f" (skipped: {'; '.join(skipped)})" if skipped else "")
+        skipped.append(f"{name}: {refusal}")
+    raise ValueError(f"--backend auto found no backend that takes these options: {'; '.join(skipped)}")
+
+
+class AutoConfig(BackendConfig):
+    """Any options: they are validated by the chosen backend's Config."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, protected_namespaces=())
+
+
+class AutoBackend:
+    """The chosen backend, with what was chosen and why added to describe()."""
+
+    name = "auto"
+    Config = AutoConfig
+
+    def __init__(self, config: AutoConfig | None = None, **options: Any) -> None:
+        opts = config.model_dump() if config is not None else options
+        self.chosen, self.reason = resolve_backend(opts)
+        self.inner = create_backend(self.chosen, **opts)
+
+    def __getattr__(self, attr: str) -> Any:  # render, batch_size, tokenizer...: whatever the chosen backend has
+        if attr == "inner":
+            raise AttributeError(attr)
+        return getattr(self.inner, attr)
+
+    def describe(self) -> dict[str, Any]:
+        return {**self.inner.describe(), "auto": {"chosen": self.chosen, "reason": self.reason}}
+
+    def generate(self, chats: list[Chat], params: SamplingParams) -> list[list[Completion]]:
+        return self.inner.generate(chats, params)

@@ -1,0 +1,164 @@
+"""OpenVINO GenAI backend: the fastest CPU backend measured here (continuous batching, int8 weights).
+
+    tinyreason eval --backend openvino --model path/to/qwen-dir            # exported once to int8, then cached
+    tinyreason eval --backend openvino --model Qwen/Qwen2.5-0.5B-Instruct -b weight_format=bf16 -b num_threads=2
+    OpenVINOBackend(model="path/to/qwen-dir", weight_format="int4")       # Python API
+
+Install: `pip install 'tinyreason[openvino]'` (openvino, openvino-genai, openvino-tokenizers, nncf; no
+optimum-intel and no torchvision, see ov_export.py for why).
+
+The model: a transformers folder or Hub id is exported once (ov_export.ensure_exported) into the cache
+(`cache_dir`, default ~/.cache/tinyreason/openvino, keyed by source, its file fingerprint and the weight
+format); a folder that already holds an OpenVINO model is used as it is.
+
+Generation: every prompt of a call goes to one `ContinuousBatchingPipeline.generate`, which schedules them
+together (paged KV cache of `kv_cache_gb`). Prompts are rendered with the HF tokenizer's chat template and
+tokenized by the HF tokenizer without adding special tokens (models.render_prompt, as the hf backend does),
+so the token ids are identical to hf's; outputs are decoded by the same tokenizer. n samples per prompt are
+`num_return_sequences` with `rng_seed = params.seed + index of the prompt` (same seed, same samples: the
+engine promises it and the contract test checks it). Stop ids are the model's EOS plus, for ChatML, both
+<|im_end|> and <|endoftext|>; finish reasons and token counts follow the hf backend exactly ("length" when
+max_new_tokens was reached without an end marker; n_tokens counts the end marker).
+
+Precision: on CPUs with AVX512-BF16/AMX the engine computes in bf16 and keeps the KV cache as u8 by default
+(`inference_precision` / `kv_cache_precision` auto); f32 for both reproduces the hf backend's float32 greedy
+tokens on the tiny test model. LoRA adapters are refused (merge first: `tinyreason train merge`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field
+from transformers import GenerationConfig
+
+from tinyreason.backends.base import BackendConfig, ConfiguredBackend, require
+from tinyreason.backends.ov_export import WeightFormat, ensure_exported
+from tinyreason.backends.tokens import ChatTemplatePrompts, completion_from_ids, error_completion, stop_ids
+from tinyreason.models import load_tokenizer
+from tinyreason.types import Chat, Completion, SamplingParams
+
+log = logging.getLogger(__name__)
+
+
+class OpenVINOConfig(BackendConfig):
+    weight_format: WeightFormat = Field("int8", description="weights of the exported model: int8 (NNCF, asymmetric), int4 (groups of 128), fp16, bf16 or fp32")
+    device: str = Field("CPU", description="OpenVINO device: CPU or GPU (an Intel GPU)")
+    num_threads: int | None = Field(None, ge=1, description="CPU threads (INFERENCE_NUM_THREADS); default: the engine's (all cores)")
+    inference_precision: Literal["auto", "f32", "bf16", "f16"] = Field("auto", description="compute precision (auto: bf16 on CPUs that have it)")
+    kv_cache_precision: Literal["auto", "u8", "f16", "bf16", "f32"] = Field("auto", description="KV cache element type (auto: u8 on CPU)")
+    kv_cache_gb: int = Field(2, ge=1, description="GB reserved for the paged KV cache (whole GB: the engine's unit)")
+    prefix_caching: bool = Field(True, description="reuse the KV cache of a shared prompt prefix (few-shot prompts, n samples)")
+    batch_size: int = Field(64, ge=1, description="sequences handed to one generate call, all scheduled together")
+    cache_dir: str | None = Field(None, description="where exported models are kept (default ~/.cache/tinyreason/openvino or $TINYREASON_CACHE/openvino)")
+    revision: str | None = Field(None, description="Hub revision of the model to export")
+    adapter: str | None = Field(None, description="not supported: merge the LoRA adapter into the model first (tinyreason train merge)")
+
+
+class OpenVINOBackend(ChatTemplatePrompts, ConfiguredBackend):
+    name = "openvino"
+    Config = OpenVINOConfig
+
+    def __init__(self, config: OpenVINOConfig | None = None, **options: Any) -> None:
+        super().__init__(config, **options)
+        c = self.config
+        if c.adapter:
+            raise ValueError(f"the openvino backend does not load LoRA adapters ({c.adapter}): merge it into the model first with "
+                             f"`tinyreason train merge`, then pass the merged folder as --model")
+        self._ov = require("openvino", self.name)
+        self._genai = require("openvino_genai", self.name)
+        self.model_name = c.model
+        self.batch_size = c.batch_size
+        self.folder, self.export_record = ensure_exported(c.model, c.weight_format, revision=c.revision, cache_dir=c.cache_dir)
+        self.tokenizer = load_tokenizer(str(self.folder))
+        self.eos_ids = stop_ids(self.tokenizer, configured_eos(self.folder))
+        self._pipe = self._genai.ContinuousBatchingPipeline(str(self.folder), self._scheduler(), c.device.upper(), self._properties())
+
+    def _scheduler(self) -> Any:
+        sc = self._genai.SchedulerConfig()
+        sc.cache_size = self.config.kv_cache_gb
+        sc.enable_prefix_caching = self.config.prefix_caching
+        return sc
+
+    def _properties(self) -> dict[str, Any]:
+        c = self.config
+        props: dict[str, Any] = {}
+        if c.num_threads:
+            props["INFERENCE_NUM_THREADS"] = c.num_threads
+        if c.inference_precision != "auto":
+            props["INFERENCE_PRECISION_HINT"] = c.inference_precision
+        if c.kv_cache_precision != "auto":
+            props["KV_CACHE_PRECISION"] = c.kv_cache_precision
+        return props
+
+    def describe(self) -> dict[str, Any]:
+        c = self.config
+        record = self.export_record
+        return {
+            "backend": self.name,
+            "model": self.model_name,
+            "revision": c.revision,
+            "weight_format": record.get("weight_format", c.weight_format),
+            "source_fingerprint": record.get("fingerprint"),
+            "openvino_model": str(self.folder),
+            "engine": f"openvino-genai {self._genai.__version__}",
+            "device": c.device.upper(),
+            "inference_precision": c.inference_precision,
+            "kv_cache_precision": c.kv_cache_precision,
+        }
+
+    def generate(self, chats: list[Chat], params: SamplingParams) -> list[list[Completion]]:
+        if not chats:
+            return []
+        prompts = self.encode(chats)
+        configs = [self._generation_config(params, seed=params.seed + i) for i in range(len(prompts))]
+        try:
+            results = self._pipe.generate([self._tensor(p) for p in prompts], configs)
+        except RuntimeError as e:  # one bad prompt (too long for the cache...) must not lose the others
+            log.warning("openvino generate failed for a batch of %d (%s); retrying its prompts one at a time", len(prompts), e)
+            return [self._generate_one(p, cfg, params) for p, cfg in zip(prompts, configs, strict=True)]
+        return [self._completions(r, params, len(p)) for r, p in zip(results, prompts, strict=True)]
+
+    def _generate_one(self, prompt: list[int], config: Any, params: SamplingParams) -> list[Completion]:
+        try:
+            (result,) = self._pipe.generate([self._tensor(prompt)], [config])
+        except RuntimeError as e:
+            return [error_completion(f"openvino: {e}".strip(), len(prompt))] * params.n
+        return self._completions(result, params, len(prompt))
+
+    def _tensor(self, ids: list[int]) -> Any:
+        return self._ov.Tensor(np.asarray([ids], dtype=np.int64))
+
+    def _generation_config(self, params: SamplingParams, seed: int) -> Any:
+        g = self._genai.GenerationConfig()
+        g.max_new_tokens = params.max_new_tokens
+        g.stop_token_ids = set(self.eos_ids)
+        g.eos_token_id = self.eos_ids[0]
+        g.num_return_sequences = params.n
+        g.do_sample = not params.greedy
+        if not params.greedy:  # explicit, like hf: no top_k, no repetition penalty, whatever the model ships
+            g.temperature = params.temperature
+            g.top_p = params.top_p
+            g.rng_seed = seed
+        return g
+
+    def _completions(self, result: Any, params: SamplingParams, prompt_tokens: int) -> list[Completion]:
+        seqs = list(result.m_generation_ids)
+        # NONE = the engine dropped the sequence unfinished; stop vs length is read from the ids, as for hf
+        reasons = [str(r).rsplit(".", 1)[-1] for r in result.finish_reasons]
+        out = [completion_from_ids(self.tokenizer, self.eos_ids, list(seq), params.max_new_tokens, prompt_tokens) if reason != "NONE" else
+               error_completion("openvino: the engine did not finish this sequence (KV cache full? raise kv_cache_gb)", prompt_tokens)
+               for seq, reason in zip(seqs, reasons + ["STOP"] * (len(seqs) - len(reasons)))]
+        if len(out) < params.n:
+            out += [error_completion(f"openvino returned {len(out)} of n={params.n} sequences", prompt_tokens)] * (params.n - len(out))
+        return out[: params.n]
+
+
+def configured_eos(folder: Any) -> int | list[int] | None:
+    """EOS ids from the folder's generation_config.json (None if it has none: the tokenizer's EOS is used)."""
+    try:
+        return GenerationConfig.from_pretrained(str(folder)).eos_token_id
+    except OSError:
+        return None
