@@ -107,7 +107,7 @@ def test_a_training_config_from_flags_equals_the_one_from_the_recipe(monkeypatch
         ("kind: evaluate\n", "greedy.yaml:1: kind: Input should be 'eval', 'audit-verifier', 'distill', 'sft', 'memorize' or 'grpo'"),
         ("kind: eval\nneeds: [nope]\nconfig: {method: greedy}\n", "greedy.yaml:1: needs 'nope', which is not an experiment of this recipe"),
         ("kind: eval\nconfig:\n  method: greedy\n  data: ${test_data}\n", "greedy.yaml:4: unknown variable ${test_data} (defined: limit, model,"),
-        ("kind: sft\nconfig:\n  lora_rank: 8\n", "greedy.yaml:3: lora_rank: unknown key (valid: model, data, traces,"),
+        ("kind: sft\nconfig:\n  lora_rank: 8\n", "greedy.yaml:3: lora_rank: unknown key (valid: model, "),
         ("kind: eval\nconfig:\n  method: sc\n  method_options: {n: 0}\n", "greedy.yaml:2: method 'sc' options are invalid (n: Input should be greater"),
         ("kind: eval\nname: sc\nconfig: {method: greedy}\n", "experiment name 'sc' is used twice"),
         ("kind: eval\nneeds: [greedy]\nconfig: {method: greedy}\n", "need each other in a cycle: greedy"),

@@ -31,7 +31,7 @@ class EvalSpec(BaseModel):
     model: str = Field(DEFAULT_MODEL, description="Hub id, local model folder, or local .gguf file")
     method: str = Field("greedy", description="inference method (see `tinyreason methods`)")
     method_options: dict[str, Any] = Field(default_factory=dict, description="options of the method's Config (n, temperature, prompt, ...)")
-    backend: str = Field("hf", description="generation backend (see `tinyreason backends`)")
+    backend: str = Field("auto", description="generation backend (see `tinyreason backends`; auto picks the fastest installed for the machine and model)")
     backend_options: dict[str, Any] = Field(default_factory=dict, description="options of the backend's Config besides model (dtype, adapter, ...)")
     data: str | None = Field(None, description="local GSM8K .jsonl (None: openai/gsm8k from the Hub)")
     split: Literal["test", "train"] = Field("test", description="Hub split (a local file is its own split)")
