@@ -11,6 +11,15 @@ read with PyYAML's composer, which keeps each key's line, so a problem is report
     recipes/sft.yaml:9: epochs: Input should be a valid number, unable to parse string as a number (got 'one')
     --lora-r: Input should be greater than or equal to 1 (got 0)
 
+When later checks need to say where a value was set (train grpo's recipe checks), `load_with_source` also
+returns a `ConfigSource`:
+
+    cfg, src = load_with_source("recipes/grpo-4gb.yaml", GRPORunConfig, {"max_steps": 2},
+                                override_names={"max_steps": "--max-steps"})
+    src.where("max_steps")        # '--max-steps' (a flag overrode the file)
+    src.where("learning_rate")    # 'recipes/grpo-4gb.yaml:21'
+    src.where("seed")             # 'default'
+
 Building blocks for other loaders (recipes.py): `read_yaml` gives a `Located` (the data plus where each key
 came from), `merge` lays one over another (the top one wins, key by key, nested mappings merged), and
 `validate` builds the model from a Located. Duplicate keys are an error, never "the last one wins".
@@ -32,9 +41,9 @@ Loc = tuple[Any, ...]
 class ConfigFileError(ValueError):
     """A config that cannot be read or does not validate; each problem names its file:line (or flag)."""
 
-    def __init__(self, problems: list[str]) -> None:
+    def __init__(self, problems: list[str], heading: str | None = None) -> None:
         self.problems = problems
-        super().__init__("\n".join(problems))
+        super().__init__("\n".join(problems) if heading is None else "\n  ".join([heading, *problems]))
 
 
 @dataclass
@@ -193,14 +202,51 @@ def _fields_at(model_cls: type[BaseModel], loc: Loc) -> list[str]:
     return list(getattr(cls, "model_fields", {}) or model_cls.model_fields)
 
 
+@dataclass
+class ConfigSource:
+    """Where each value of a loaded config came from: a line of its YAML file, a flag, or the model's default."""
+
+    file: Path | None = None  # the YAML file read (None: flags and defaults only)
+    doc: Located = field(default_factory=lambda: Located({}, "defaults"))
+    flags: dict[str, str] = field(default_factory=dict)  # override key -> the flag as the user spells it
+
+    def where(self, *path: str | int) -> str:
+        """'file:line' or '--flag' of the deepest key of `path` that was set; 'default' when none was."""
+        for end in range(len(path), 0, -1):
+            if path[:end] in self.doc.where:
+                return self.doc.where[path[:end]]
+        return "default"
+
+
+def load_with_source(path: str | Path | None, model_cls: type[M], overrides: dict[str, Any] | None = None,
+                     *, override_names: dict[str, str] | None = None) -> tuple[M, ConfigSource]:
+    """The model from a YAML file, with `overrides` (e.g. the flags that were given) winning over the file,
+    and where each value came from; path None: from the overrides alone. `override_names` maps an override
+    key to how the user spelled it ('lora_r' -> '--lora-r') for errors."""
+    overrides = overrides or {}
+    flags = from_overrides(overrides, override_names)
+    doc = flags if path is None else merge(read_mapping(path), flags)
+    given = {key: flags.where[tuple(key.split("."))] for key in overrides}
+    return validate(model_cls, doc), ConfigSource(None if path is None else Path(path), doc, given)
+
+
 def load_yaml_model(path: str | Path | None, model_cls: type[M], overrides: dict[str, Any] | None = None,
                     *, override_names: dict[str, str] | None = None) -> M:
-    """The model from a YAML file, with `overrides` (e.g. the flags that were given) winning over the file;
-    path None: from the overrides alone. `override_names` maps an override key to how the user spelled it
-    ('lora_r' -> '--lora-r') for errors."""
-    flags = from_overrides(overrides or {}, override_names)
-    doc = flags if path is None else merge(read_mapping(path), flags)
-    return validate(model_cls, doc)
+    """load_with_source, without the sources."""
+    return load_with_source(path, model_cls, overrides, override_names=override_names)[0]
+
+
+def flag_name(key: str) -> str:
+    """The command-line flag of a config field: lora_r -> --lora-r."""
+    return "--" + key.replace("_", "-")
+
+
+def flag_names(model_cls: type[BaseModel], aliases: dict[str, list[str]] | None = None) -> dict[str, str]:
+    """How errors name each field's flag: '--learning-rate/--lr' when the field has aliases (a bool's
+    '--no-...' alias only turns it off, so it is left out)."""
+    aliases = aliases or {}
+    return {name: "/".join([flag_name(name), *(a for a in aliases.get(name, []) if not a.startswith("--no-"))])
+            for name in model_cls.model_fields}
 
 
 def parse_value(text: str) -> Any:

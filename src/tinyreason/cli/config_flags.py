@@ -5,11 +5,17 @@
     def sft_cmd(cfg: SFTRunConfig, out: Optional[Path] = typer.Option(None), ...) -> None:
         ...                                       # cfg: validated, from the file and the flags
 
-Every field becomes one flag (`lora_r` -> `--lora-r`; a bool -> `--x/--no-x`; a list -> a repeatable flag;
-a `Literal` -> its choices), its help is the field's description, and every flag defaults to "not given",
-so precedence is simply: flag given > `--config` file > the model's default. Errors name the file:line of
-a YAML key or the flag that was typed (tinyreason.config_io). A field whose type no flag can spell (a
-mapping, a nested model) takes a YAML value: `--field '{a: 1}'`.
+    @train_app.command("grpo")
+    @config_flags(GRPORunConfig, aliases={"use_vllm": ["--no-vllm"]}, file_flags=("--recipe", "--config"))
+    def grpo_cmd(cfg: GRPORunConfig, source: ConfigSource, ...) -> None:
+        ...                                       # source.where("max_steps"): '--max-steps' or 'FILE:LINE'
+
+Every field becomes one flag (`lora_r` -> `--lora-r`; a bool -> `--x/--no-x`, and a bool's alias that
+starts with `--no-` turns it off; a list -> a repeatable flag; a `Literal` -> its choices), its help is the
+field's description, and every flag defaults to "not given", so precedence is simply: flag given > the YAML
+file > the model's default. Errors name the file:line of a YAML key or the flag that was typed
+(tinyreason.config_io). A field whose type no flag can spell (a mapping, a nested model) takes a YAML value:
+`--field '{a: 1}'`. A command that also takes `source: ConfigSource` is given where each value came from.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from tinyreason.cli.app import fail
-from tinyreason.config_io import ConfigFileError, load_yaml_model, parse_value
+from tinyreason.config_io import ConfigFileError, flag_name, flag_names, load_with_source, parse_value
 
 _PREFIX = "cfg__"  # keeps generated parameter names apart from the command's own (out, force, ...)
 _SIMPLE = (str, int, float, bool, Path)
@@ -38,10 +44,6 @@ def _strip_optional(tp: Any) -> Any:
     return tp
 
 
-def flag_name(field: str) -> str:
-    return "--" + field.replace("_", "-")
-
-
 def _flag(name: str, info: FieldInfo, aliases: list[str]) -> tuple[Any, Any, Callable[[Any], Any]]:
     """(annotation, typer.Option, converter) of one field's flag."""
     tp = _strip_optional(info.annotation)
@@ -51,8 +53,9 @@ def _flag(name: str, info: FieldInfo, aliases: list[str]) -> tuple[Any, Any, Cal
         help_text += f" (default: {default})"
     decls = [flag_name(name), *aliases]
     keep: Callable[[Any], Any] = lambda v: v  # noqa: E731
-    if tp is bool:
-        return Optional[bool], typer.Option(None, f"{decls[0]}/--no-{decls[0][2:]}", *decls[1:], help=help_text), keep
+    if tp is bool:  # click spells an extra off-switch " /--no-x"
+        extra = [f" /{a}" if a.startswith("--no-") else a for a in aliases]
+        return Optional[bool], typer.Option(None, f"{decls[0]}/--no-{decls[0][2:]}", *extra, help=help_text), keep
     if typing.get_origin(tp) is Literal and all(isinstance(a, str) for a in typing.get_args(tp)):
         return Optional[tp], typer.Option(None, *decls, help=help_text), keep  # Typer checks the choices
     if tp in _SIMPLE:
@@ -63,18 +66,21 @@ def _flag(name: str, info: FieldInfo, aliases: list[str]) -> tuple[Any, Any, Cal
     return Optional[str], typer.Option(None, *decls, help=f"{help_text} (a YAML value)"), parse_value
 
 
-def config_flags(model_cls: type[BaseModel], *, aliases: dict[str, list[str]] | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorate a command taking `cfg: model_cls` (first parameter): it gets a flag per field and `--config`."""
+def config_flags(model_cls: type[BaseModel], *, aliases: dict[str, list[str]] | None = None,
+                 file_flags: tuple[str, ...] = ("--config",)) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorate a command taking `cfg: model_cls` (first parameter): it gets a flag per field and a YAML file
+    flag (`file_flags`: its names). A `source` parameter, if the command has one, receives the ConfigSource."""
     aliases = aliases or {}
     flags = {name: _flag(name, info, aliases.get(name, [])) for name, info in model_cls.model_fields.items()}
-    names = {name: flag_name(name) for name in flags}
+    names = flag_names(model_cls, aliases)
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         hints = typing.get_type_hints(fn)
-        own = [p.replace(annotation=hints.get(p.name, p.annotation)) for p in inspect.signature(fn).parameters.values() if p.name != "cfg"]
+        params = inspect.signature(fn).parameters
+        own = [p.replace(annotation=hints.get(p.name, p.annotation)) for p in params.values() if p.name not in ("cfg", "source")]
         config_param = inspect.Parameter(
             "config_file", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[Path],
-            default=typer.Option(None, "--config", help=f"YAML file of {model_cls.__name__} fields; flags given on the command line win"))
+            default=typer.Option(None, *file_flags, help=f"YAML file of {model_cls.__name__} fields; flags given on the command line win"))
         generated = [inspect.Parameter(_PREFIX + name, inspect.Parameter.KEYWORD_ONLY, annotation=ann, default=opt)
                      for name, (ann, opt, _) in flags.items()]
 
@@ -86,10 +92,10 @@ def config_flags(model_cls: type[BaseModel], *, aliases: dict[str, list[str]] | 
                 if value is not None and value != [] and value != ():
                     given[name] = convert(list(value) if isinstance(value, tuple) else value)
             try:
-                cfg = load_yaml_model(config_file, model_cls, given, override_names=names)
+                cfg, source = load_with_source(config_file, model_cls, given, override_names=names)
             except ConfigFileError as e:
                 fail("\n  ".join(["invalid config:", *e.problems]))
-            return fn(cfg, **kwargs)
+            return fn(cfg, source=source, **kwargs) if "source" in params else fn(cfg, **kwargs)
 
         command.__signature__ = inspect.Signature([*(p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own), config_param, *generated])  # type: ignore[attr-defined]
         command.__name__, command.__doc__ = fn.__name__, fn.__doc__
