@@ -11,7 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from typer.testing import CliRunner
 
 from tinyreason.cli.config_flags import config_flags
-from tinyreason.config_io import ConfigFileError, from_overrides, load_yaml_model, merge, parse_value, read_mapping, validate
+from tinyreason.config_io import (ConfigFileError, ConfigSource, from_overrides, load_with_source, load_yaml_model, merge, parse_value,
+                                  read_mapping, validate)
 from tinyreason.train.memorize import MemorizeConfig
 from tinyreason.train.sft import SFTRunConfig
 
@@ -183,3 +184,36 @@ def test_flags_for_mappings_lists_and_non_string_choices(tmp_path: Path) -> None
     assert seen[-1] == Odd(reward_weights={"correct": 1.0, "format": 0.5}, steps=[10, 20], mode="b", bits=8) == load_yaml_model(path, Odd)
     res = runner.invoke(odd, ["--bits", "6"])
     assert res.exit_code == 2 and "--bits: Input should be 4 or 8 (got 6)" in res.output
+
+
+class Switches(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    steps: int = Field(10, ge=1, description="steps")
+    learning_rate: float = Field(0.1, gt=0, description="rate")
+    use_fast: bool = Field(False, description="a switch")
+
+
+switches = typer.Typer()
+
+
+@switches.command()
+@config_flags(Switches, aliases={"learning_rate": ["--lr"], "use_fast": ["--no-fast"]}, file_flags=("--recipe", "--config"))
+def switches_cmd(cfg: Switches, source: ConfigSource) -> None:
+    seen.append((cfg, source))
+
+
+def test_a_command_can_name_its_file_flag_and_learn_where_each_value_came_from(tmp_path: Path) -> None:
+    path = write(tmp_path, "steps: 3\nuse_fast: true\n")
+    for file_flag in ("--recipe", "--config"):
+        seen.clear()
+        res = runner.invoke(switches, [file_flag, str(path), "--lr", "0.5", "--no-fast"])
+        assert res.exit_code == 0, res.output
+        cfg, source = seen[-1]
+        assert cfg == Switches(steps=3, learning_rate=0.5, use_fast=False)  # --no-fast turns off what the file turned on
+        assert (source.where("steps"), source.where("learning_rate"), source.where("use_fast")) == (f"{path}:1", "--learning-rate/--lr", "--use-fast")
+        assert source.file == path and source.flags == {"learning_rate": "--learning-rate/--lr", "use_fast": "--use-fast"}
+    res = runner.invoke(switches, ["--lr", "0"])
+    assert res.exit_code == 2 and "--learning-rate/--lr: Input should be greater than 0 (got 0.0)" in res.output
+    _, source = load_with_source(None, Switches)
+    assert source.where("steps") == "default" and source.file is None

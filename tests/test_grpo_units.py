@@ -12,8 +12,8 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from tinyreason.cli import app
+from tinyreason.config_io import ConfigFileError, load_yaml_model
 from tinyreason.train import rewards
-from tinyreason.train.config_io import ConfigError, load_config
 from tinyreason.train.grpo_config import GRPORunConfig, check_recipe, load_grpo_config
 
 RECIPE = Path(__file__).parent.parent / "recipes" / "grpo-4gb.yaml"
@@ -78,9 +78,9 @@ def _recipe(tmp_path: Path, text: str) -> Path:
 
 def test_unknown_yaml_key_names_the_file_the_line_and_the_key(tmp_path: Path) -> None:
     path = _recipe(tmp_path, "max_steps: 3\n# a comment\nlerning_rate: 0.1\n")
-    with pytest.raises(ConfigError) as e:
+    with pytest.raises(ConfigFileError) as e:
         load_grpo_config(path, {})
-    assert f"{path}:3: unknown key 'lerning_rate'" in str(e.value) and "learning_rate" in str(e.value)
+    assert f"{path}:3: lerning_rate: unknown key" in str(e.value) and "learning_rate" in str(e.value)
 
 
 def test_nested_unknown_key_duplicates_syntax_and_bad_values_name_their_line(tmp_path: Path) -> None:
@@ -95,14 +95,14 @@ def test_nested_unknown_key_duplicates_syntax_and_bad_values_name_their_line(tmp
         inner: Inner = Inner()
         steps: int = 1
 
-    cases = {"inner:\n  rate: 2\n  rat: 3\n": ":3: unknown key 'inner.rat' (valid keys: rate)",
-             "steps: 1\nsteps: 2\n": ":2: key 'steps' repeats line 1",
+    cases = {"inner:\n  rate: 2\n  rat: 3\n": ":3: inner.rat: unknown key (valid: rate)",
+             "steps: 1\nsteps: 2\n": f":2: duplicate key 'steps' (first at {tmp_path / 'r.yaml'}:1)",
              "steps: [1,\n": ":2: not valid YAML",
              "inner:\n  rate: fast\n": ":2: inner.rate: Input should be a valid number",
-             "- steps\n": ":1: a recipe is a mapping"}
+             "- steps\n": ":1: expected a mapping of key: value at the top"}
     for text, expected in cases.items():
-        with pytest.raises(ConfigError, match=None) as e:
-            load_config(Outer, _recipe(tmp_path, text), {})
+        with pytest.raises(ConfigFileError, match=None) as e:
+            load_yaml_model(_recipe(tmp_path, text), Outer)
         assert f"{tmp_path / 'r.yaml'}{expected}" in str(e.value), (text, str(e.value))
 
 
@@ -111,7 +111,7 @@ def test_flags_override_the_recipe_and_the_source_says_where_each_value_came_fro
     cfg, src = load_grpo_config(path, {"max_steps": 2, "learning_rate": None, "data": "x.jsonl"})
     assert (cfg.max_steps, cfg.learning_rate, cfg.beta, cfg.data) == (2, 1e-4, 0.01, "x.jsonl")
     assert src.where("max_steps") == "--max-steps" and src.where("learning_rate") == f"{path}:2" and src.where("seed") == "default"
-    with pytest.raises(ConfigError, match="--lr: Input should be greater than 0"):
+    with pytest.raises(ConfigFileError, match="--lr: Input should be greater than 0"):
         load_grpo_config(path, {"learning_rate": -1.0})
 
 
@@ -129,16 +129,16 @@ def test_the_4gb_recipe_loads_and_comments_every_value() -> None:
 def test_recipes_trl_would_reject_fail_naming_the_field_and_its_line(tiny_model: Path, tmp_path: Path) -> None:
     path = _recipe(tmp_path, f"model: {tiny_model}\nnum_generations: 4\ngeneration_batch_size: 6\nmax_completion_length: 4096\n")
     cfg, src = load_grpo_config(path, {})
-    with pytest.raises(ConfigError) as e:
+    with pytest.raises(ConfigFileError) as e:
         check_recipe(cfg, src, device="cpu", world_size=1)
     msg = str(e.value)
     assert f"{path}:3: generation_batch_size 6 is not divisible by num_generations 4 ({path}:2)" in msg
     assert f"{path}:4: max_completion_length 4096 does not fit the model's context (max_position_embeddings 1024" in msg
     cfg, src = load_grpo_config(path, {"generation_batch_size": 8, "max_completion_length": 64, "batch_size": 3})
-    with pytest.raises(ConfigError, match="--batch-size"):  # 8 completions are not a whole number of passes of 3
+    with pytest.raises(ConfigFileError, match="--batch-size"):  # 8 completions are not a whole number of passes of 3
         check_recipe(cfg, src, device="cpu", world_size=1)
     cfg, src = load_grpo_config(path, {"generation_batch_size": 8, "max_completion_length": 64, "use_vllm": True})
-    with pytest.raises(ConfigError, match="--use-vllm: use_vllm needs a CUDA GPU"):
+    with pytest.raises(ConfigFileError, match="--use-vllm: use_vllm needs a CUDA GPU"):
         check_recipe(cfg, src, device="cpu", world_size=1)
 
 

@@ -5,8 +5,11 @@
     tinyreason train grpo-show runs/grpo --id 1234 --max-chars 400
     accelerate launch -m tinyreason train grpo --recipe recipes/grpo-4gb.yaml --out runs/grpo
 
-The recipe fills the run config (train/grpo_config.py), each flag given overrides its field; a flag not
-given leaves the recipe's value. Rerun the same command to resume from the last checkpoint.
+Every field of the run config (train/grpo_config.py) is a flag, generated from the model as for `train sft`
+(`max_steps` -> `--max-steps`; `--lr` is kept as a short form of `--learning-rate`, `--no-vllm` of
+`--no-use-vllm`). `--recipe FILE` (also spelled `--config`) reads the same fields from YAML; each flag given
+overrides its field, a flag not given leaves the recipe's value. Rerun the same command to resume from the
+last checkpoint.
 """
 
 from __future__ import annotations
@@ -17,54 +20,28 @@ from typing import Any, Optional
 import typer
 
 from tinyreason.cli.app import console, fail, slug
+from tinyreason.cli.config_flags import config_flags
 from tinyreason.cli.train import _errors, train_app
-from tinyreason.train.grpo_config import GRPORunConfig
-
-
-def _help(field: str) -> str:
-    return (GRPORunConfig.model_fields[field].description or "") + " (default: the recipe's)"
+from tinyreason.config_io import ConfigSource
+from tinyreason.train.grpo_config import FLAG_ALIASES, GRPORunConfig
 
 
 @train_app.command("grpo")
+@config_flags(GRPORunConfig, aliases=FLAG_ALIASES, file_flags=("--recipe", "--config"))
 def grpo_cmd(
-    recipe: Optional[Path] = typer.Option(None, help="YAML recipe filling the run config, e.g. recipes/grpo-4gb.yaml (default: the built-in defaults)"),
+    cfg: GRPORunConfig,
+    source: ConfigSource,
     out: Optional[Path] = typer.Option(None, help="run directory = adapter folder (default runs/grpo-<model>); rerun to resume"),
-    model: Optional[str] = typer.Option(None, help=_help("model")),
-    data: Optional[str] = typer.Option(None, help=_help("data")),
-    max_steps: Optional[int] = typer.Option(None, help=_help("max_steps")),
-    lr: Optional[float] = typer.Option(None, "--lr", help=_help("learning_rate")),
-    num_generations: Optional[int] = typer.Option(None, help=_help("num_generations")),
-    generation_batch_size: Optional[int] = typer.Option(None, help=_help("generation_batch_size")),
-    batch_size: Optional[int] = typer.Option(None, help=_help("batch_size")),
-    max_completion_length: Optional[int] = typer.Option(None, help=_help("max_completion_length")),
-    beta: Optional[float] = typer.Option(None, help=_help("beta")),
-    seed: Optional[int] = typer.Option(None, help=_help("seed")),
-    train_n: Optional[int] = typer.Option(None, help=_help("train_n")),
-    dev_n: Optional[int] = typer.Option(None, help=_help("dev_n")),
-    eval_every: Optional[int] = typer.Option(None, help=_help("eval_every")),
-    dev_max_new_tokens: Optional[int] = typer.Option(None, help=_help("dev_max_new_tokens")),
-    save_every: Optional[int] = typer.Option(None, help=_help("save_every")),
-    quantization: Optional[str] = typer.Option(None, help=_help("quantization")),
-    gradient_checkpointing: Optional[bool] = typer.Option(None, "--gradient-checkpointing/--no-gradient-checkpointing", help=_help("gradient_checkpointing")),
-    use_vllm: Optional[bool] = typer.Option(None, "--use-vllm/--no-vllm", help=_help("use_vllm")),
-    device: Optional[str] = typer.Option(None, help=_help("device")),
-    dtype: Optional[str] = typer.Option(None, help=_help("dtype")),
     force: bool = typer.Option(False, help="start over in --out, deleting its checkpoints and metrics"),
 ) -> None:
     """GRPO with a LoRA adapter (QLoRA on CUDA), rewarded by the eval grader, with a dev slice watched."""
     from tinyreason.models import ModelLoadError
-    from tinyreason.train.checks import CheckFailed
-    from tinyreason.train.config_io import ConfigError
     from tinyreason.train.grpo import train_grpo
-    from tinyreason.train.grpo_config import load_grpo_config
 
-    # every option but --lr is named as its config field: the flags given (not None) are read off the arguments
-    overrides = {k: v for k, v in locals().items() if k in GRPORunConfig.model_fields} | {"learning_rate": lr}
+    out = out or Path("runs") / f"grpo-{slug(cfg.model)}"
     try:
-        cfg, src = load_grpo_config(recipe, overrides)
-        out = out or Path("runs") / f"grpo-{slug(cfg.model)}"
-        result = train_grpo(cfg, out, source=src, force=force)
-    except (ConfigError, CheckFailed, ModelLoadError, *_errors()) as e:
+        result = train_grpo(cfg, out, source=source, force=force)
+    except (ModelLoadError, *_errors()) as e:  # a recipe check's ConfigFileError is a ValueError
         fail(str(e).strip("'\""))
         return
     _print_report(result.report, out)

@@ -6,7 +6,6 @@
     grpo_config.py  the GRPO run config (recipe fields) and the checks run before any model loads
     rewards.py    GRPO rewards on the one grader (correctness, format, length) and the reflection probe
     watch.py      the dev-slice evaluation, metrics.jsonl, curves.png and the zero-variance warning
-    config_io.py  a YAML recipe + flags into one pydantic config; errors name file, line and key
     checks.py     pipeline checks recorded in every run: prompt parity, adapter active, loss curve
     merge.py      `tinyreason train merge`: adapter + base -> a standalone model folder
     memorize.py   `tinyreason memorize`: the memorization audit (can the pipeline learn k examples by heart?)

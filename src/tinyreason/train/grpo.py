@@ -36,12 +36,12 @@ from typing import Any
 
 from rich.console import Console
 
+from tinyreason.config_io import ConfigFileError, ConfigSource
 from tinyreason.data import DataError, load_problems, select
 from tinyreason.models import context_length, render_prompt
 from tinyreason.prompts import PromptTemplate, get_prompt
 from tinyreason.runs import environment
 from tinyreason.train import checks
-from tinyreason.train.config_io import ConfigError, ConfigSource
 from tinyreason.train.grpo_config import GRPORunConfig, check_recipe, grad_accum, recipe_warnings
 from tinyreason.train.rewards import reward_funcs
 from tinyreason.train.sft import TRAIN_CONFIG, TRAIN_REPORT, lora_config, mode_note, resolve_mode
@@ -82,8 +82,8 @@ def check_prompt_lengths(records: list[dict[str, Any]], tokenizer: Any, cfg: GRP
     longest = max(len(tokenizer(r["prompt"], add_special_tokens=False)["input_ids"]) for r in records)
     limit = context_length(cfg.model)
     if limit is not None and longest + cfg.max_completion_length > limit:
-        raise ConfigError(f"{src.where('max_completion_length')}: max_completion_length {cfg.max_completion_length} + the longest "
-                          f"prompt ({longest} tokens) exceeds the model's context ({limit}); lower max_completion_length")
+        raise ConfigFileError([f"{src.where('max_completion_length')}: max_completion_length {cfg.max_completion_length} + the longest "
+                               f"prompt ({longest} tokens) exceeds the model's context ({limit}); lower max_completion_length"])
     return longest
 
 
@@ -199,9 +199,9 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
 def run_config(cfg: GRPORunConfig, src: ConfigSource, template: PromptTemplate, hw: tuple[str, str, str], data: dict[str, Any]) -> dict[str, Any]:
     device, dtype, mode = hw
     recipe = None
-    if src.recipe is not None:
-        text = src.recipe.read_text(encoding="utf-8")
-        recipe = {"path": str(src.recipe.resolve()), "sha256": hashlib.sha256(text.encode()).hexdigest(), "text": text}
+    if src.file is not None:
+        text = src.file.read_text(encoding="utf-8")
+        recipe = {"path": str(src.file.resolve()), "sha256": hashlib.sha256(text.encode()).hexdigest(), "text": text}
     return {"kind": "grpo", "config": cfg.model_dump(), "recipe": recipe, "flags": dict(src.flags), "device": device, "dtype": dtype,
             "mode": mode, "mode_note": mode_note(device, mode), "prompt": {"name": template.name, "system": template.system, "user": template.user},
             "data": data, **environment()}
@@ -209,7 +209,7 @@ def run_config(cfg: GRPORunConfig, src: ConfigSource, template: PromptTemplate, 
 
 def train_grpo(cfg: GRPORunConfig, out: str | Path, *, source: ConfigSource | None = None, force: bool = False) -> GRPOResult:
     """Validate (before any model loads), train with the dev slice watched, save the adapter, write the report.
-    Raises ConfigError for a recipe TRL would refuse and checks.CheckFailed when a pipeline check fails."""
+    Raises ConfigFileError for a recipe TRL would refuse and checks.CheckFailed when a pipeline check fails."""
     import datasets
     from transformers import PrinterCallback
     from trl import GRPOTrainer

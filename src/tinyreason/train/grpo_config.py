@@ -2,7 +2,9 @@
 before any model is loaded, a recipe TRL would reject minutes later.
 
     cfg, src = load_grpo_config("recipes/grpo-4gb.yaml", {"max_steps": 2, "data": "train.jsonl"})
-    check_recipe(cfg, src, device="cpu", world_size=1)   # ConfigError naming the field and where it was set
+    check_recipe(cfg, src, device="cpu", world_size=1)   # ConfigFileError naming the field and where it was set
+
+The recipe is read by tinyreason.config_io (errors name file:line and key), as every config of the project.
 
 Every field is documented once, here; `tinyreason train grpo --help` and docs/train.md show these texts.
 """
@@ -14,13 +16,13 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from tinyreason.train.config_io import ConfigError, ConfigSource, load_config
+from tinyreason.config_io import ConfigFileError, ConfigSource, flag_names, load_with_source
 from tinyreason.train.sft import AdapterRunConfig
 
 REFLECTION_PHRASES = ["wait", "let me re-check", "let me recheck", "let me check", "let's reconsider", "let me reconsider",
                       "that doesn't seem right", "that's not right", "on second thought", "let me verify", "double-check", "hmm"]
-# Flags `train grpo` has under a name other than --field-name
-FLAG_NAMES = {"learning_rate": "--lr"}
+# `train grpo` flags beside the generated --field-name ones (cli/grpo.py); errors name them too
+FLAG_ALIASES = {"learning_rate": ["--lr"], "use_vllm": ["--no-vllm"]}
 
 
 class GRPORunConfig(AdapterRunConfig):
@@ -77,7 +79,9 @@ class GRPORunConfig(AdapterRunConfig):
 
 
 def load_grpo_config(recipe: str | Path | None, overrides: dict[str, Any]) -> tuple[GRPORunConfig, ConfigSource]:
-    return load_config(GRPORunConfig, recipe, overrides, flag_names=FLAG_NAMES)
+    """defaults < recipe < overrides, as `train grpo` builds it; an override of None means "flag not given"."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    return load_with_source(recipe, GRPORunConfig, given, override_names=flag_names(GRPORunConfig, FLAG_ALIASES))
 
 
 def check_recipe(cfg: GRPORunConfig, src: ConfigSource, *, device: str, world_size: int) -> None:
@@ -100,7 +104,7 @@ def check_recipe(cfg: GRPORunConfig, src: ConfigSource, *, device: str, world_si
         problems.append(f"{src.where('correctness_weight')}: every reward weight is 0: nothing would be learned")
     problems += _vllm_problems(cfg, src, device)
     if problems:
-        raise ConfigError("recipe refused before loading the model:\n" + "\n".join(f"  {p}" for p in problems))
+        raise ConfigFileError(problems, heading="recipe refused before loading the model:")
 
 
 def _batch_problems(cfg: GRPORunConfig, src: ConfigSource, world_size: int) -> list[str]:
