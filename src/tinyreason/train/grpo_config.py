@@ -4,7 +4,7 @@ before any model is loaded, a recipe TRL would reject minutes later.
     cfg, src = load_grpo_config("recipes/grpo-4gb.yaml", {"max_steps": 2, "data": "train.jsonl"})
     check_recipe(cfg, src, device="cpu", world_size=1)   # ConfigFileError naming the field and where it was set
 
-The recipe is read by tinyreason.config_io (errors name file:line and key), as every config of the project.
+The recipe is read by tinyreason.config_io (errors name file:line and key), as `train sft --config` files are.
 
 Every field is documented once, here; `tinyreason train grpo --help` and docs/train.md show these texts.
 """
