@@ -17,7 +17,7 @@ returns a `ConfigSource`:
     cfg, src = load_with_source("recipes/grpo-4gb.yaml", GRPORunConfig, {"max_steps": 2},
                                 override_names={"max_steps": "--max-steps"})
     src.where("max_steps")        # '--max-steps' (a flag overrode the file)
-    src.where("learning_rate")    # 'recipes/grpo-4gb.yaml:21'
+    src.where("learning_rate")    # 'recipes/grpo-4gb.yaml:28'
     src.where("seed")             # 'default'
 
 Building blocks for other loaders (recipes.py): `read_yaml` gives a `Located` (the data plus where each key
