@@ -34,7 +34,7 @@ def test_every_problem_is_reported_with_its_file_and_line(tmp_path: Path) -> Non
     with pytest.raises(ConfigFileError) as e:
         load_yaml_model(path, SFTRunConfig)
     found = problems(e)
-    assert f"{path}:4: lora_rank: unknown key (valid: model, data, traces, train_n," in found[-1] and "lora_r," in found[-1]
+    assert f"{path}:4: lora_rank: unknown key (valid: model, " in found[-1] and "traces, train_n," in found[-1] and "data," in found[-1] and "lora_r," in found[-1]
     assert f"{path}:5: epochs: Input should be a valid number, unable to parse string as a number (got 'one')" in found
     assert any(p.startswith(f"{path}:8: target_modules.1: Input should be a valid string") for p in found)
     assert len(found) == 3
