@@ -1,4 +1,10 @@
-"""Shared fixtures: the tiny random Qwen2 (built once per session) and a small GSM8K JSONL."""
+"""Shared fixtures: the tiny random Qwen2 (built once per session) and a small GSM8K JSONL.
+
+Every test sees the same wide console: Rich sizes tables to the terminal of whoever runs pytest (COLUMNS,
+else the tty, else 80 columns) and cuts or wraps cells to fit, so output that tests assert on would depend
+on the terminal and on the length of pytest's temp paths. A Console reads COLUMNS when it is created (the
+CLI's at import), so it is set here, before any test module imports tinyreason; subprocesses inherit it.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ["COLUMNS"] = "1000"
 
 from tiny import build_tiny_qwen2, write_gsm8k_jsonl  # noqa: E402
 

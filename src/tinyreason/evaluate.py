@@ -25,7 +25,7 @@ from tinyreason.metrics import compute_metrics
 from tinyreason.runs import RunDir, environment
 from tinyreason.types import Prediction, Problem, to_jsonable
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # paths in messages stay whole (copyable)
 
 
 def build_config(backend: Backend, method: Method, dataset: Dataset, problems: list[Problem], limit: int | None, seed: int) -> dict[str, Any]:
