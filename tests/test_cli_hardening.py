@@ -8,6 +8,7 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from tinyreason.cli import app
@@ -20,3 +21,63 @@ def test_version_comes_from_the_package_metadata() -> None:
     assert res.exit_code == 0 and res.output.strip() == f"tinyreason {metadata.version('tinyreason')}"
     out = subprocess.run([sys.executable, "-m", "tinyreason", "--version"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == res.output.strip()
+
+
+def _eval(*args: object) -> object:
+    """`tinyreason eval`; an exception escaping the CLI (a traceback for the user) fails the test."""
+    return runner.invoke(app, ["eval", *map(str, args)], catch_exceptions=False)
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_a_model_path_that_does_not_exist_says_so(tmp_path: Path, gsm8k_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    missing = tmp_path / "models" / "qwen"
+    res = _eval("--model", missing, "--data", gsm8k_file, "--out", tmp_path / "run")
+    out = _flat(res.output)
+    assert res.exit_code == 2 and f"no model folder or file at {missing}" in out and "Repo id" not in out
+    assert "Hub id" in out and not (tmp_path / "run").exists()
+    monkeypatch.chdir(tmp_path)  # ORG/NAME could be either: the Hub is asked (offline here), and the error says both
+    res = _eval("--model", "models/qwen", "--data", gsm8k_file, "--out", tmp_path / "run")
+    assert res.exit_code == 2 and "--model PATH (there is no local folder 'models/qwen' either)" in _flat(res.output)
+
+
+def test_an_empty_folder_or_an_adapter_as_model_says_what_to_pass(tmp_path: Path, gsm8k_file: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    res = _eval("--model", empty, "--data", gsm8k_file, "--out", tmp_path / "run")
+    out = _flat(res.output)
+    assert res.exit_code == 2 and f"{empty} holds no model (no config.json)" in out and "sentencepiece" not in out
+    adapter = tmp_path / "sft"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text('{"base_model_name_or_path": "Qwen/Qwen2.5-0.5B-Instruct"}')
+    res = _eval("--model", adapter, "--data", gsm8k_file, "--out", tmp_path / "run")
+    assert res.exit_code == 2 and f"--adapter {adapter} --model Qwen/Qwen2.5-0.5B-Instruct" in _flat(res.output)
+
+
+def test_a_directory_as_data_is_named(tmp_path: Path, gsm8k_file: Path) -> None:
+    res = _eval("--model", tmp_path / "m", "--data", gsm8k_file.parent, "--out", tmp_path / "run")
+    out = _flat(res.output)
+    assert res.exit_code == 2 and f"{gsm8k_file.parent} is a directory" in out and str(gsm8k_file) in out
+
+
+@pytest.mark.parametrize(
+    ("device", "message"),
+    [
+        ("cuda", "--device cuda: this torch has no usable CUDA"),
+        ("cuda:0", "--device cuda:0: this torch has no usable CUDA"),
+        ("mps", "--device mps: MPS (Apple GPU) is not available"),
+        ("gpu", "unknown device 'gpu'"),
+    ],
+)
+def test_a_device_this_machine_lacks_is_refused_with_the_fix(device: str, message: str, tiny_model: Path, gsm8k_file: Path,
+                                                            tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # a CPU-only machine, whatever this one is
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    res = _eval("--model", tiny_model, "--data", gsm8k_file, "--device", device, "--out", tmp_path / "run")
+    out = _flat(res.output)
+    assert res.exit_code == 2 and message in out and "Traceback" not in out
+    assert "--device cpu" in out or "unknown" in message
