@@ -81,3 +81,27 @@ def test_a_device_this_machine_lacks_is_refused_with_the_fix(device: str, messag
     out = _flat(res.output)
     assert res.exit_code == 2 and message in out and "Traceback" not in out
     assert "--device cpu" in out or "unknown" in message
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--limit", "-1"], "--limit -1: must be >= 1"),
+        (["--limit", "0"], "--limit 0: must be >= 1"),
+        (["--batch-size", "0"], "--batch-size 0: must be >= 1"),
+        (["--batch-size", "-3"], "--batch-size -3: must be >= 1"),
+        (["-b", "batch_size=0"], "-b batch_size=0: must be >= 1"),
+        (["--max-new-tokens", "0"], "--max-new-tokens 0: must be >= 1"),
+        (["--method", "sc", "--n", "0"], "--n 0: must be >= 1"),
+        (["--method", "sc", "-o", "n=-2"], "-o n=-2: must be >= 1"),
+        (["--method", "sc", "--temperature", "0"], "--temperature 0.0: must be > 0"),
+        (["--method", "sc", "--top-p", "1.5"], "--top-p 1.5: must be > 0 and <= 1"),
+        (["--backend", "openai", "--base-url", "http://127.0.0.1:1/v1", "--concurrency", "0"], "--concurrency 0: must be >= 1"),
+    ],
+)
+def test_out_of_range_values_are_refused_with_their_range_before_anything_loads(flags: list[str], message: str, tmp_path: Path,
+                                                                                gsm8k_file: Path) -> None:
+    # the model does not exist: had the value got through, loading it would fail with another message
+    res = _eval("--model", tmp_path / "no-model", "--data", gsm8k_file, "--out", tmp_path / "run", *flags)
+    assert res.exit_code == 2 and message in _flat(res.output), res.output
+    assert not (tmp_path / "run").exists()

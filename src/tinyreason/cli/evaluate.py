@@ -67,16 +67,18 @@ def eval_cmd(
     from tinyreason.runs import RunError
     from tinyreason.spec import EvalSpec, run_eval
 
-    m_opts = method_options(option, max_new_tokens=max_new_tokens, prompt=prompt, n=n, temperature=temperature, top_p=top_p)
+    m_flags = dict(max_new_tokens=max_new_tokens, prompt=prompt, n=n, temperature=temperature, top_p=top_p)
+    b_flags = dict(adapter=adapter, device=device, dtype=dtype, batch_size=batch_size, base_url=base_url, api_key_env=api_key_env,
+                   concurrency=concurrency)
+    m_opts = method_options(option, **m_flags)
     if force:
         m_opts["force"] = True  # only methods with a gate take it: any other says so (unknown option)
-    b_opts = backend_options(backend_option, adapter=adapter, device=device, dtype=dtype, batch_size=batch_size,
-                             base_url=base_url, api_key_env=api_key_env, concurrency=concurrency)
+    b_opts = backend_options(backend_option, **b_flags)
     try:
         spec = EvalSpec(model=model, method=method, method_options=m_opts, backend=backend, backend_options=b_opts, data=data,
                         split=split, limit=limit, seed=seed, skip_bad_rows=skip_bad_rows, out=out)
     except ValidationError as e:
-        fail(spec_errors(e))
+        fail(spec_errors(e, {**given_as(m_flags, option, "-o"), **given_as(b_flags, backend_option, "-b")}))
     try:
         metrics, out_dir = run_eval(spec)
     except (ValueError, DataError, RunError, OSError, ImportError) as e:
@@ -87,14 +89,33 @@ def eval_cmd(
     print_metrics(metrics, out_dir)
 
 
-def spec_errors(e: Any) -> str:
-    """A pydantic ValidationError as one line per problem, the field named as its flag."""
+def given_as(flags: dict[str, Any], pairs: list[str], short: str) -> dict[str, str]:
+    """How each option was given, to name it in errors: '--batch-size ' for a flag, '-b batch_size=' for KEY=VALUE."""
+    named = {k: f"--{k.replace('_', '-')} " for k, v in flags.items() if v is not None}
+    named.update({kv.partition("=")[0]: f"{short} {kv.partition('=')[0]}=" for kv in pairs})
+    return named
+
+
+def spec_errors(e: Any, given: dict[str, str]) -> str:
+    """A pydantic ValidationError of an EvalSpec as one line per problem. A value out of its range is named
+    by the flag it came from (`given`: option -> '--flag ' or '-b key='), with the valid range."""
+    from tinyreason.options import OptionsError, problems
+    from tinyreason.spec import EvalSpec
+
     lines = []
     for err in e.errors():
-        loc = [str(x) for x in err["loc"]]
-        where = f"--{loc[0].replace('_', '-')}" if loc else "options"
-        msg = err["msg"].removeprefix("Value error, ")
-        lines.append(f"{where}: {msg}" if loc else msg)
+        cause = (err.get("ctx") or {}).get("error")
+        if isinstance(cause, OptionsError):
+            named = [p for p in cause.problems if p.valid and p.field in given]
+            lines += [f"{given[p.field]}{p.value}: must be {p.valid} — {cause.owner}: {p.help}" for p in named]
+            rest = [p for p in cause.problems if p not in named]
+            lines += [cause.describe(rest)] if rest else []
+        elif err["loc"]:
+            (p,) = problems(EvalSpec, [err])
+            flag = f"--{p.field.replace('_', '-')}"
+            lines.append(f"{flag} {p.value}: must be {p.valid} — {p.help}" if p.valid else f"{flag}: {p.message}")
+        else:
+            lines.append(err["msg"].removeprefix("Value error, "))
     return "; ".join(lines)
 
 
