@@ -97,6 +97,8 @@ def test_a_device_this_machine_lacks_is_refused_with_the_fix(device: str, messag
         (["--method", "sc", "--temperature", "0"], "--temperature 0.0: must be > 0"),
         (["--method", "sc", "--top-p", "1.5"], "--top-p 1.5: must be > 0 and <= 1"),
         (["--backend", "openai", "--base-url", "http://127.0.0.1:1/v1", "--concurrency", "0"], "--concurrency 0: must be >= 1"),
+        (["--backend", "openai", "--base-url", "http://127.0.0.1:1/v1", "--timeout", "0"], "--timeout 0.0: must be > 0"),
+        (["--backend", "openai", "--base-url", "http://127.0.0.1:1/v1", "--timeout", "-5"], "--timeout -5.0: must be > 0"),
     ],
 )
 def test_out_of_range_values_are_refused_with_their_range_before_anything_loads(flags: list[str], message: str, tmp_path: Path,

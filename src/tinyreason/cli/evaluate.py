@@ -3,7 +3,7 @@
     tinyreason eval                                   # Qwen/Qwen2.5-0.5B-Instruct, GSM8K test, 600 questions, seed 42, greedy
     tinyreason eval --method sc --n 5 --temperature 0.7
     tinyreason eval --model ./qwen-dir --data ../shared/data/gsm8k/test.jsonl --limit 50 --out runs/local
-    tinyreason eval --backend openai --model M --base-url http://127.0.0.1:8000/v1 -b timeout=60
+    tinyreason eval --backend openai --model M --base-url http://127.0.0.1:8000/v1 --timeout 60
     tinyreason eval --backend openvino --model ./qwen-dir -b weight_format=int8 -b num_threads=2
     tinyreason metrics runs/local                      # recompute metrics.json from samples.jsonl
 
@@ -58,6 +58,7 @@ def eval_cmd(
     base_url: Optional[str] = typer.Option(None, help="server URL, e.g. http://127.0.0.1:8000/v1 (openai backend)"),
     api_key_env: Optional[str] = typer.Option(None, help="environment variable holding the API key (openai backend; never stored)"),
     concurrency: Optional[int] = typer.Option(None, help="requests in flight at once (openai backend)"),
+    timeout: Optional[float] = typer.Option(None, help="seconds one request may take before it is retried, then recorded as an error (openai backend; default 120)"),
     force: bool = typer.Option(False, "--force", help="sc-verifier: run without a passing verifier audit (recorded in the run config)"),
 ) -> None:
     """Evaluate a model with one method on a seeded GSM8K subset. Rerun the same command to resume."""
@@ -69,7 +70,7 @@ def eval_cmd(
 
     m_flags = dict(max_new_tokens=max_new_tokens, prompt=prompt, n=n, temperature=temperature, top_p=top_p)
     b_flags = dict(adapter=adapter, device=device, dtype=dtype, batch_size=batch_size, base_url=base_url, api_key_env=api_key_env,
-                   concurrency=concurrency)
+                   concurrency=concurrency, timeout=timeout)
     m_opts = method_options(option, **m_flags)
     if force:
         m_opts["force"] = True  # only methods with a gate take it: any other says so (unknown option)
