@@ -22,28 +22,38 @@ from tinyreason.backends.base import Backend
 from tinyreason.data import Dataset, select
 from tinyreason.methods.base import Method
 from tinyreason.metrics import compute_metrics
-from tinyreason.runs import RunDir, environment
+from tinyreason.runs import RunDir, check_resume, environment
 from tinyreason.types import Prediction, Problem, to_jsonable
 
 console = Console(stderr=True, soft_wrap=True)  # paths in messages stay whole (copyable)
 
 
-def build_config(backend: Backend, method: Method, dataset: Dataset, problems: list[Problem], limit: int | None, seed: int) -> dict[str, Any]:
-    example = None
-    render = getattr(backend, "render", None)
-    if render is not None and problems:
-        example = render(method.templates()[0].render(question=problems[0].question))
+def build_config(method: Method, dataset: Dataset, problems: list[Problem], limit: int | None, seed: int, *,
+                 backend: dict[str, Any] | None, example_prompt: str | None) -> dict[str, Any]:
+    """The identity of a run (what resuming compares); `backend` is the backend's describe()."""
     return {
         "kind": "eval",
         "method": {"name": method.name, **method.config.model_dump()},
         "prompts": {t.name: {"system": t.system, "user": t.user} for t in method.templates()},
-        "example_prompt": example,
-        "backend": backend.describe(),
+        "example_prompt": example_prompt,
+        "backend": backend,
         "data": {"source": dataset.source, "split": dataset.split, "fingerprint": dataset.fingerprint(), "rows": len(dataset.problems)},
         "subset": {"limit": limit, "seed": seed, "ids": [p.id for p in problems]},
         "skipped_rows": dataset.skipped,
-        **environment(),
     }
+
+
+def check_before_loading(out: str | Path, backend: dict[str, Any] | None, method: Method, dataset: Dataset, *, limit: int | None,
+                         seed: int) -> None:
+    """Refuse (RunMismatch) a rerun into `out` that could not continue the run there, before any model loads.
+    `backend`: what the backend will describe() (None when only the loaded backend knows; evaluate checks it)."""
+    config = build_config(method, dataset, select(dataset, limit, seed), limit, seed, backend=backend, example_prompt=None)
+    check_resume(out, config, unknown=("example_prompt",) if backend is not None else ("example_prompt", "backend"))
+
+
+def _example_prompt(backend: Backend, method: Method, problems: list[Problem]) -> str | None:
+    render = getattr(backend, "render", None)
+    return render(method.templates()[0].render(question=problems[0].question)) if render is not None and problems else None
 
 
 def sample_record(p: Problem, pred: Prediction, wall_s: float) -> dict[str, Any]:
@@ -96,7 +106,8 @@ def evaluate(
 ) -> dict[str, Any]:
     problems = select(dataset, limit, seed)
     checked = method.preflight(backend)  # before the run directory exists: a refused run leaves nothing behind
-    run = RunDir.open(out, {**build_config(backend, method, dataset, problems, limit, seed), "preflight": checked})
+    config = build_config(method, dataset, problems, limit, seed, backend=backend.describe(), example_prompt=_example_prompt(backend, method, problems))
+    run = RunDir.open(out, {**config, **environment(), "preflight": checked})
     done = {s["id"]: s for s in run.iter_samples(repair=True)}
     pending = sorted((p for p in problems if p.id not in done), key=lambda p: len(p.question))
     per_batch = max(1, batch_size // max(1, method.samples_per_question))

@@ -66,6 +66,13 @@ class ConfiguredBackend:
             raise TypeError(f"{type(self).__name__}: config must be a {self.Config.__name__}, got {type(config).__name__}")
         self.config = config if config is not None else validate_config(self.Config, self.name, options)
 
+    @classmethod
+    def describe_config(cls, config: BackendConfig) -> dict[str, Any] | None:
+        """What describe() will return, computed from the Config alone without loading anything, so that a
+        rerun into a run directory it cannot continue is refused before the model loads. None (the default):
+        only the loaded backend knows, and the rerun is checked once it has loaded."""
+        return None
+
 
 @runtime_checkable
 class Backend(Protocol):

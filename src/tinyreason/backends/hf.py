@@ -73,16 +73,21 @@ class HFBackend(ChatTemplatePrompts, ConfiguredBackend):
         self.batch_size = c.batch_size or (64 if self.device.startswith("cuda") else 16)
         self.tokenizer = load_tokenizer(c.model, revision=c.revision, padding_side="left")
 
-    def describe(self) -> dict[str, Any]:
+    @classmethod
+    def describe_config(cls, config: HFConfig) -> dict[str, Any]:
+        """describe() without loading: 'auto' dtype resolves from this machine, the adapter is fingerprinted."""
+        adapter = config.adapter
         return {
-            "backend": self.name,
-            "model": self.model_name,
-            "revision": self.revision,
-            "adapter": str(Path(self.adapter).resolve()) if self.adapter and Path(self.adapter).exists() else self.adapter,
-            "dtype": self.dtype,
-            **({"adapter_sha256": adapter_fingerprint(self.adapter)} if self.adapter else {}),
-            **({"in_memory": self.note} if self.note else {}),
+            "backend": cls.name,
+            "model": config.model,
+            "revision": config.revision,
+            "adapter": str(Path(adapter).resolve()) if adapter and Path(adapter).exists() else adapter,
+            "dtype": resolve_device_dtype(config.device, config.dtype)[1],
+            **({"adapter_sha256": adapter_fingerprint(adapter)} if adapter else {}),
         }
+
+    def describe(self) -> dict[str, Any]:
+        return {**self.describe_config(self.config), **({"in_memory": self.note} if self.note else {})}
 
     def generate(self, chats: list[Chat], params: SamplingParams) -> list[list[Completion]]:
         prompts = self.encode(chats)

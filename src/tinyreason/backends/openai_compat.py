@@ -138,10 +138,14 @@ class OpenAIBackend(ConfiguredBackend):
         self._client = openai.OpenAI(api_key=self._key or NO_KEY, base_url=c.base_url, max_retries=c.max_retries, timeout=c.timeout)
         self._warned_usage = False
 
-    def describe(self) -> dict[str, Any]:
+    @classmethod
+    def describe_config(cls, config: OpenAIConfig) -> dict[str, Any]:
         # what generates, nothing secret: no key, no URL credentials or query (retry/timeout settings do
         # not change what is generated, so a resumed run may change them)
-        return {"backend": self.name, "model": self.model_name, "base_url": public_url(self.base_url)}
+        return {"backend": cls.name, "model": config.model, "base_url": public_url(config.base_url)}
+
+    def describe(self) -> dict[str, Any]:
+        return self.describe_config(self.config)
 
     def generate(self, chats: list[Chat], params: SamplingParams) -> list[list[Completion]]:
         return run_concurrently(lambda chat: self._complete(chat, params), chats, self.concurrency)
