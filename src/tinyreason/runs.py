@@ -178,17 +178,27 @@ class RunDir:
     def samples(self, *, repair: bool = False) -> list[dict[str, Any]]:
         return list(self.iter_samples(repair=repair))
 
-    def iter_samples(self, *, repair: bool = False) -> Iterator[dict[str, Any]]:
-        """Every stored sample. A torn final line (no newline: the process died mid-write) is cut off
-        when `repair` is set and otherwise ignored; any other bad line is an error with its line number."""
+    def repair_torn_tail(self) -> int:
+        """Cut off a torn final line of samples.jsonl (no newline: the process died mid-write); returns the
+        number of bytes cut (0: nothing was torn)."""
         if not self.samples_path.exists():
-            return
+            return 0
         data = self.samples_path.read_bytes()
-        lines = data.split(b"\n")
-        tail = lines.pop()  # b"" when the file ends with a newline
-        if tail and repair:
+        tail = data.rsplit(b"\n", 1)[-1]  # b"" when the file ends with a newline
+        if tail:
             with self.samples_path.open("r+b") as fh:
                 fh.truncate(len(data) - len(tail))
+        return len(tail)
+
+    def iter_samples(self, *, repair: bool = False) -> Iterator[dict[str, Any]]:
+        """Every stored sample. A torn final line is cut off when `repair` is set (see repair_torn_tail) and
+        otherwise ignored; any other bad line is an error with its line number."""
+        if repair:
+            self.repair_torn_tail()
+        if not self.samples_path.exists():
+            return
+        lines = self.samples_path.read_bytes().split(b"\n")
+        lines.pop()  # the torn tail, or b"" after the last newline
         seen: set[int] = set()
         for lineno, raw in enumerate(lines, start=1):
             try:

@@ -37,6 +37,7 @@ from urllib.parse import urlsplit, urlunsplit
 import openai
 from pydantic import Field
 
+from tinyreason import progress
 from tinyreason.backends.base import BackendConfig, ConfiguredBackend
 from tinyreason.types import Chat, Completion, FinishReason, SamplingParams
 
@@ -148,7 +149,7 @@ class OpenAIBackend(ConfiguredBackend):
         return self.describe_config(self.config)
 
     def generate(self, chats: list[Chat], params: SamplingParams) -> list[list[Completion]]:
-        return run_concurrently(lambda chat: self._complete(chat, params), chats, self.concurrency)
+        return run_concurrently(lambda chat: progress.completed(self._complete(chat, params)), chats, self.concurrency)
 
     def _complete(self, chat: Chat, params: SamplingParams) -> list[Completion]:
         """params.n completions for one chat: one request, plus refills if the server returned fewer."""
