@@ -3,14 +3,18 @@ loads, and errors about a model path, a data path or a device that say what is w
 
 from __future__ import annotations
 
+import os
+import socket
 import subprocess
 import sys
+import time
 from importlib import metadata
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+import tinyreason
 from tinyreason.cli import app
 
 runner = CliRunner()
@@ -107,3 +111,29 @@ def test_out_of_range_values_are_refused_with_their_range_before_anything_loads(
     res = _eval("--model", tmp_path / "no-model", "--data", gsm8k_file, "--out", tmp_path / "run", *flags)
     assert res.exit_code == 2 and message in _flat(res.output), res.output
     assert not (tmp_path / "run").exists()
+
+
+FAIL_FAST_S = 25  # generous: importing torch and transformers is most of it; the retries alone took 25-50 s
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # nothing listens once it is closed: connection refused, like a blocked Hub
+
+
+@pytest.mark.parametrize("needs", ["data", "model"])
+def test_without_the_hub_the_default_command_fails_fast_with_the_fix_first(needs: str, tmp_path: Path, gsm8k_file: Path) -> None:
+    offline = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")
+    env = {k: v for k, v in os.environ.items() if k not in offline}
+    env.update(HF_ENDPOINT=f"http://127.0.0.1:{_closed_port()}", HF_HOME=str(tmp_path / "hf-home"))  # never a non-local address
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(tinyreason.__file__).parents[1]), env.get("PYTHONPATH", "")])  # this tinyreason, from any cwd
+    args = ["--data", str(gsm8k_file)] if needs == "model" else []  # the default command needs both: data is loaded first
+    t0 = time.monotonic()
+    res = subprocess.run([sys.executable, "-m", "tinyreason", "eval", "--limit", "1", *args], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=300)
+    seconds = time.monotonic() - t0
+    assert res.returncode == 2 and "Retrying" not in res.stdout + res.stderr, res.stdout + res.stderr
+    assert res.stdout.startswith("error: no Hugging Face Hub: pass local files: --model PATH (a model folder or .gguf file) --data PATH")
+    assert ("dataset openai/gsm8k" if needs == "data" else "model Qwen/Qwen2.5-0.5B-Instruct") in res.stdout
+    assert seconds < FAIL_FAST_S

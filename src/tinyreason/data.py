@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tinyreason.answers import parse_gold
+from tinyreason.hub import HubUnreachable, require_hub
 from tinyreason.types import Problem
 
 HUB_DATASET = "openai/gsm8k"
@@ -124,6 +125,10 @@ def load_hub(name: str = HUB_DATASET, split: str = "test", *, skip_bad_rows: boo
     """GSM8K from the Hub via `datasets` (config 'main'). Needs network on first use (then cached)."""
     if split not in SPLITS:
         raise DataError(f"unknown split '{split}': choose one of {', '.join(SPLITS)}")
+    try:
+        require_hub(f"the dataset {name}")
+    except HubUnreachable as e:
+        raise DataError(str(e)) from None
     import datasets  # deferred: heavy import
 
     try:

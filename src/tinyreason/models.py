@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import torch
 
+from tinyreason.hub import HubUnreachable, require_hub
 from tinyreason.types import Chat
 
 DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
@@ -27,6 +28,10 @@ Quantization = Literal["none", "4bit"]
 
 class ModelLoadError(OSError):
     pass
+
+
+class ModelNotFound(ModelLoadError, FileNotFoundError):
+    """--model names nothing local and cannot come from the Hub (every command reports a FileNotFoundError)."""
 
 
 def auto_device() -> str:
@@ -102,14 +107,14 @@ def check_model_folder(model: str) -> None:
     p = Path(model)
     if not p.exists():
         if _meant_as_path(model):
-            raise ModelLoadError(f"no model folder or file at {model}: --model takes a transformers model folder (config.json, tokenizer "
+            raise ModelNotFound(f"no model folder or file at {model}: --model takes a transformers model folder (config.json, tokenizer "
                                  f"files, *.safetensors), a .gguf file, or a Hub id such as Qwen/Qwen2.5-0.5B-Instruct")
         return  # a Hub id
     if p.is_dir() and not (p / "config.json").is_file():
         if (p / "adapter_config.json").is_file():
             base = _adapter_base(p) or "BASE"
-            raise ModelLoadError(f"{model} is a PEFT adapter, not a model: pass --adapter {model} --model {base} (the model it was trained on)")
-        raise ModelLoadError(f"{model} holds no model (no config.json): pass the folder that holds config.json, the tokenizer files and "
+            raise ModelNotFound(f"{model} is a PEFT adapter, not a model: pass --adapter {model} --model {base} (the model it was trained on)")
+        raise ModelNotFound(f"{model} holds no model (no config.json): pass the folder that holds config.json, the tokenizer files and "
                              f"the *.safetensors weights (e.g. one written by `hf download Qwen/Qwen2.5-0.5B-Instruct --local-dir DIR`)")
 
 
@@ -130,6 +135,11 @@ def _from_pretrained(loader: Any, model: str, revision: str | None, what: str) -
     path, kw = split_model_path(model)
     if revision:
         kw["revision"] = revision
+    if not Path(path).exists():
+        try:
+            require_hub(f"the model {model}")
+        except HubUnreachable as e:
+            raise ModelNotFound(str(e)) from None
     try:
         return loader(path, **kw)
     except OSError as e:
