@@ -122,7 +122,8 @@ def check_resume(path: str | Path, config: dict[str, Any], *, unknown: tuple[str
         hint = f"--limit {b.get('limit')} is smaller than this run's {a.get('limit')}: a run never shrinks. " if shrink else ""
         raise RunMismatch(
             f"{run.config_path} belongs to a different run; refusing to mix results. Differences:\n  " + "\n  ".join(diffs[:20])
-            + f"\n{hint}Use another --out directory (or delete this one to start over); only a larger --limit can continue it."
+            + f"\n{hint}A rerun continues a run only with the same settings (a larger --limit grows it); otherwise use "
+            "another --out directory (or delete this one to start over)."
         )
     return grows
 
