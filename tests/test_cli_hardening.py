@@ -43,7 +43,7 @@ def test_a_model_path_that_does_not_exist_says_so(tmp_path: Path, gsm8k_file: Pa
     assert res.exit_code == 2 and f"no model folder or file at {missing}" in out and "Repo id" not in out
     assert "Hub id" in out and not (tmp_path / "run").exists()
     monkeypatch.chdir(tmp_path)  # ORG/NAME could be either: the Hub is asked (offline here), and the error says both
-    res = _eval("--model", "models/qwen", "--data", gsm8k_file, "--out", tmp_path / "run")
+    res = _eval("--model", "models/qwen", "--backend", "hf", "--data", gsm8k_file, "--out", tmp_path / "run")
     assert res.exit_code == 2 and "--model PATH (there is no local folder 'models/qwen' either)" in _flat(res.output)
 
 
@@ -67,21 +67,22 @@ def test_a_directory_as_data_is_named(tmp_path: Path, gsm8k_file: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("device", "message"),
+    ("backend", "device", "message"),
     [
-        ("cuda", "--device cuda: this torch has no usable CUDA"),
-        ("cuda:0", "--device cuda:0: this torch has no usable CUDA"),
-        ("mps", "--device mps: MPS (Apple GPU) is not available"),
-        ("gpu", "unknown device 'gpu'"),
+        ("auto", "cuda", "--device cuda: this torch has no usable CUDA"),  # the default backend: auto picks a torch one for cuda
+        ("hf", "cuda", "--device cuda: this torch has no usable CUDA"),
+        ("hf", "cuda:0", "--device cuda:0: this torch has no usable CUDA"),
+        ("hf", "mps", "--device mps: MPS (Apple GPU) is not available"),
+        ("hf", "gpu", "unknown device 'gpu'"),
     ],
 )
-def test_a_device_this_machine_lacks_is_refused_with_the_fix(device: str, message: str, tiny_model: Path, gsm8k_file: Path,
+def test_a_device_this_machine_lacks_is_refused_with_the_fix(backend: str, device: str, message: str, tiny_model: Path, gsm8k_file: Path,
                                                             tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # a CPU-only machine, whatever this one is
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
-    res = _eval("--model", tiny_model, "--data", gsm8k_file, "--device", device, "--out", tmp_path / "run")
+    res = _eval("--model", tiny_model, "--data", gsm8k_file, "--backend", backend, "--device", device, "--out", tmp_path / "run")
     out = _flat(res.output)
     assert res.exit_code == 2 and message in out and "Traceback" not in out
     assert "--device cpu" in out or "unknown" in message

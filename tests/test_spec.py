@@ -23,7 +23,7 @@ def test_defaults_and_run_dir_name() -> None:
     ("kwargs", "message"),
     [
         ({"method": "nope"}, "unknown method 'nope'"),
-        ({"method": "sc", "method_options": {"n": 0}}, "n: 0 is out of range: must be >= 1 — samples per question"),
+        ({"method": "sc", "method_options": {"n": 0}}, "n: Input should be greater than or equal to 1"),
         ({"method": "greedy", "method_options": {"n": 5}}, "it takes: prompt, max_new_tokens, seed"),
         ({"backend": "nope"}, "unknown backend 'nope'"),
         ({"backend": "hf", "backend_options": {"base_url": "http://x"}}, "base_url: Extra inputs are not permitted"),

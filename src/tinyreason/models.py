@@ -118,6 +118,17 @@ def check_model_folder(model: str) -> None:
                              f"the *.safetensors weights (e.g. one written by `hf download Qwen/Qwen2.5-0.5B-Instruct --local-dir DIR`)")
 
 
+def check_model_source(model: str) -> None:
+    """Refuse a --model that names nothing loadable (a local path holding no model, or a Hub id while the
+    Hub cannot be reached), before anything is loaded; for code that hands the name to a loader itself."""
+    check_model_folder(model)
+    if not Path(model).exists():
+        try:
+            require_hub(f"the model {model}")
+        except HubUnreachable as e:
+            raise ModelNotFound(str(e)) from None
+
+
 def _adapter_base(adapter: Path) -> str | None:
     try:
         return json.loads((adapter / "adapter_config.json").read_text()).get("base_model_name_or_path")
@@ -136,10 +147,7 @@ def _from_pretrained(loader: Any, model: str, revision: str | None, what: str) -
     if revision:
         kw["revision"] = revision
     if not Path(path).exists():
-        try:
-            require_hub(f"the model {model}")
-        except HubUnreachable as e:
-            raise ModelNotFound(str(e)) from None
+        check_model_source(model)
     try:
         return loader(path, **kw)
     except OSError as e:

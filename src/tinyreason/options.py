@@ -1,8 +1,8 @@
 """Checking a plug-in's options against its pydantic Config, with errors a person can act on.
 
     validate_options(HFConfig, "backend 'hf'", {"batch_size": 0})
-    # OptionsError: backend 'hf' options are invalid (batch_size: 0 is out of range: must be >= 1 — sequences
-    # per generate call ...); it takes: model, adapter, device, dtype, batch_size, revision
+    # OptionsError: backend 'hf' options are invalid (batch_size: Input should be greater than or equal to 1
+    # (got 0; valid: >= 1) — sequences per generate call ...); it takes: model, adapter, device, dtype, batch_size, revision
 
 Methods and backends validate their options this way. An out-of-range value is reported with the whole valid
 range read from the field's constraints (`ge`, `gt`, `le`, `lt`), and the error keeps every problem as data
@@ -34,11 +34,11 @@ class Problem:
 
 
 class OptionsError(ValueError):
-    """Invalid options of one plug-in; str() lists every problem and the options it takes."""
+    """Invalid options of one plug-in; str() lists every problem and the options it takes (or is `message`)."""
 
-    def __init__(self, owner: str, problems: list[Problem], valid: list[str]) -> None:
+    def __init__(self, owner: str, problems: list[Problem], valid: list[str], message: str | None = None) -> None:
         self.owner, self.problems, self.valid = owner, problems, valid
-        super().__init__(self.describe(problems))
+        super().__init__(message or self.describe(problems))
 
     def describe(self, problems: list[Problem]) -> str:
         return f"{self.owner} options are invalid ({'; '.join(p.line() for p in problems)}); it takes: {', '.join(self.valid)}"
@@ -56,7 +56,7 @@ def problems(config_cls: type[BaseModel], errors: list[Any]) -> list[Problem]:
     for err in errors:
         info = config_cls.model_fields.get(str(err["loc"][0])) if err["loc"] else None
         valid = valid_range(info) if info is not None and err["type"] in RANGE_ERRORS else None
-        message = f"{err['input']!r} is out of range: must be {valid}" if valid else err["msg"]
+        message = err["msg"].removeprefix("Value error, ") + (f" (got {err['input']!r}; valid: {valid})" if valid else "")
         field = ".".join(map(str, err["loc"])) or "options"
         out.append(Problem(field, err.get("input"), message, info.description if info is not None else None, valid))
     return out
@@ -67,4 +67,7 @@ def validate_options(config_cls: type[BaseModel], owner: str, options: dict[str,
     try:
         return config_cls(**options)
     except ValidationError as e:
+        causes = [(err.get("ctx") or {}).get("error") for err in e.errors()]
+        if len(causes) == 1 and isinstance(causes[0], OptionsError):
+            raise causes[0] from None  # a Config that validates through another plug-in's: that one's problems, as they are
         raise OptionsError(owner, problems(config_cls, e.errors()), list(config_cls.model_fields)) from None

@@ -108,9 +108,9 @@ def spec_errors(e: Any, given: dict[str, str]) -> str:
         cause = (err.get("ctx") or {}).get("error")
         if isinstance(cause, OptionsError):
             named = [p for p in cause.problems if p.valid and p.field in given]
-            lines += [f"{given[p.field]}{p.value}: must be {p.valid} — {cause.owner}: {p.help}" for p in named]
+            lines += [f"{given[p.field]}{p.value}: must be {p.valid} — {p.help}" for p in named]
             rest = [p for p in cause.problems if p not in named]
-            lines += [cause.describe(rest)] if rest else []
+            lines += [(cause.describe(rest) if named else str(cause))] if rest else []
         elif err["loc"]:
             (p,) = problems(EvalSpec, [err])
             flag = f"--{p.field.replace('_', '-')}"
