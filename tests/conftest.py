@@ -1,8 +1,15 @@
-"""Shared fixtures: the tiny random Qwen2 (built once per session) and a small GSM8K JSONL."""
+"""Shared fixtures: the tiny random Qwen2 (built once per session) and a small GSM8K JSONL.
+
+Every test sees the same wide console: Rich sizes tables to the terminal of whoever runs pytest (COLUMNS,
+else the tty, else 80 columns) and cuts or wraps cells to fit, so output that tests assert on would depend
+on the terminal and on the length of pytest's temp paths. A Console reads COLUMNS when it is created (the
+CLI's at import), so it is set here, before any test module imports tinyreason; subprocesses inherit it.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -11,8 +18,15 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+RUNNER_COLUMNS = shutil.get_terminal_size().columns  # pytest's own report keeps the runner's width
+os.environ["COLUMNS"] = "1000"
 
 from tiny import build_tiny_qwen2, write_gsm8k_jsonl  # noqa: E402
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    config.get_terminal_writer().fullwidth = RUNNER_COLUMNS
 
 
 @pytest.fixture(scope="session")

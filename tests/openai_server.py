@@ -32,6 +32,7 @@ class Action:
     text: str | None = None  # None: the server's reply function
     finish: str = "stop"
     html: bool = False  # answer 200 with an HTML page (what a wrong URL often gets)
+    hang: bool = False  # accept the request and never answer (until the server closes)
 
 
 class FakeOpenAI:
@@ -41,6 +42,7 @@ class FakeOpenAI:
         self.in_flight = self.max_in_flight = 0
         self._plans: dict[str, tuple[list[Action], bool]] = {}
         self._lock = threading.Lock()
+        self._closing = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -65,6 +67,7 @@ class FakeOpenAI:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._closing.set()  # hung requests end, unanswered
         self._server.shutdown()
         self._server.server_close()
 
@@ -75,9 +78,12 @@ class FakeOpenAI:
                     return actions[0] if repeat and len(actions) == 1 else actions.pop(0)
         return Action()
 
-    def _answer(self, body: dict[str, Any]) -> tuple[int, dict[str, str], dict[str, Any]]:
+    def _answer(self, body: dict[str, Any]) -> tuple[int, dict[str, str], dict[str, Any]] | None:
         question = _last_user(body)
         action = self._next_action(question)
+        if action.hang:
+            self._closing.wait()
+            return None
         time.sleep(self.delay + action.sleep)
         if action.html:
             return 200, {"Content-Type": "text/html"}, {}
@@ -112,7 +118,9 @@ class FakeOpenAI:
                     srv.in_flight += 1
                     srv.max_in_flight = max(srv.max_in_flight, srv.in_flight)
                 try:
-                    self._send(*srv._answer(body))
+                    answer = srv._answer(body)
+                    if answer is not None:
+                        self._send(*answer)
                 finally:
                     with srv._lock:
                         srv.in_flight -= 1

@@ -35,12 +35,13 @@ def test_load_jsonl_parses_gold_and_ids(gsm8k_file: Path) -> None:
 )
 def test_bad_rows_name_file_line_and_problem(tmp_path: Path, line: str, message: str) -> None:
     f = tmp_path / "bad.jsonl"
-    f.write_text(json.dumps({"question": "ok?", "answer": "#### 1"}) + "\n" + line + "\n")
+    ok = json.dumps({"question": "ok?", "answer": "#### 1"})
+    f.write_text(ok + "\n" + line + "\n" + ok + "\n")
     with pytest.raises(DataError) as e:
         load_jsonl(f)
-    assert f"{f}:2" in str(e.value) and message in str(e.value)
+    assert f"{f}:2" in str(e.value) and message in str(e.value) and "--skip-bad-rows" in str(e.value)
     ds = load_jsonl(f, skip_bad_rows=True)
-    assert [p.id for p in ds.problems] == [0]
+    assert [p.id for p in ds.problems] == [0, 2]
     assert len(ds.skipped) == 1 and f"{f}:2" in ds.skipped[0]
 
 
@@ -50,6 +51,34 @@ def test_missing_file_and_empty_file(tmp_path: Path) -> None:
     (tmp_path / "empty.jsonl").write_text("")
     with pytest.raises(DataError, match="no usable rows"):
         load_jsonl(tmp_path / "empty.jsonl")
+
+
+def test_trailing_blank_lines_are_accepted_but_a_blank_line_in_the_middle_is_not(tmp_path: Path) -> None:
+    row = json.dumps({"question": "ok?", "answer": "#### 1"})
+    f = tmp_path / "trailing.jsonl"
+    f.write_text(f"{row}\n{row}\n\n  \n\n")  # an editor's extra newline, or a few
+    ds = load_jsonl(f)
+    assert [p.id for p in ds.problems] == [0, 1] and ds.skipped == []
+    f.write_text(f"{row}\n\n{row}\n")
+    with pytest.raises(DataError, match=r"trailing.jsonl:2: blank line.*--skip-bad-rows"):
+        load_jsonl(f)
+
+
+def test_every_bad_row_error_names_the_skip_flag(tmp_path: Path) -> None:
+    f = tmp_path / "bad.jsonl"
+    f.write_text("{not json\n")
+    with pytest.raises(DataError, match=r"bad.jsonl:1: not valid JSON .*--skip-bad-rows"):
+        load_jsonl(f)
+
+
+def test_a_directory_as_data_says_so_and_names_the_files_in_it(tmp_path: Path) -> None:
+    (tmp_path / "test.jsonl").write_text(json.dumps({"question": "ok?", "answer": "#### 1"}) + "\n")
+    for data in (str(tmp_path), str(tmp_path) + "/"):
+        with pytest.raises(DataError) as e:
+            load_problems(data)
+        message = str(e.value)
+        assert "is a directory" in message and "no such file" not in message
+        assert str(tmp_path / "test.jsonl") in message
 
 
 def test_subset_is_the_documented_sha256_order() -> None:

@@ -39,5 +39,5 @@ def test_invalid_specs_name_the_problem(kwargs: dict, message: str) -> None:
 
 def test_cli_refuses_a_bad_spec_before_loading_anything(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["eval", "--model", str(tmp_path / "no-model"), "--method", "sc", "-o", "n=0", "--out", str(tmp_path / "r")])
-    assert res.exit_code == 2 and "n: Input should be greater than or equal to 1" in res.output
+    assert res.exit_code == 2 and "-o n=0: must be >= 1" in res.output
     assert not (tmp_path / "r").exists()

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tinyreason.answers import parse_gold
+from tinyreason.hub import HubUnreachable, require_hub
 from tinyreason.types import Problem
 
 HUB_DATASET = "openai/gsm8k"
@@ -58,11 +59,15 @@ def subset_ids(n_rows: int, limit: int | None, seed: int) -> list[int]:
     return order if limit is None else order[:limit]
 
 
+def _bad_row(where: str, reason: str, skip_bad_rows: bool, skipped: list[str]) -> None:
+    if not skip_bad_rows:
+        raise DataError(f"{where}: {reason} (fix the row, or pass --skip-bad-rows to skip and count it)")
+    skipped.append(f"{where}: {reason}")
+
+
 def _row_to_problem(row: object, idx: int, where: str, skip_bad_rows: bool, skipped: list[str]) -> Problem | None:
     def bad(reason: str) -> None:
-        if not skip_bad_rows:
-            raise DataError(f"{where}: {reason} (fix the row, or pass --skip-bad-rows to skip and count it)")
-        skipped.append(f"{where}: {reason}")
+        return _bad_row(where, reason, skip_bad_rows, skipped)
 
     if not isinstance(row, dict):
         return bad(f"expected a JSON object, got {type(row).__name__}")
@@ -78,40 +83,52 @@ def _row_to_problem(row: object, idx: int, where: str, skip_bad_rows: bool, skip
 
 
 def load_jsonl(path: str | Path, *, skip_bad_rows: bool = False) -> Dataset:
-    """Local GSM8K-format JSONL. A problem's id is its 0-based line number (the Hub split's row index)."""
+    """Local GSM8K-format JSONL. A problem's id is its 0-based line number (the Hub split's row index).
+    Blank lines at the end of the file are not rows; a blank line between rows is a bad row."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
+    _check_data_file(path)
+    with path.open(encoding="utf-8") as fh:
+        lines = list(fh)
+    while lines and not lines[-1].strip():
+        lines.pop()
     problems: list[Problem] = []
     skipped: list[str] = []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            idx = lineno - 1  # row index = 0-based line number, so ids match the Hub split's row order
-            where = f"{path}:{lineno}"
-            if not line.strip():
-                if skip_bad_rows:
-                    skipped.append(f"{where}: blank line")
-                    continue
-                raise DataError(f"{where}: blank line (GSM8K JSONL has one object per line)")
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                if not skip_bad_rows:
-                    raise DataError(f"{where}: not valid JSON ({e.msg} at column {e.colno})") from None
-                skipped.append(f"{where}: not valid JSON")
-                continue
-            p = _row_to_problem(row, idx, where, skip_bad_rows, skipped)
-            if p is not None:
-                problems.append(p)
+    for lineno, line in enumerate(lines, start=1):
+        idx = lineno - 1  # row index = 0-based line number, so ids match the Hub split's row order
+        where = f"{path}:{lineno}"
+        if not line.strip():
+            _bad_row(where, "blank line (GSM8K JSONL has one object per line)", skip_bad_rows, skipped)
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            _bad_row(where, f"not valid JSON ({e.msg} at column {e.colno})", skip_bad_rows, skipped)
+            continue
+        p = _row_to_problem(row, idx, where, skip_bad_rows, skipped)
+        if p is not None:
+            problems.append(p)
     if not problems:
         raise DataError(f"{path}: no usable rows")
     return Dataset(source=str(path.resolve()), split=path.stem, problems=problems, skipped=skipped)
+
+
+def _check_data_file(path: Path) -> None:
+    if path.is_dir():
+        found = sorted(path.glob("*.jsonl"))
+        holds = f"; it holds {', '.join(map(str, found[:5]))}" if found else " (it holds no .jsonl file)"
+        raise DataError(f"{path} is a directory: --data takes one GSM8K-format .jsonl file, e.g. --data {found[0] if found else 'DIR/test.jsonl'}{holds}")
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
 
 
 def load_hub(name: str = HUB_DATASET, split: str = "test", *, skip_bad_rows: bool = False) -> Dataset:
     """GSM8K from the Hub via `datasets` (config 'main'). Needs network on first use (then cached)."""
     if split not in SPLITS:
         raise DataError(f"unknown split '{split}': choose one of {', '.join(SPLITS)}")
+    try:
+        require_hub(f"the dataset {name}")
+    except HubUnreachable as e:
+        raise DataError(str(e)) from None
     import datasets  # deferred: heavy import
 
     try:

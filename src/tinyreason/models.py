@@ -13,11 +13,13 @@ the train/eval prompt-parity guarantee rests on that.
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
 
+from tinyreason.hub import HubUnreachable, require_hub
 from tinyreason.types import Chat
 
 DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
@@ -26,6 +28,10 @@ Quantization = Literal["none", "4bit"]
 
 class ModelLoadError(OSError):
     pass
+
+
+class ModelNotFound(ModelLoadError, FileNotFoundError):
+    """--model names nothing local and cannot come from the Hub (every command reports a FileNotFoundError)."""
 
 
 def auto_device() -> str:
@@ -55,22 +61,84 @@ def auto_dtype(device: str) -> str:
 
 
 def resolve_device_dtype(device: str, dtype: str) -> tuple[str, str]:
-    """'auto' resolved for this machine; an unknown dtype is an error listing the valid ones."""
+    """'auto' resolved for this machine; a device it lacks or an unknown dtype is an error with the fix."""
     device = auto_device() if device == "auto" else device
+    check_device(device)
     dtype = auto_dtype(device) if dtype == "auto" else dtype
     if dtype not in DTYPES:
         raise ValueError(f"unknown dtype '{dtype}': choose one of auto, {', '.join(DTYPES)}")
     return device, dtype
 
 
+def check_device(device: str) -> None:
+    """Refuse a device this machine or this torch build does not have (torch's own error is a traceback
+    deep in the first .to(device)), saying what to use instead."""
+    try:
+        kind = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"unknown device '{device}': use auto, cpu, cuda, cuda:N or mps") from None
+    if kind.type == "cuda" and not torch.cuda.is_available():
+        why = f"this torch ({torch.__version__}) is a CPU-only build" if torch.version.cuda is None else "no CUDA GPU is visible (see nvidia-smi, CUDA_VISIBLE_DEVICES)"
+        raise ValueError(f"--device {device}: this torch has no usable CUDA: {why}. Use --device cpu (or auto), or install a CUDA build of torch")
+    if kind.type == "cuda" and kind.index is not None and kind.index >= torch.cuda.device_count():
+        raise ValueError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) are visible (cuda:0 ... cuda:{torch.cuda.device_count() - 1})")
+    if kind.type == "mps" and not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
+        raise ValueError(f"--device {device}: MPS (Apple GPU) is not available on this machine. Use --device cpu (or auto)")
+
+
 def split_model_path(model: str) -> tuple[str, dict[str, Any]]:
-    """A path ending in .gguf loads through transformers' gguf_file from its folder."""
+    """A path ending in .gguf loads through transformers' gguf_file from its folder. A local path that holds
+    no model is an error saying what to pass (transformers would take it for a Hub id)."""
     if model.endswith(".gguf"):
         p = Path(model)
         if not p.is_file():
             raise FileNotFoundError(f"GGUF file not found: {model}")
         return str(p.parent), {"gguf_file": p.name}
+    check_model_folder(model)
     return model, {}
+
+
+def _meant_as_path(model: str) -> bool:
+    """A Hub id is NAME or ORG/NAME; an absolute or ./ ~ path, or one with two slashes, is a local path."""
+    return model.startswith(("/", ".", "~")) or model.count("/") > 1 or "\\" in model
+
+
+def check_model_folder(model: str) -> None:
+    p = Path(model)
+    if not p.exists():
+        if _meant_as_path(model):
+            raise ModelNotFound(f"no model folder or file at {model}: --model takes a transformers model folder (config.json, tokenizer "
+                                 f"files, *.safetensors), a .gguf file, or a Hub id such as Qwen/Qwen2.5-0.5B-Instruct")
+        return  # a Hub id
+    if p.is_dir() and not (p / "config.json").is_file():
+        if (p / "adapter_config.json").is_file():
+            base = _adapter_base(p) or "BASE"
+            raise ModelNotFound(f"{model} is a PEFT adapter, not a model: pass --adapter {model} --model {base} (the model it was trained on)")
+        raise ModelNotFound(f"{model} holds no model (no config.json): pass the folder that holds config.json, the tokenizer files and "
+                             f"the *.safetensors weights (e.g. one written by `hf download Qwen/Qwen2.5-0.5B-Instruct --local-dir DIR`)")
+
+
+def check_model_source(model: str) -> None:
+    """Refuse a --model that names nothing loadable (a local path holding no model, or a Hub id while the
+    Hub cannot be reached), before anything is loaded; for code that hands the name to a loader itself."""
+    check_model_folder(model)
+    if not Path(model).exists():
+        try:
+            require_hub(f"the model {model}")
+        except HubUnreachable as e:
+            raise ModelNotFound(str(e)) from None
+
+
+def _adapter_base(adapter: Path) -> str | None:
+    try:
+        return json.loads((adapter / "adapter_config.json").read_text()).get("base_model_name_or_path")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _not_found_hint(model: str) -> str:
+    local = "" if Path(model).exists() else f" (there is no local folder '{model}' either)"
+    return f"Without Hub access pass a local folder or .gguf file: --model PATH{local}"
 
 
 def _from_pretrained(loader: Any, model: str, revision: str | None, what: str) -> Any:
@@ -78,10 +146,12 @@ def _from_pretrained(loader: Any, model: str, revision: str | None, what: str) -
     path, kw = split_model_path(model)
     if revision:
         kw["revision"] = revision
+    if not Path(path).exists():
+        check_model_source(model)
     try:
         return loader(path, **kw)
     except OSError as e:
-        raise ModelLoadError(f"could not load {what} '{model}': {e}\nWithout Hub access pass a local folder or .gguf file: --model PATH") from None
+        raise ModelLoadError(f"could not load {what} '{model}': {e}\n{_not_found_hint(model)}") from None
 
 
 def load_tokenizer(model: str, *, revision: str | None = None, padding_side: str | None = None) -> Any:

@@ -6,9 +6,12 @@
     DIR/metrics.json    derived from samples.jsonl (recomputable any time: `tinyreason metrics DIR`)
 
 Resume: opening a directory that already has a config compares the *identity* part of the configs
-(everything that changes what is measured). Equal: finished ids are skipped. Different: RunMismatch
-naming the fields — never a silent mix. A half-written last line (kill -9 mid-write) is cut off; any
-other broken line is an error naming the file and line.
+(everything that changes what is measured). Equal: finished ids are skipped. Equal but for a larger
+subset limit (same seed, so the stored ids are a prefix of the new ones): the run grows, the config
+records the new limit and ids (and `extended`), finished questions are kept. Anything else, shrinking
+included: RunMismatch naming the fields — never a silent mix. `check_resume` does the same comparison
+without writing, so a rerun can be refused before a model loads. A half-written last line (kill -9
+mid-write) is cut off; any other broken line is an error naming the file and line.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ CONFIG = "config.json"
 SAMPLES = "samples.jsonl"
 METRICS = "metrics.json"
 # config keys that do not change what is measured (and so may differ on resume)
-NON_IDENTITY = ("created", "versions", "git", "runtime", "skipped_rows", "preflight")
+NON_IDENTITY = ("created", "versions", "git", "runtime", "skipped_rows", "preflight", "extended")
 PACKAGES = ("tinyreason", "torch", "transformers", "tokenizers", "datasets", "accelerate", "peft", "trl", "vllm", "openvino", "openvino-genai", "nncf")
 
 
@@ -87,6 +90,44 @@ def config_diff(stored: dict[str, Any], config: dict[str, Any]) -> list[str]:
     return _diff(identity(stored), identity(json.loads(json.dumps(config))))
 
 
+def _limit(subset: dict[str, Any]) -> float:
+    return float("inf") if subset.get("limit") is None else subset["limit"]
+
+
+def _grows(stored: Any, now: Any) -> bool:
+    """`now` is `stored` with a larger limit: same seed (and all else), the stored ids a prefix of the new."""
+    if not isinstance(stored, dict) or not isinstance(now, dict) or _limit(now) <= _limit(stored):
+        return False
+    old, new = stored.get("ids") or [], now.get("ids") or []
+    same_rest = {k: v for k, v in stored.items() if k not in ("limit", "ids")} == {k: v for k, v in now.items() if k not in ("limit", "ids")}
+    return same_rest and new[: len(old)] == old
+
+
+def check_resume(path: str | Path, config: dict[str, Any], *, unknown: tuple[str, ...] = ()) -> bool:
+    """Whether `config` may continue the run in `path`; raises RunMismatch naming the differences if not.
+    True when it continues it with a larger subset. `unknown`: top-level fields not known yet (what a
+    backend reports once loaded), left out of the comparison. Writes nothing."""
+    run = RunDir(path)
+    if not run.config_path.exists():
+        return False
+    stored = {k: v for k, v in identity(run.config()).items() if k not in unknown}
+    now = {k: v for k, v in identity(json.loads(json.dumps(config))).items() if k not in unknown}
+    grows = _grows(stored.get("subset"), now.get("subset"))
+    if grows:
+        del stored["subset"], now["subset"]
+    diffs = _diff(stored, now)
+    if diffs:
+        a, b = stored.get("subset") or {}, now.get("subset") or {}
+        shrink = a.get("ids", [])[: len(b.get("ids", []))] == b.get("ids") and _limit(b) < _limit(a)
+        hint = f"--limit {b.get('limit')} is smaller than this run's {a.get('limit')}: a run never shrinks. " if shrink else ""
+        raise RunMismatch(
+            f"{run.config_path} belongs to a different run; refusing to mix results. Differences:\n  " + "\n  ".join(diffs[:20])
+            + f"\n{hint}A rerun continues a run only with the same settings (a larger --limit grows it); otherwise use "
+            "another --out directory (or delete this one to start over)."
+        )
+    return grows
+
+
 class RunDir:
     """One run directory. Create or reopen with RunDir.open(path, config)."""
 
@@ -109,20 +150,23 @@ class RunDir:
     def open(cls, path: str | Path, config: dict[str, Any]) -> "RunDir":
         run = cls(path)
         run.path.mkdir(parents=True, exist_ok=True)
-        if run.config_path.exists():
-            stored = run.config()
-            diffs = _diff(identity(stored), identity(json.loads(json.dumps(config))))
-            if diffs:
-                raise RunMismatch(
-                    f"{run.config_path} belongs to a different run; refusing to mix results. Differences:\n  "
-                    + "\n  ".join(diffs[:20])
-                    + "\nUse another --out directory (or delete this one to start over)."
-                )
-        else:
-            tmp = run.config_path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n")
-            os.replace(tmp, run.config_path)
+        if not run.config_path.exists():
+            run._write_config(config)
+        elif check_resume(path, config):
+            run._grow(config["subset"])
         return run
+
+    def _write_config(self, config: dict[str, Any]) -> None:
+        tmp = self.config_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n")
+        os.replace(tmp, self.config_path)
+
+    def _grow(self, subset: dict[str, Any]) -> None:
+        """Record the larger subset; the metrics of the smaller one are stale until the run finishes again."""
+        stored = self.config()
+        grown = {"from_limit": stored["subset"].get("limit"), "to_limit": subset.get("limit"), "at": now()}
+        self._write_config({**stored, "subset": subset, "extended": [*stored.get("extended", []), grown]})
+        self.metrics_path.unlink(missing_ok=True)
 
     def config(self) -> dict[str, Any]:
         if not self.config_path.exists():
@@ -135,17 +179,27 @@ class RunDir:
     def samples(self, *, repair: bool = False) -> list[dict[str, Any]]:
         return list(self.iter_samples(repair=repair))
 
-    def iter_samples(self, *, repair: bool = False) -> Iterator[dict[str, Any]]:
-        """Every stored sample. A torn final line (no newline: the process died mid-write) is cut off
-        when `repair` is set and otherwise ignored; any other bad line is an error with its line number."""
+    def repair_torn_tail(self) -> int:
+        """Cut off a torn final line of samples.jsonl (no newline: the process died mid-write); returns the
+        number of bytes cut (0: nothing was torn)."""
         if not self.samples_path.exists():
-            return
+            return 0
         data = self.samples_path.read_bytes()
-        lines = data.split(b"\n")
-        tail = lines.pop()  # b"" when the file ends with a newline
-        if tail and repair:
+        tail = data.rsplit(b"\n", 1)[-1]  # b"" when the file ends with a newline
+        if tail:
             with self.samples_path.open("r+b") as fh:
                 fh.truncate(len(data) - len(tail))
+        return len(tail)
+
+    def iter_samples(self, *, repair: bool = False) -> Iterator[dict[str, Any]]:
+        """Every stored sample. A torn final line is cut off when `repair` is set (see repair_torn_tail) and
+        otherwise ignored; any other bad line is an error with its line number."""
+        if repair:
+            self.repair_torn_tail()
+        if not self.samples_path.exists():
+            return
+        lines = self.samples_path.read_bytes().split(b"\n")
+        lines.pop()  # the torn tail, or b"" after the last newline
         seen: set[int] = set()
         for lineno, raw in enumerate(lines, start=1):
             try:

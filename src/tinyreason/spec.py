@@ -71,13 +71,18 @@ class EvalSpec(BaseModel):
 def run_eval(spec: EvalSpec, *, progress: bool = True, warn: Any = None) -> tuple[dict[str, Any], Path]:
     """Run (or resume) the evaluation the spec describes; returns (metrics, run directory). `warn` gets
     warnings meant for the user (default: printed to stderr)."""
-    from tinyreason.backends import create_backend
+    from tinyreason.backends.base import backend_class, validate_config
     from tinyreason.data import load_problems
-    from tinyreason.evaluate import evaluate
+    from tinyreason.evaluate import check_before_loading, evaluate
 
     warn = warn or _print_warning
     method = spec.build_method()
     dataset = load_problems(spec.data, spec.split, skip_bad_rows=spec.skip_bad_rows)
+    out = spec.run_dir()
+    backend_cls = backend_class(spec.backend)
+    config = validate_config(backend_cls.Config, spec.backend, spec.backend_config_options())
+    describe = getattr(backend_cls, "describe_config", None)  # what it will describe(), without loading it
+    check_before_loading(out, describe(config) if describe else None, method, dataset, limit=spec.limit, seed=spec.seed)
     adapter = spec.backend_options.get("adapter")
     if adapter:
         from tinyreason.train.sft import adapter_prompt_warning
@@ -85,8 +90,7 @@ def run_eval(spec: EvalSpec, *, progress: bool = True, warn: Any = None) -> tupl
         message = adapter_prompt_warning(adapter, method.templates()[0])
         if message:
             warn(message)
-    backend = create_backend(spec.backend, **spec.backend_config_options())
-    out = spec.run_dir()
+    backend = backend_cls(config)
     batch_size = spec.backend_options.get("batch_size") or getattr(backend, "batch_size", 16)
     metrics = evaluate(backend, method, dataset, out, limit=spec.limit, seed=spec.seed, batch_size=batch_size, progress=progress)
     return metrics, out

@@ -19,9 +19,10 @@ from __future__ import annotations
 import importlib.util
 from typing import Any
 
-from pydantic import ConfigDict
+from pydantic import ConfigDict, model_validator
 
 from tinyreason.backends.base import BackendConfig, MissingDependency, backend_class, create_backend, validate_config
+from tinyreason.options import OptionsError
 from tinyreason.types import Chat, Completion, SamplingParams
 
 
@@ -52,36 +53,44 @@ def candidates(model: str) -> list[tuple[str, str]]:
     return out
 
 
-def _refusal(name: str, options: dict[str, Any]) -> str | None:
+def _refusal(name: str, options: dict[str, Any]) -> Exception | None:
     """Why backend `name` cannot take `options`, or None if it can."""
     try:
         cls = backend_class(name)
     except MissingDependency as e:
-        return str(e)
+        return e
     if options.get("adapter") and not getattr(cls, "loads_adapters", False):
-        return f"{name} does not load LoRA adapters"
+        return ValueError(f"{name} does not load LoRA adapters")
     try:
         validate_config(cls.Config, name, options)
     except ValueError as e:
-        return str(e)
+        return e
     return None
 
 
 def resolve_backend(options: dict[str, Any]) -> tuple[str, str]:
     """(backend name, reason) for these options on this machine; never raises for a missing engine."""
-    skipped = []
+    skipped, refusal = [], None
     for name, why in candidates(str(options.get("model", ""))):
         refusal = _refusal(name, options)
         if refusal is None:
             return name, why + (f" (skipped: {'; '.join(skipped)})" if skipped else "")
         skipped.append(f"{name}: {refusal}")
-    raise ValueError(f"--backend auto found no backend that takes these options: {'; '.join(skipped)}")
+    message = f"--backend auto found no backend that takes these options: {'; '.join(skipped)}"
+    if isinstance(refusal, OptionsError):  # hf, tried last, takes any option a backend can: its problems are the ones to fix
+        raise OptionsError("backend 'auto'", refusal.problems, refusal.valid, message)
+    raise ValueError(message)
 
 
 class AutoConfig(BackendConfig):
     """Any options: they are validated by the chosen backend's Config."""
 
     model_config = ConfigDict(extra="allow", frozen=True, protected_namespaces=())
+
+    @model_validator(mode="after")
+    def _some_backend_takes_them(self) -> "AutoConfig":
+        resolve_backend(self.model_dump())  # options no backend takes are refused with the Config, before anything loads
+        return self
 
 
 class AutoBackend:
@@ -99,6 +108,16 @@ class AutoBackend:
         if attr == "inner":
             raise AttributeError(attr)
         return getattr(self.inner, attr)
+
+    @classmethod
+    def describe_config(cls, config: AutoConfig) -> dict[str, Any] | None:
+        """describe() without loading anything: the chosen backend's describe_config, and the choice."""
+        opts = config.model_dump()
+        chosen, reason = resolve_backend(opts)
+        inner = backend_class(chosen)
+        describe = getattr(inner, "describe_config", None)
+        described = describe(validate_config(inner.Config, chosen, opts)) if describe is not None else None
+        return None if described is None else {**described, "auto": {"chosen": chosen, "reason": reason}}
 
     def describe(self) -> dict[str, Any]:
         return {**self.inner.describe(), "auto": {"chosen": self.chosen, "reason": self.reason}}

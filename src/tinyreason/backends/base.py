@@ -28,8 +28,9 @@ from __future__ import annotations
 import importlib
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from tinyreason.options import validate_options
 from tinyreason.types import Chat, Completion, SamplingParams
 
 
@@ -47,19 +48,7 @@ def describe_fields(config_cls: type[BaseModel]) -> str:
 
 
 def validate_config(config_cls: type[BackendConfig], name: str, options: dict[str, Any]) -> BackendConfig:
-    try:
-        return config_cls(**options)
-    except ValidationError as e:
-        raise ValueError(f"backend '{name}' options are invalid ({_problems(config_cls, e)}); it takes: {', '.join(config_cls.model_fields)}") from None
-
-
-def _problems(config_cls: type[BaseModel], e: ValidationError) -> str:
-    out = []
-    for err in e.errors():
-        field = ".".join(map(str, err["loc"])) or "options"
-        info = config_cls.model_fields.get(str(err["loc"][0])) if err["loc"] else None
-        out.append(f"{field}: {err['msg']}" + (f" — {info.description}" if info is not None and info.description else ""))
-    return "; ".join(out)
+    return validate_options(config_cls, f"backend '{name}'", options)
 
 
 class ConfiguredBackend:
@@ -76,6 +65,13 @@ class ConfiguredBackend:
         if config is not None and not isinstance(config, self.Config):
             raise TypeError(f"{type(self).__name__}: config must be a {self.Config.__name__}, got {type(config).__name__}")
         self.config = config if config is not None else validate_config(self.Config, self.name, options)
+
+    @classmethod
+    def describe_config(cls, config: BackendConfig) -> dict[str, Any] | None:
+        """What describe() will return, computed from the Config alone without loading anything, so that a
+        rerun into a run directory it cannot continue is refused before the model loads. None (the default):
+        only the loaded backend knows, and the rerun is checked once it has loaded."""
+        return None
 
 
 @runtime_checkable

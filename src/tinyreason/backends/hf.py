@@ -21,7 +21,9 @@ from typing import Any, Literal
 import torch
 from pydantic import Field
 from transformers import GenerationConfig
+from transformers.generation.streamers import BaseStreamer
 
+from tinyreason import progress
 from tinyreason.backends.base import BackendConfig, ConfiguredBackend
 from tinyreason.backends.tokens import ChatTemplatePrompts, completion_from_ids, stop_ids
 from tinyreason.models import adapter_fingerprint, load_causal_lm, load_tokenizer, resolve_device_dtype
@@ -73,16 +75,21 @@ class HFBackend(ChatTemplatePrompts, ConfiguredBackend):
         self.batch_size = c.batch_size or (64 if self.device.startswith("cuda") else 16)
         self.tokenizer = load_tokenizer(c.model, revision=c.revision, padding_side="left")
 
-    def describe(self) -> dict[str, Any]:
+    @classmethod
+    def describe_config(cls, config: HFConfig) -> dict[str, Any]:
+        """describe() without loading: 'auto' dtype resolves from this machine, the adapter is fingerprinted."""
+        adapter = config.adapter
         return {
-            "backend": self.name,
-            "model": self.model_name,
-            "revision": self.revision,
-            "adapter": str(Path(self.adapter).resolve()) if self.adapter and Path(self.adapter).exists() else self.adapter,
-            "dtype": self.dtype,
-            **({"adapter_sha256": adapter_fingerprint(self.adapter)} if self.adapter else {}),
-            **({"in_memory": self.note} if self.note else {}),
+            "backend": cls.name,
+            "model": config.model,
+            "revision": config.revision,
+            "adapter": str(Path(adapter).resolve()) if adapter and Path(adapter).exists() else adapter,
+            "dtype": resolve_device_dtype(config.device, config.dtype)[1],
+            **({"adapter_sha256": adapter_fingerprint(adapter)} if adapter else {}),
         }
+
+    def describe(self) -> dict[str, Any]:
+        return {**self.describe_config(self.config), **({"in_memory": self.note} if self.note else {})}
 
     def generate(self, chats: list[Chat], params: SamplingParams) -> list[list[Completion]]:
         prompts = self.encode(chats)
@@ -122,7 +129,32 @@ class HFBackend(ChatTemplatePrompts, ConfiguredBackend):
             pad_token_id=self.tokenizer.pad_token_id,
         )
         torch.manual_seed(seed)
-        out = self.model.generate(**enc, generation_config=gen_cfg)
+        streamer = _TokenReporter(self.eos_ids) if progress.active() else None
+        out = self.model.generate(**enc, generation_config=gen_cfg, streamer=streamer)
         new = out[:, enc["input_ids"].shape[1] :].tolist()
         completions = [completion_from_ids(self.tokenizer, self.eos_ids, seq, params.max_new_tokens, len(prompts[k // params.n])) for k, seq in enumerate(new)]
         return [completions[i * params.n : (i + 1) * params.n] for i in range(len(prompts))]
+
+
+class _TokenReporter(BaseStreamer):
+    """Reports each decoding step's new tokens to tinyreason.progress while generate runs, counting the
+    tokens the Completions will count (up to and including a sequence's EOS, none of the padding after)."""
+
+    def __init__(self, eos_ids: list[int]) -> None:
+        self.eos_ids = set(eos_ids)
+        self.finished: list[bool] | None = None  # None until generate has put the prompt
+
+    def put(self, value: torch.Tensor) -> None:
+        if self.finished is None:  # the first put is the prompt
+            self.finished = []
+            return
+        tokens = value.reshape(-1).tolist()  # one new token per sequence (prompts x n)
+        self.finished = self.finished or [False] * len(tokens)
+        live = [i for i, done in enumerate(self.finished) if not done]
+        ended = [i for i in live if tokens[i] in self.eos_ids]
+        for i in ended:
+            self.finished[i] = True
+        progress.generated(tokens=len(live), sequences=len(ended))
+
+    def end(self) -> None:
+        progress.generated(sequences=(self.finished or []).count(False))  # the ones cut at max_new_tokens

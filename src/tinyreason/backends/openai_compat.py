@@ -5,8 +5,9 @@
     OpenAIBackend(model="gpt-4o-mini", base_url="https://api.openai.com/v1", concurrency=8)   # Python API
 
 How it works: one POST /chat/completions per prompt, asking for all `n` samples at once (`n` in the request);
-a thread pool keeps at most `concurrency` requests in flight. Retries are the openai client's own
-(`max_retries`, `timeout`): it retries 408/409/429/5xx, timeouts and connection errors with exponential
+at most `concurrency` requests are in flight, on daemon threads, so Ctrl-C returns at once even while a
+server hangs (the requests in flight are abandoned; evaluate has saved every finished batch).
+Retries are the openai client's own (`max_retries`, `timeout`, default 120 s a request): it retries 408/409/429/5xx, timeouts and connection errors with exponential
 back-off (0.5 s doubling, capped at 8 s, with jitter) and honours a positive Retry-After / retry-after-ms
 header (up to 60 s). When they are used up, that prompt gets Completion(finish_reason="error", error=...)
 and the other prompts are unaffected. A 400/401/403/404/422 (bad key, unknown model, unsupported parameter)
@@ -27,18 +28,23 @@ from __future__ import annotations
 import json
 import logging
 import os
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import openai
 from pydantic import Field
 
+from tinyreason import progress
 from tinyreason.backends.base import BackendConfig, ConfiguredBackend
 from tinyreason.types import Chat, Completion, FinishReason, SamplingParams
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+R = TypeVar("R")
 NO_KEY = "EMPTY"  # local servers (vLLM, llama.cpp) accept any key; the client insists on a non-empty one
 
 
@@ -68,12 +74,48 @@ def split_tokens(total: int, texts: list[str]) -> list[int]:
     return parts
 
 
+def run_concurrently(fn: Callable[[T], R], items: list[T], workers: int) -> list[R]:
+    """[fn(item) for item in items] on at most `workers` daemon threads, in order. The first exception (a
+    fatal request error, or Ctrl-C in the calling thread) returns at once and starts no new call: requests
+    still in flight are abandoned, never waited for (a hung server would hold Ctrl-C for minutes), and as
+    daemon threads they cannot keep the process alive after it has saved its work and exits."""
+    if not items:
+        return []
+    results: queue.Queue[tuple[int, Any, BaseException | None]] = queue.Queue()
+    todo = iter(enumerate(items))
+    lock, stop = threading.Lock(), threading.Event()
+
+    def work() -> None:
+        while not stop.is_set():
+            with lock:
+                job = next(todo, None)
+            if job is None:
+                return
+            try:
+                results.put((job[0], fn(job[1]), None))
+            except BaseException as e:  # handed to the calling thread, which re-raises it
+                results.put((job[0], None, e))
+
+    for k in range(min(workers, len(items))):
+        threading.Thread(target=work, name=f"openai-{k}", daemon=True).start()
+    out: dict[int, R] = {}
+    try:
+        while len(out) < len(items):
+            i, value, error = results.get()  # Ctrl-C interrupts this wait
+            if error is not None:
+                raise error
+            out[i] = value
+    finally:
+        stop.set()
+    return [out[i] for i in range(len(items))]
+
+
 class OpenAIConfig(BackendConfig):
     base_url: str = Field(description="server URL, e.g. http://127.0.0.1:8000/v1 (vLLM, llama.cpp server) or https://api.openai.com/v1")
     api_key_env: str = Field("OPENAI_API_KEY", description="environment variable holding the API key (never stored)")
     concurrency: int = Field(8, ge=1, description="requests in flight at once")
     max_retries: int = Field(5, ge=0, description="retries of a request on 408/409/429/5xx, timeouts and connection errors")
-    timeout: float = Field(600.0, gt=0, description="seconds one request may take")
+    timeout: float = Field(120.0, gt=0, description="seconds one request may take before it is retried (max_retries), then recorded as an error")
     batch_size: int | None = Field(None, ge=1, description="sequences handed to the backend at once (default 8 x concurrency)")
     refill_rounds: int = Field(2, ge=0, description="extra requests when a server returns fewer than n choices")
 
@@ -97,24 +139,17 @@ class OpenAIBackend(ConfiguredBackend):
         self._client = openai.OpenAI(api_key=self._key or NO_KEY, base_url=c.base_url, max_retries=c.max_retries, timeout=c.timeout)
         self._warned_usage = False
 
-    def describe(self) -> dict[str, Any]:
+    @classmethod
+    def describe_config(cls, config: OpenAIConfig) -> dict[str, Any]:
         # what generates, nothing secret: no key, no URL credentials or query (retry/timeout settings do
         # not change what is generated, so a resumed run may change them)
-        return {"backend": self.name, "model": self.model_name, "base_url": public_url(self.base_url)}
+        return {"backend": cls.name, "model": config.model, "base_url": public_url(config.base_url)}
+
+    def describe(self) -> dict[str, Any]:
+        return self.describe_config(self.config)
 
     def generate(self, chats: list[Chat], params: SamplingParams) -> list[list[Completion]]:
-        if not chats:
-            return []
-        pool = ThreadPoolExecutor(max_workers=min(self.concurrency, len(chats)), thread_name_prefix="openai")
-        futures = [pool.submit(self._complete, chat, params) for chat in chats]
-        try:
-            return [f.result() for f in futures]
-        except BaseException:
-            # a fatal request error or Ctrl-C: send nothing more (requests already in flight finish)
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-        finally:
-            pool.shutdown(wait=True)
+        return run_concurrently(lambda chat: progress.completed(self._complete(chat, params)), chats, self.concurrency)
 
     def _complete(self, chat: Chat, params: SamplingParams) -> list[Completion]:
         """params.n completions for one chat: one request, plus refills if the server returned fewer."""
@@ -127,7 +162,7 @@ class OpenAIBackend(ConfiguredBackend):
                     openai.UnprocessableEntityError) as e:
                 raise OpenAIRequestError(self._fatal_message(e)) from None
             except openai.APIError as e:  # retries used up (429/5xx/timeout/connection)
-                return got + [self._error(f"{type(e).__name__}: {self._scrub(str(e))}")] * want
+                return got + [self._error(self._gave_up(e))] * want
             except json.JSONDecodeError:
                 resp = None
             if not hasattr(resp, "choices"):  # HTML or plain text: almost always a wrong URL, so stop
@@ -178,6 +213,13 @@ class OpenAIBackend(ConfiguredBackend):
     @staticmethod
     def _error(message: str) -> Completion:
         return Completion(text="", n_tokens=0, finish_reason="error", error=message)
+
+    def _gave_up(self, e: openai.APIError) -> str:
+        message = f"{type(e).__name__}: {self._scrub(str(e))}"
+        if isinstance(e, openai.APITimeoutError):
+            tries = self.config.max_retries + 1
+            message += f" (no answer within --timeout {self.config.timeout:g} s, {tries} tries; a slow server needs a larger --timeout)"
+        return message
 
     def _scrub(self, text: str) -> str:
         return text.replace(self._key, "***") if self._key else text

@@ -31,7 +31,7 @@ import logging
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, field_validator
 from transformers import GenerationConfig
 
 from tinyreason.backends.base import BackendConfig, ConfiguredBackend, require
@@ -55,6 +55,13 @@ class OpenVINOConfig(BackendConfig):
     cache_dir: str | None = Field(None, description="where exported models are kept (default ~/.cache/tinyreason/openvino or $TINYREASON_CACHE/openvino)")
     revision: str | None = Field(None, description="Hub revision of the model to export")
     adapter: str | None = Field(None, description="not supported: merge the LoRA adapter into the model first (tinyreason train merge)")
+
+    @field_validator("device")
+    @classmethod
+    def _an_openvino_device(cls, device: str) -> str:
+        if device.lower().split(":")[0] in ("cuda", "mps"):  # torch's names: --backend auto then picks a torch backend
+            raise ValueError(f"'{device}' is a torch device; OpenVINO runs on CPU, GPU (an Intel GPU) or NPU")
+        return device
 
 
 class OpenVINOBackend(ChatTemplatePrompts, ConfiguredBackend):

@@ -39,6 +39,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from tinyreason.models import check_model_source
+
 WeightFormat = Literal["int8", "int4", "fp16", "bf16", "fp32"]
 EXPORT_RECORD = "tinyreason_export.json"
 MODEL_XML = "openvino_model.xml"
@@ -100,6 +102,7 @@ def export(source: str, out: Path, weight_format: str, *, revision: str | None =
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, __version__ as transformers_version
 
+    check_model_source(source)
     t0 = time.perf_counter()
     kw = {"revision": revision} if revision else {}
     model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32, attn_implementation="sdpa", **kw).eval()

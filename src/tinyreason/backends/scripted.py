@@ -69,6 +69,10 @@ class ScriptedBackend(ConfiguredBackend):
                 return out
         raise KeyError(f"scripted backend: no rule matches prompt {last[:80]!r}")
 
+    @classmethod
+    def describe_config(cls, config: ScriptedConfig) -> dict[str, Any]:
+        return {"backend": cls.name, "model": config.model}
+
     def describe(self) -> dict[str, Any]:
         return {"backend": self.name, "model": self.model_name}
 

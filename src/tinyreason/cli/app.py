@@ -18,6 +18,25 @@ console = Console(soft_wrap=True)  # never hard-wrap messages: paths in them mus
 from tinyreason.spec import DEFAULT_MODEL, slug  # noqa: F401  (re-exported for the command modules)
 
 
+def _print_version(given: bool) -> None:
+    if given:
+        from importlib import metadata
+
+        try:
+            version = metadata.version("tinyreason")
+        except metadata.PackageNotFoundError:
+            version = "unknown (not installed: pip install -e .)"
+        console.print(f"tinyreason {version}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True, help="print the installed version and exit"),
+) -> None:
+    return None  # options of `tinyreason` itself; the app's help text is the one above
+
+
 def fail(msg: str) -> NoReturn:
     console.print(f"[bold red]error:[/] {msg}")
     raise typer.Exit(2)

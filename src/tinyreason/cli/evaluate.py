@@ -3,7 +3,7 @@
     tinyreason eval                                   # Qwen/Qwen2.5-0.5B-Instruct, GSM8K test, 600 questions, seed 42, greedy
     tinyreason eval --method sc --n 5 --temperature 0.7
     tinyreason eval --model ./qwen-dir --data ../shared/data/gsm8k/test.jsonl --limit 50 --out runs/local
-    tinyreason eval --backend openai --model M --base-url http://127.0.0.1:8000/v1 -b timeout=60
+    tinyreason eval --backend openai --model M --base-url http://127.0.0.1:8000/v1 --timeout 60
     tinyreason eval --backend openvino --model ./qwen-dir -b weight_format=int8 -b num_threads=2
     tinyreason metrics runs/local                      # recompute metrics.json from samples.jsonl
 
@@ -58,6 +58,7 @@ def eval_cmd(
     base_url: Optional[str] = typer.Option(None, help="server URL, e.g. http://127.0.0.1:8000/v1 (openai backend)"),
     api_key_env: Optional[str] = typer.Option(None, help="environment variable holding the API key (openai backend; never stored)"),
     concurrency: Optional[int] = typer.Option(None, help="requests in flight at once (openai backend)"),
+    timeout: Optional[float] = typer.Option(None, help="seconds one request may take before it is retried, then recorded as an error (openai backend; default 120)"),
     force: bool = typer.Option(False, "--force", help="sc-verifier: run without a passing verifier audit (recorded in the run config)"),
 ) -> None:
     """Evaluate a model with one method on a seeded GSM8K subset. Rerun the same command to resume."""
@@ -67,16 +68,18 @@ def eval_cmd(
     from tinyreason.runs import RunError
     from tinyreason.spec import EvalSpec, run_eval
 
-    m_opts = method_options(option, max_new_tokens=max_new_tokens, prompt=prompt, n=n, temperature=temperature, top_p=top_p)
+    m_flags = dict(max_new_tokens=max_new_tokens, prompt=prompt, n=n, temperature=temperature, top_p=top_p)
+    b_flags = dict(adapter=adapter, device=device, dtype=dtype, batch_size=batch_size, base_url=base_url, api_key_env=api_key_env,
+                   concurrency=concurrency, timeout=timeout)
+    m_opts = method_options(option, **m_flags)
     if force:
         m_opts["force"] = True  # only methods with a gate take it: any other says so (unknown option)
-    b_opts = backend_options(backend_option, adapter=adapter, device=device, dtype=dtype, batch_size=batch_size,
-                             base_url=base_url, api_key_env=api_key_env, concurrency=concurrency)
+    b_opts = backend_options(backend_option, **b_flags)
     try:
         spec = EvalSpec(model=model, method=method, method_options=m_opts, backend=backend, backend_options=b_opts, data=data,
                         split=split, limit=limit, seed=seed, skip_bad_rows=skip_bad_rows, out=out)
     except ValidationError as e:
-        fail(spec_errors(e))
+        fail(spec_errors(e, {**given_as(m_flags, option, "-o"), **given_as(b_flags, backend_option, "-b")}))
     try:
         metrics, out_dir = run_eval(spec)
     except (ValueError, DataError, RunError, OSError, ImportError) as e:
@@ -87,14 +90,33 @@ def eval_cmd(
     print_metrics(metrics, out_dir)
 
 
-def spec_errors(e: Any) -> str:
-    """A pydantic ValidationError as one line per problem, the field named as its flag."""
+def given_as(flags: dict[str, Any], pairs: list[str], short: str) -> dict[str, str]:
+    """How each option was given, to name it in errors: '--batch-size ' for a flag, '-b batch_size=' for KEY=VALUE."""
+    named = {k: f"--{k.replace('_', '-')} " for k, v in flags.items() if v is not None}
+    named.update({kv.partition("=")[0]: f"{short} {kv.partition('=')[0]}=" for kv in pairs})
+    return named
+
+
+def spec_errors(e: Any, given: dict[str, str]) -> str:
+    """A pydantic ValidationError of an EvalSpec as one line per problem. A value out of its range is named
+    by the flag it came from (`given`: option -> '--flag ' or '-b key='), with the valid range."""
+    from tinyreason.options import OptionsError, problems
+    from tinyreason.spec import EvalSpec
+
     lines = []
     for err in e.errors():
-        loc = [str(x) for x in err["loc"]]
-        where = f"--{loc[0].replace('_', '-')}" if loc else "options"
-        msg = err["msg"].removeprefix("Value error, ")
-        lines.append(f"{where}: {msg}" if loc else msg)
+        cause = (err.get("ctx") or {}).get("error")
+        if isinstance(cause, OptionsError):
+            named = [p for p in cause.problems if p.valid and p.field in given]
+            lines += [f"{given[p.field]}{p.value}: must be {p.valid} — {p.help}" for p in named]
+            rest = [p for p in cause.problems if p not in named]
+            lines += [(cause.describe(rest) if named else str(cause))] if rest else []
+        elif err["loc"]:
+            (p,) = problems(EvalSpec, [err])
+            flag = f"--{p.field.replace('_', '-')}"
+            lines.append(f"{flag} {p.value}: must be {p.valid} — {p.help}" if p.valid else f"{flag}: {p.message}")
+        else:
+            lines.append(err["msg"].removeprefix("Value error, "))
     return "; ".join(lines)
 
 

@@ -16,10 +16,11 @@ from __future__ import annotations
 import hashlib
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from tinyreason.answers import extract_answer
 from tinyreason.backends.base import Backend
+from tinyreason.options import validate_options
 from tinyreason.prompts import PromptTemplate, get_prompt
 from tinyreason.types import Completion, Generation, Prediction, Problem, SamplingParams
 
@@ -131,10 +132,4 @@ def method_class(name: str) -> type[Method]:
 
 def create_method(name: str, **options: Any) -> Method:
     cls = method_class(name)
-    try:
-        config = cls.Config(**options)
-    except ValidationError as e:
-        problems = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
-        valid = ", ".join(cls.Config.model_fields)
-        raise ValueError(f"method '{name}' options are invalid ({problems}); it takes: {valid}") from None
-    return cls(config)
+    return cls(validate_options(cls.Config, f"method '{name}'", options))
