@@ -135,3 +135,16 @@ def test_eval_auto_runs_openvino_end_to_end(monkeypatch: pytest.MonkeyPatch, tin
     assert cfg["backend"]["weight_format"] == "int8" and cfg["backend"]["engine"].startswith("openvino-genai")
     assert Path(cfg["backend"]["openvino_model"]).is_relative_to(tmp_path / "cache")
     assert cfg["example_prompt"].startswith("<|im_start|>system") and json.loads((out / "metrics.json").read_text())["total"] == 3
+
+
+def test_how_auto_chose_is_not_part_of_a_runs_identity(monkeypatch: pytest.MonkeyPatch, tiny_model: Path, gsm8k_file: Path, tmp_path: Path) -> None:
+    """A run started by `--backend auto` (which chose hf) resumes under `--backend hf`, and the reverse."""
+    _machine(monkeypatch, cuda=False, installed=set(), server=False)
+    out = tmp_path / "run"
+    base = ["eval", "--model", str(tiny_model), "--data", str(gsm8k_file), "--out", str(out), "--dtype", "float32", "--max-new-tokens", "4"]
+    assert CliRunner().invoke(app, [*base, "--limit", "2"], catch_exceptions=False).exit_code == 0
+    res = CliRunner().invoke(app, [*base, "--limit", "2", "--backend", "hf"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    changed = [a if a != "float32" else "bfloat16" for a in base]  # what generates changed: refused
+    res = CliRunner().invoke(app, [*changed, "--limit", "2", "--backend", "hf"], catch_exceptions=False)
+    assert res.exit_code == 2 and "different run" in res.output and "dtype" in res.output
