@@ -98,9 +98,9 @@ def test_vllm_backend_maps_params_lora_and_engine_args(monkeypatch: pytest.Monke
     adapter = tmp_path / "lora"
     adapter.mkdir()
     (adapter / "adapter_model.safetensors").write_bytes(b"weights")
-    b = create_backend("vllm", model=str(tiny_model), adapter=str(adapter), data_parallel_size=2, dtype="bfloat16")
+    b = create_backend("vllm", model=str(tiny_model), adapter=str(adapter), dtype="bfloat16")
     llm = fake_vllm.LLM.instances[-1]
-    assert llm.engine_args["enable_lora"] and llm.engine_args["data_parallel_size"] == 2 and llm.engine_args["enable_prefix_caching"]
+    assert llm.engine_args["enable_lora"] and llm.engine_args["enable_prefix_caching"]
     assert llm.engine_args["generation_config"] == "vllm" and llm.engine_args["dtype"] == "bfloat16"
     from tinyreason.types import SamplingParams
 
@@ -135,3 +135,40 @@ def test_eval_auto_runs_openvino_end_to_end(monkeypatch: pytest.MonkeyPatch, tin
     assert cfg["backend"]["weight_format"] == "int8" and cfg["backend"]["engine"].startswith("openvino-genai")
     assert Path(cfg["backend"]["openvino_model"]).is_relative_to(tmp_path / "cache")
     assert cfg["example_prompt"].startswith("<|im_start|>system") and json.loads((out / "metrics.json").read_text())["total"] == 3
+
+
+def test_how_auto_chose_is_not_part_of_a_runs_identity(monkeypatch: pytest.MonkeyPatch, tiny_model: Path, gsm8k_file: Path, tmp_path: Path) -> None:
+    """A run started by `--backend auto` (which chose hf) resumes under `--backend hf`, and the reverse."""
+    _machine(monkeypatch, cuda=False, installed=set(), server=False)
+    out = tmp_path / "run"
+    base = ["eval", "--model", str(tiny_model), "--data", str(gsm8k_file), "--out", str(out), "--dtype", "float32", "--max-new-tokens", "4"]
+    assert CliRunner().invoke(app, [*base, "--limit", "2"], catch_exceptions=False).exit_code == 0
+    res = CliRunner().invoke(app, [*base, "--limit", "2", "--backend", "hf"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    changed = [a if a != "float32" else "bfloat16" for a in base]  # what generates changed: refused
+    res = CliRunner().invoke(app, [*changed, "--limit", "2", "--backend", "hf"], catch_exceptions=False)
+    assert res.exit_code == 2 and "different run" in res.output and "dtype" in res.output
+
+
+def test_vllm_data_parallel_replicas_split_prompts_and_keep_order(monkeypatch: pytest.MonkeyPatch, tiny_model: Path) -> None:
+    """data_parallel_size=3: three engine processes (spawned children get this sys.path, so they import the
+    fake vllm package), each with its own GPUs; the results equal one engine's, in prompt order."""
+    from tinyreason.backends.vllm_replicas import replica_gpus, shards
+    from tinyreason.types import SamplingParams
+
+    assert replica_gpus("4,5,6,7", 2, 2) == ["4,5", "6,7"] and replica_gpus(None, 3, 1) == ["0", "1", "2"]
+    with pytest.raises(ValueError, match="need 4 GPUs"):
+        replica_gpus("0,1,2", 2, 2)
+    assert [list(r) for r in shards(5, 3)] == [[0, 1], [2, 3], [4]] and [len(r) for r in shards(1, 3)] == [1, 0, 0]
+    monkeypatch.syspath_prepend(str(Path(__file__).parent / "fake_vllm_pkg"))
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2")
+    fake_vllm.install(monkeypatch)  # default vocabulary: the children's fake has the same
+    chats = [[{"role": "user", "content": f"question {i}"}] for i in range(7)]
+    params = SamplingParams(n=3, temperature=1.0, max_new_tokens=10, seed=4)
+    single = create_backend("vllm", model=str(tiny_model)).generate(chats, params)
+    pooled = create_backend("vllm", model=str(tiny_model), data_parallel_size=3)
+    try:
+        assert pooled.llm is None and len(pooled.replicas.procs) == 3
+        assert pooled.generate(chats, params) == single
+    finally:
+        pooled.close()

@@ -26,6 +26,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterator
 
+from tinyreason.backends.base import backend_identity
+
 CONFIG = "config.json"
 SAMPLES = "samples.jsonl"
 METRICS = "metrics.json"
@@ -70,7 +72,10 @@ def now() -> str:
 
 
 def identity(config: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in config.items() if k not in NON_IDENTITY}
+    out = {k: v for k, v in config.items() if k not in NON_IDENTITY}
+    if isinstance(out.get("backend"), dict):
+        out["backend"] = backend_identity(out["backend"])
+    return out
 
 
 def _diff(a: Any, b: Any, path: str = "") -> list[str]:

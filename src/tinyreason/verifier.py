@@ -29,6 +29,7 @@ from typing import Any, Callable, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from tinyreason.answers import answers_match
+from tinyreason.backends.base import backend_identity
 from tinyreason.prompts import PromptTemplate
 from tinyreason.stats import wilson_interval
 
@@ -51,7 +52,7 @@ def parse_verdict(text: str) -> Verdict | None:
 
 
 def audit_key(backend_description: dict[str, Any], template: PromptTemplate) -> str:
-    identity = {"backend": backend_description, "system": template.system, "user": template.user}
+    identity = {"backend": backend_identity(backend_description), "system": template.system, "user": template.user}
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
 

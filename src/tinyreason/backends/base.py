@@ -89,6 +89,15 @@ class Backend(Protocol):
         ...
 
 
+PROVENANCE_KEYS = ("auto",)  # describe() keys saying how a backend was chosen, not what generates
+
+
+def backend_identity(description: dict[str, Any]) -> dict[str, Any]:
+    """describe() without its provenance keys: what a resumed run and a verifier audit must match. A run
+    that `--backend auto` sent to hf is the same run as one with `--backend hf`."""
+    return {k: v for k, v in description.items() if k not in PROVENANCE_KEYS}
+
+
 _REGISTRY: dict[str, tuple[str, str]] = {}  # name -> ("module:Class", extra to install if import fails)
 
 

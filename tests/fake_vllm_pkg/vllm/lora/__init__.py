@@ -1,0 +1,1 @@
+"""The fake vllm.lora package (see ../__init__.py)."""
