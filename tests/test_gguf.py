@@ -88,8 +88,12 @@ def test_missing_gguf_is_a_clear_error(tmp_path: Path, gsm8k_file: Path) -> None
     missing = tmp_path / "nope" / "model-q4_k_m.gguf"
     with pytest.raises(FileNotFoundError, match="GGUF file not found: .*model-q4_k_m.gguf"):
         HFBackend(model=str(missing), dtype="float32")
-    res = CliRunner().invoke(app, ["eval", "--model", str(missing), "--data", str(gsm8k_file), "--out", str(tmp_path / "run")])
+    args = ["eval", "--model", str(missing), "--data", str(gsm8k_file), "--out", str(tmp_path / "run")]
+    res = CliRunner().invoke(app, [*args, "--backend", "hf"])
     assert res.exit_code == 2 and "GGUF file not found" in res.output
+    # --backend auto sends a .gguf to llama.cpp where llama-server is installed, else to hf: clear either way
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 2 and "not found" in res.output and "model-q4_k_m.gguf" in res.output and not (tmp_path / "run").exists()
 
 
 def test_eval_cli_runs_on_a_gguf(gguf_file: Path, gsm8k_file: Path, tmp_path: Path) -> None:
