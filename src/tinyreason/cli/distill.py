@@ -62,7 +62,6 @@ def generate_cmd(
         summary = distill(backend, ds, out, opts)
     except (ValueError, KeyError, DataError, DistillError, FileNotFoundError, ImportError) as e:
         fail(str(e).strip("'\""))
-        return
     except KeyboardInterrupt:
         console.print(f"[yellow]interrupted[/]: finished traces are saved in {out}; rerun the same command to resume")
         raise typer.Exit(130) from None

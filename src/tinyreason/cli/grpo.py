@@ -43,7 +43,6 @@ def grpo_cmd(
         result = train_grpo(cfg, out, source=source, force=force)
     except (ModelLoadError, *_errors()) as e:  # a recipe check's ConfigFileError is a ValueError
         fail(str(e).strip("'\""))
-        return
     _print_report(result.report, out)
 
 

@@ -62,8 +62,6 @@ def audit_verifier_cmd(
         result, path = run_audit(cfg, progress=lambda line: console.print(line, highlight=False))
     except ValidationError as e:
         fail("; ".join(f"--{'.'.join(map(str, err['loc'])).replace('_', '-')}: {err['msg']}" for err in e.errors()))
-        return
     except (RunError, AuditError, KeyError, ValueError, FileNotFoundError, ImportError) as e:
         fail(str(e).strip("'\""))
-        return
     _print_audit(result, path)

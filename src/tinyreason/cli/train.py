@@ -76,7 +76,6 @@ def sft_cmd(
         result = train_sft(cfg, out, force=force)
     except _errors() as e:
         fail(str(e).strip("'\""))
-        return
     _print_train_report(result.report, out)
 
 
@@ -94,7 +93,6 @@ def merge_cmd(
         info = merge_adapter(adapter, out, model=model, dtype=dtype)
     except _errors() as e:
         fail(str(e).strip("'\""))
-        return
     console.print(f"[bold green]merged[/] {info['adapter']} into {info['base_model']} ({info['dtype']}, {info['params'] / 1e6:.1f}M params) -> {out}")
 
 
@@ -114,7 +112,6 @@ def memorize_cmd(
         record = memorize(cfg, out, force=force)
     except _errors() as e:
         fail(str(e).strip("'\""))
-        return
     print_inspection(record, console)
     console.print(f"audit: {out / 'memorization.json'}")
 
@@ -133,7 +130,6 @@ def inspect_memorization_cmd(
         record = load_record(runs_dir / experiment_id)
     except FileNotFoundError as e:
         fail(str(e))
-        return
     print_inspection(record, console, print_raw=print_raw)
 
 
@@ -149,5 +145,4 @@ def report_overfit_cmd(
         path = write_report(find_audits(run_dirs or [Path("runs")]), out)
     except (FileNotFoundError, KeyError, ValueError) as e:
         fail(str(e))
-        return
     console.print(f"wrote {path}")
