@@ -172,6 +172,17 @@ def test_the_dry_run_reports_state_and_cost_from_the_runs_so_far(tmp_path: Path)
     ]
 
 
+def test_a_run_made_at_a_smaller_limit_is_partial_and_grows_while_a_larger_one_is_stale(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    make_run(runs / "greedy", simple_samples([0, 1], {0}, tokens=100))  # done at --limit 2; the recipe says 4
+    make_run(runs / "sc", simple_samples(list(range(6)), set()), method="sc", options={"n": 3, "temperature": 0.7})  # made at 6
+    rows, _ = survey(load_recipe(write_recipe(tmp_path)))
+    assert [(r.name, r.state) for r in rows[:2]] == [
+        ("greedy", "partial 2 of 4"),  # eval will grow it, keeping the two finished questions
+        ("sc", "stale: the stored run differs (limit 6 ≠ 4); move it away or use another --runs"),  # a run never shrinks
+    ]
+
+
 def test_a_training_run_made_with_other_settings_is_stale_not_done(tmp_path: Path) -> None:
     import json
 

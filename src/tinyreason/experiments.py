@@ -129,6 +129,8 @@ class EvalKind(Kind):
         differs = _stale(stored, cfg)
         if differs:
             return State("partial", done, total, stale=differs)
+        if _limit(stored) < cfg.limit:  # eval grows a run whose stored subset is a prefix of the new one
+            return State("partial", done, _grown_total(stored, cfg))
         if done >= total and run.metrics_path.exists():
             return State("done", done, total)
         return State("partial", done, total)
@@ -152,11 +154,30 @@ class EvalKind(Kind):
         return f"accuracy {m['accuracy']:.1%} ({m['correct']}/{m['total']}), {m['generated_tokens_per_question']:.0f} gen tok/q"
 
 
+def _limit(stored: dict[str, Any]) -> float:
+    limit = stored.get("subset", {}).get("limit")
+    return float("inf") if limit is None else limit
+
+
+def _grown_total(stored: dict[str, Any], spec: Any) -> int:
+    """How many questions the grown run will hold: the spec's limit, capped by the rows its data had."""
+    data = stored.get("data", {})
+    rows = data.get("rows") if isinstance(data, dict) else None
+    if not isinstance(rows, int):
+        return spec.limit
+    return min(spec.limit, rows - len(stored.get("skipped_rows") or []))
+
+
 def _stale(stored: dict[str, Any], spec: Any) -> str:
-    """What a stored run config says differently from the spec, among the cheap-to-check identity fields."""
+    """What a stored run config says differently from the spec, among the cheap-to-check identity fields.
+    A smaller stored limit is not a difference: eval grows such a run (runs.py), keeping its finished questions."""
+    limit_differs = _limit(stored) > spec.limit  # a run never shrinks
     pairs = [("method", stored.get("method", {}).get("name"), spec.method), ("model", stored.get("backend", {}).get("model"), spec.model),
-             ("limit", stored.get("subset", {}).get("limit"), spec.limit), ("seed", stored.get("subset", {}).get("seed"), spec.seed)]
-    return ", ".join(f"{k} {a} ≠ {b}" for k, a, b in pairs if a != b)
+             ("seed", stored.get("subset", {}).get("seed"), spec.seed)]
+    diffs = [f"{k} {a} ≠ {b}" for k, a, b in pairs if a != b]
+    if limit_differs:
+        diffs.insert(2, f"limit {stored.get('subset', {}).get('limit')} ≠ {spec.limit}")
+    return ", ".join(diffs)
 
 
 class AuditKind(Kind):
