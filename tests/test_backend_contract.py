@@ -126,6 +126,39 @@ def test_greedy_tokens_match_hf_float32(name: str, hf: HFBackend, tiny_model_wid
         getattr(b, "close", lambda: None)()
 
 
+def _random_lora(model: Path, out: Path) -> Path:
+    """A LoRA adapter with random (not zero) B matrices: it changes the tiny model's greedy tokens."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    lm = AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32)
+    cfg = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"], init_lora_weights=False)
+    get_peft_model(lm, cfg).save_pretrained(out)
+    return out
+
+
+def test_openvino_merges_an_adapter_and_matches_hf_with_it(hf: HFBackend, tiny_model_wide_init: Path, tmp_path: Path) -> None:
+    pytest.importorskip("openvino_genai", reason="openvino backend: pip install 'tinyreason[openvino]'")
+    adapter = _random_lora(tiny_model_wide_init, tmp_path / "lora")
+    hf_lora = HFBackend(model=str(tiny_model_wide_init), dtype="float32", batch_size=8, adapter=str(adapter))
+    cache = tmp_path / "ov-cache"
+    ov = create_backend("openvino", model=str(tiny_model_wide_init), adapter=str(adapter), weight_format="fp32", inference_precision="f32",
+                        kv_cache_precision="f32", cache_dir=str(cache), num_threads=2)
+    p = SamplingParams(max_new_tokens=24)
+    with_adapter = ov.generate(CHATS, p)
+    assert with_adapter == hf_lora.generate(CHATS, p)  # the adapter is in the exported weights, exactly
+    assert _texts(with_adapter) != _texts(hf.generate(CHATS, p))  # and it matters: a no-op adapter would pass the line above
+    d = ov.describe()
+    assert d["adapter"] == str(adapter.resolve()) and d["adapter_sha256"] == hf_lora.describe()["adapter_sha256"]
+    base = create_backend("openvino", model=str(tiny_model_wide_init), weight_format="fp32", inference_precision="f32",
+                          kv_cache_precision="f32", cache_dir=str(cache), num_threads=2)
+    assert "adapter" not in base.describe() and base.folder != ov.folder  # one cache entry per adapter, the base's apart
+    with pytest.raises(FileNotFoundError, match="not a LoRA adapter folder"):
+        create_backend("openvino", model=str(tiny_model_wide_init), adapter=str(tmp_path), cache_dir=str(cache))
+
+
 def test_a_failing_prompt_is_an_error_completion_not_a_crash(backend: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     long_chat = [{"role": "user", "content": "eggs " * 3000}]
     if backend.name == "hf":

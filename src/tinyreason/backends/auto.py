@@ -8,8 +8,9 @@ The order, first match wins:
 2. a CUDA GPU and vLLM installed -> vllm;
 3. no CUDA GPU and OpenVINO GenAI installed -> openvino (3x HF bf16 on the project's 2-core CPU);
 4. otherwise hf.
-A candidate is taken only if it accepts the options given (its own Config validates them, and only hf and
-vllm load a LoRA adapter): `--dtype float32` or `--adapter DIR` on a CPU picks hf, and says so. The choice
+A candidate is taken only if it accepts the options given (its own Config validates them; hf, vllm and
+openvino load a LoRA adapter, openvino by merging it before export): `--dtype float32` on a CPU, or
+`--adapter DIR` with a .gguf model, picks hf, and says so. The choice
 and the reason are stored in the run config (`backend.auto` in config.json), so a run always records what
 generated it and why. Detection never imports an engine: it looks for the package or the server binary.
 """

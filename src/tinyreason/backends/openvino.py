@@ -2,6 +2,7 @@
 
     tinyreason eval --backend openvino --model path/to/qwen-dir            # exported once to int8, then cached
     tinyreason eval --backend openvino --model Qwen/Qwen2.5-0.5B-Instruct -b weight_format=bf16 -b num_threads=2
+    tinyreason eval --backend openvino --model path/to/qwen-dir --adapter runs/grpo   # LoRA merged, then exported
     OpenVINOBackend(model="path/to/qwen-dir", weight_format="int4")       # Python API
 
 Install: `pip install 'tinyreason[openvino]'` (openvino, openvino-genai, openvino-tokenizers, nncf; no
@@ -22,7 +23,12 @@ max_new_tokens was reached without an end marker; n_tokens counts the end marker
 
 Precision: on CPUs with AVX512-BF16/AMX the engine computes in bf16 and keeps the KV cache as u8 by default
 (`inference_precision` / `kv_cache_precision` auto); f32 for both reproduces the hf backend's float32 greedy
-tokens on the tiny test model. LoRA adapters are refused (merge first: `tinyreason train merge`).
+tokens on the tiny test model.
+
+LoRA adapters (`--adapter runs/sft`): merged into the float32 weights by PEFT before the export compresses
+them, cached per adapter (folder + SHA-256 of its weights), so `eval --adapter` on a CPU runs as fast as the
+base model. The adapter is then inside the int8 weights, not applied beside them as hf does in bf16: an
+adapter row compares cleanly with base rows run on this backend and weight format (the study's setting).
 """
 
 from __future__ import annotations
@@ -54,7 +60,7 @@ class OpenVINOConfig(BackendConfig):
     batch_size: int = Field(64, ge=1, description="sequences handed to one generate call, all scheduled together")
     cache_dir: str | None = Field(None, description="where exported models are kept (default ~/.cache/tinyreason/openvino or $TINYREASON_CACHE/openvino)")
     revision: str | None = Field(None, description="Hub revision of the model to export")
-    adapter: str | None = Field(None, description="not supported: merge the LoRA adapter into the model first (tinyreason train merge)")
+    adapter: str | None = Field(None, description="PEFT LoRA adapter folder, merged into the weights before export (cached per adapter)")
 
     @field_validator("device")
     @classmethod
@@ -67,18 +73,16 @@ class OpenVINOConfig(BackendConfig):
 class OpenVINOBackend(ChatTemplatePrompts, ConfiguredBackend):
     name = "openvino"
     Config = OpenVINOConfig
+    loads_adapters = True  # by merging before export: --backend auto may pick it when an adapter is given
 
     def __init__(self, config: OpenVINOConfig | None = None, **options: Any) -> None:
         super().__init__(config, **options)
         c = self.config
-        if c.adapter:
-            raise ValueError(f"the openvino backend does not load LoRA adapters ({c.adapter}): merge it into the model first with "
-                             f"`tinyreason train merge`, then pass the merged folder as --model")
         self._ov = require("openvino", self.name)
         self._genai = require("openvino_genai", self.name)
         self.model_name = c.model
         self.batch_size = c.batch_size
-        self.folder, self.export_record = ensure_exported(c.model, c.weight_format, revision=c.revision, cache_dir=c.cache_dir)
+        self.folder, self.export_record = ensure_exported(c.model, c.weight_format, revision=c.revision, cache_dir=c.cache_dir, adapter=c.adapter)
         self.tokenizer = load_tokenizer(str(self.folder))
         self.eos_ids = stop_ids(self.tokenizer, configured_eos(self.folder))
         self._pipe = self._genai.ContinuousBatchingPipeline(str(self.folder), self._scheduler(), c.device.upper(), self._properties())
@@ -109,6 +113,7 @@ class OpenVINOBackend(ChatTemplatePrompts, ConfiguredBackend):
             "revision": c.revision,
             "weight_format": record.get("weight_format", c.weight_format),
             "source_fingerprint": record.get("fingerprint"),
+            **({"adapter": record.get("adapter"), "adapter_sha256": record.get("adapter_sha256")} if c.adapter else {}),
             "openvino_model": str(self.folder),
             "engine": f"openvino-genai {self._genai.__version__}",
             "device": c.device.upper(),

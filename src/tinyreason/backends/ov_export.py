@@ -65,31 +65,46 @@ def source_key(source: str, revision: str | None) -> dict[str, Any]:
     return {"source": str(path.resolve()), "revision": revision, "fingerprint": h.hexdigest()}
 
 
-def export_folder(source: str, weight_format: str, revision: str | None, cache_dir: str | Path | None) -> Path:
-    key = source_key(source, revision)
+def adapter_key(adapter: str | None) -> dict[str, Any]:
+    """What identifies a LoRA adapter merged before export: its folder and the SHA-256 of its weights."""
+    if adapter is None:
+        return {}
+    from tinyreason.models import adapter_fingerprint
+
+    return {"adapter": str(Path(adapter).resolve()), "adapter_sha256": adapter_fingerprint(adapter)}
+
+
+def export_folder(source: str, weight_format: str, revision: str | None, cache_dir: str | Path | None, adapter: str | None = None) -> Path:
+    key = {**source_key(source, revision), **adapter_key(adapter)}
     digest = hashlib.sha256(json.dumps({**key, "weight_format": weight_format}, sort_keys=True).encode()).hexdigest()[:12]
     name = Path(source.rstrip("/")).name or "model"
-    return Path(cache_dir or default_cache_dir()).expanduser() / f"{name}-{weight_format}-{digest}"
+    plus = f"+{Path(adapter.rstrip('/')).name}" if adapter else ""
+    return Path(cache_dir or default_cache_dir()).expanduser() / f"{name}{plus}-{weight_format}-{digest}"
 
 
 def is_openvino_folder(path: str | Path) -> bool:
     return (Path(path) / MODEL_XML).is_file()
 
 
-def ensure_exported(source: str, weight_format: str, *, revision: str | None = None, cache_dir: str | Path | None = None) -> tuple[Path, dict[str, Any]]:
-    """The OpenVINO folder for `source`, exporting it first if the cache has none. A folder that already
-    holds an OpenVINO model (e.g. from optimum-cli) is used as it is."""
+def ensure_exported(source: str, weight_format: str, *, revision: str | None = None, cache_dir: str | Path | None = None,
+                    adapter: str | None = None) -> tuple[Path, dict[str, Any]]:
+    """The OpenVINO folder for `source` (with `adapter` merged into it, if given), exporting it first if the
+    cache has none. A folder that already holds an OpenVINO model (e.g. from optimum-cli) is used as it is."""
+    if adapter is not None and not (Path(adapter) / "adapter_config.json").is_file():
+        raise FileNotFoundError(f"{adapter}: not a LoRA adapter folder (no adapter_config.json)")
     if is_openvino_folder(source):
+        if adapter is not None:
+            raise ValueError(f"{source} is an exported OpenVINO model: an adapter merges only into a transformers model (folder or Hub id)")
         record_file = Path(source) / EXPORT_RECORD
         record = json.loads(record_file.read_text()) if record_file.is_file() else {"weight_format": "as exported (not by tinyreason)"}
         return Path(source), {**record, "cached": True}
-    out = export_folder(source, weight_format, revision, cache_dir)
+    out = export_folder(source, weight_format, revision, cache_dir, adapter)
     if (out / EXPORT_RECORD).is_file() and is_openvino_folder(out):
         return out, {**json.loads((out / EXPORT_RECORD).read_text()), "cached": True}
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=out.name + ".", dir=out.parent))  # atomic: a killed export leaves no half folder
     try:
-        record = export(source, tmp, weight_format, revision=revision)
+        record = export(source, tmp, weight_format, revision=revision, adapter=adapter)
         shutil.rmtree(out, ignore_errors=True)
         tmp.rename(out)
     finally:
@@ -97,7 +112,9 @@ def ensure_exported(source: str, weight_format: str, *, revision: str | None = N
     return out, {**record, "cached": False}
 
 
-def export(source: str, out: Path, weight_format: str, *, revision: str | None = None) -> dict[str, Any]:
+def export(source: str, out: Path, weight_format: str, *, revision: str | None = None, adapter: str | None = None) -> dict[str, Any]:
+    """Trace `source` (float32, with `adapter` merged into its weights by PEFT's merge_and_unload before any
+    rounding), make it stateful, compress its weights to `weight_format`, and save it with its tokenizers."""
     import openvino as ov
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, __version__ as transformers_version
@@ -106,6 +123,10 @@ def export(source: str, out: Path, weight_format: str, *, revision: str | None =
     t0 = time.perf_counter()
     kw = {"revision": revision} if revision else {}
     model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32, attn_implementation="sdpa", **kw).eval()
+    if adapter is not None:
+        from tinyreason.models import load_adapter
+
+        model = load_adapter(model, adapter).merge_and_unload().eval()
     tokenizer = AutoTokenizer.from_pretrained(source, **kw)
     ov_model = trace(model)
     make_stateful(ov_model, model.config.num_hidden_layers)
@@ -118,6 +139,7 @@ def export(source: str, out: Path, weight_format: str, *, revision: str | None =
     gc.collect()
     record = {
         **source_key(source, revision),
+        **adapter_key(adapter),
         "weight_format": weight_format,
         "exporter": "tinyreason.backends.ov_export",
         "versions": {"openvino": ov.get_version(), "transformers": transformers_version, "torch": torch.__version__},
