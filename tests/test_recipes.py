@@ -212,3 +212,17 @@ def test_an_experiment_config_file_with_the_experiment_keys_over_it(tmp_path: Pa
     (tmp_path / "sft-base.yaml").unlink()
     problems = refused(write_recipe(tmp_path, greedy, INDEX.replace("baseline: greedy", "baseline: sc")))
     assert f"{tmp_path / 'greedy.yaml'}:2: config file {tmp_path / 'sft-base.yaml'} does not exist" in problems
+
+
+def test_set_changes_one_experiments_field_and_names_itself_in_errors(tmp_path: Path) -> None:
+    index = write_recipe(tmp_path)
+    recipe = load_recipe(index, settings={"sc": {"limit": 2, "method_options.n": 7}})
+    sc, greedy = recipe.get("sc").config, recipe.get("greedy").config
+    assert (sc.limit, sc.method_options["n"], greedy.limit) == (2, 7, 4)  # only the named experiment changes
+    with pytest.raises(ConfigFileError) as e:
+        load_recipe(index, settings={"sc": {"limitt": 2}})
+    assert any(p.startswith("--set sc.limitt: unknown key (valid: ") for p in e.value.problems)
+    with pytest.raises(ConfigFileError, match="--set scc.…: .* has no experiment 'scc'"):
+        load_recipe(index, settings={"scc": {"limit": 2}})
+    res = CliRunner().invoke(app, ["reproduce", "--recipe", str(index), "--set", "sc", "--dry-run"])
+    assert res.exit_code != 0 and "--set takes EXPERIMENT.FIELD=VALUE" in res.output

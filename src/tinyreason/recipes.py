@@ -176,7 +176,8 @@ def _config_doc(doc: Located, folder: Path, config_file: str | None) -> Located:
     return merge(read_mapping(path), config)
 
 
-def load_experiment(index: Located, i: int, entry: Any, base: Path, values: dict[str, Any], runs: Path) -> Experiment:
+def load_experiment(index: Located, i: int, entry: Any, base: Path, values: dict[str, Any], runs: Path,
+                    settings: dict[str, dict[str, Any]] | None = None) -> Experiment:
     doc, folder, stem = _experiment_doc(index, i, entry, base)
     if stem is not None and "name" not in doc.data:
         doc = merge(doc, from_overrides({"name": stem}, {"name": f"{doc.origin} (name from the file name)"}))
@@ -189,6 +190,9 @@ def load_experiment(index: Located, i: int, entry: Any, base: Path, values: dict
         exp.unavailable = absent[1]
         return exp
     config = interpolate(merge(index.sub("defaults").sub(head.kind), _config_doc(doc, folder, head.config_file)), values)
+    own = (settings or {}).get(head.name)
+    if own:  # --set NAME.FIELD=VALUE: over everything the files say
+        config = merge(config, from_overrides(own, {k: f"--set {head.name}.{k}" for k in own}))
     missing = kind.unavailable(config.data)
     if missing is not None:
         where, reason = missing
@@ -227,9 +231,10 @@ def _check_graph(recipe: Recipe, index: Located) -> list[str]:
 
 
 def load_recipe(path: str | Path, variables: dict[str, Any] | None = None, *, runs: str | Path | None = None,
-                results: str | Path | None = None) -> Recipe:
+                results: str | Path | None = None, settings: dict[str, dict[str, Any]] | None = None) -> Recipe:
     """Read and validate an index file and every experiment it lists. `variables` (from the command line)
-    replace the index's vars; `runs` / `results` replace its folders. Raises ConfigFileError listing every problem."""
+    replace the index's vars; `settings` ({experiment: {field: value}}, from --set) replace fields of one
+    experiment's config; `runs` / `results` replace its folders. Raises ConfigFileError listing every problem."""
     path = Path(path)
     doc = read_mapping(path)
     index = validate(RecipeIndex, doc)
@@ -245,9 +250,12 @@ def load_recipe(path: str | Path, variables: dict[str, Any] | None = None, *, ru
     problems: list[str] = []
     for i, entry in enumerate(index.experiments):
         try:
-            recipe.experiments.append(load_experiment(doc, i, entry, path.parent, values, runs_root))
+            recipe.experiments.append(load_experiment(doc, i, entry, path.parent, values, runs_root, settings))
         except ConfigFileError as e:
             problems += e.problems
+    names = {e.name for e in recipe.experiments}
+    problems += [] if problems else [f"--set {n}.…: {path} has no experiment '{n}' (its experiments: {', '.join(sorted(names))})"
+                                     for n in settings or {} if n not in names]
     problems += _check_graph(recipe, doc) if not problems else []
     if problems:
         raise ConfigFileError(problems)

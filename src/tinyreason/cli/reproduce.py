@@ -3,6 +3,7 @@
     tinyreason reproduce --dry-run                                  # state and estimated cost of each experiment
     tinyreason reproduce --model ./qwen-dir --var test_data=gsm8k/test.jsonl --var train_data=gsm8k/train.jsonl
     tinyreason reproduce --only greedy,sc --limit 50 --runs runs/try50    # a quick subset in its own folder
+    tinyreason reproduce --only grpo --set grpo.max_steps=20 --set grpo.dev_n=20   # one experiment's field, changed
     tinyreason reproduce --pages-only                               # re-render the pages from the run directories
 
 See tinyreason.recipes for the recipe format and tinyreason.reproduce for what runs when.
@@ -31,6 +32,20 @@ def _variables(model: Optional[str], backend: Optional[str], limit: Optional[int
     return {**values, **{k: v for k, v in given.items() if v is not None}}
 
 
+def _settings(items: list[str]) -> dict[str, dict[str, Any]]:
+    """--set EXPERIMENT.FIELD=VALUE (FIELD may be dotted: method_options.n) -> {experiment: {field: value}}."""
+    from tinyreason.config_io import parse_value
+
+    out: dict[str, dict[str, Any]] = {}
+    for kv in items:
+        key, sep, text = kv.partition("=")
+        name, dot, field = key.partition(".")
+        if not sep or not dot or not name or not field:
+            fail(f"--set takes EXPERIMENT.FIELD=VALUE (e.g. grpo.max_steps=20), got '{kv}'")
+        out.setdefault(name, {})[field] = parse_value(text)
+    return out
+
+
 def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
     from rich.table import Table
 
@@ -54,6 +69,7 @@ def reproduce_cmd(
     backend: Optional[str] = typer.Option(None, help="backend of every eval (the recipe's ${backend})"),
     limit: Optional[int] = typer.Option(None, help="questions in the seeded subset (the recipe's ${limit})"),
     var: list[str] = typer.Option([], "--var", help="recipe variable KEY=VALUE (a YAML value), repeatable"),
+    set_: list[str] = typer.Option([], "--set", help="one experiment's config field EXPERIMENT.FIELD=VALUE (a YAML value), over its file; repeatable"),
     only: list[str] = typer.Option([], "--only", help="experiments to visit, comma-separated or repeated; what they need is added"),
     runs: Optional[Path] = typer.Option(None, help="root of the run directories (default: the recipe's `runs`)"),
     results: Optional[Path] = typer.Option(None, help="folder for the pages (default: the recipe's `results`)"),
@@ -69,7 +85,7 @@ def reproduce_cmd(
 
     names = [n.strip() for item in only for n in item.split(",") if n.strip()] or None
     try:
-        loaded = load_recipe(recipe, _variables(model, backend, limit, var), runs=runs, results=results)
+        loaded = load_recipe(recipe, _variables(model, backend, limit, var), runs=runs, results=results, settings=_settings(set_))
         plan_rows, added = survey(loaded, names)
     except ConfigFileError as e:
         fail("\n  ".join([f"invalid recipe {recipe}:", *e.problems]))
