@@ -61,6 +61,10 @@ def test_the_study_recipe_validates_every_experiment_and_orders_them_by_need() -
     order, added = recipe.plan(["sc-verifier", "distill-eval"])
     assert [e.name for e in order] == ["sc", "verifier-audit", "sc-verifier", "distill", "sft-distill", "distill-eval"]
     assert added == ["sc", "verifier-audit", "distill", "sft-distill"]
+    grpo = load_recipe(STUDY, {"model": "./qwen"}, runs=Path("/nonexistent"), settings={"grpo": {"max_steps": 20, "num_generations": 4,
+                                                                                               "generation_batch_size": 8}})
+    rows, _ = survey(grpo, ["grpo"])
+    assert (rows[0].state, rows[0].cost) == ("missing", "training: 20 steps × 8 completions ≤ 320 tok (+ dev evals of 100 q every 25 steps)")
 
 
 def test_a_spec_built_from_flags_equals_the_spec_from_the_recipe(monkeypatch: pytest.MonkeyPatch) -> None:

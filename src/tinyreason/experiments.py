@@ -279,7 +279,7 @@ class Trainer:
     done_file: str
     stored_config: str  # the file whose "config" records what the run was trained with
     command: str
-    size: tuple[str, str] | None  # (examples field, epochs field) for the cost column
+    size: tuple[str, str] | None  # (examples field, epochs field) for the cost column; None: steps (below)
     resumes: bool = False  # True: rerunning continues from its checkpoints; False: a partial run starts over (force)
 
 
@@ -321,8 +321,9 @@ class TrainKind(Kind):
     def estimate(self, cfg: Any, out: Path, state: State, mean_tokens: float | None) -> str:
         if state.status == "done":
             return "—"
-        if self.trainer.size is None:
-            return "unknown (training)"
+        if self.trainer.size is None:  # an RL run: optimizer steps, each sampling a batch of completions
+            return (f"training: {cfg.max_steps} steps × {cfg.generation_batch_size} completions ≤ {cfg.max_completion_length} tok"
+                    f" (+ dev evals of {cfg.dev_n} q every {cfg.eval_every} steps)")
         examples, epochs = (getattr(cfg, f) for f in self.trainer.size)
         return f"training: {examples if examples is not None else 'all'} examples × {epochs:g} epoch{'' if epochs == 1 else 's'}"
 
