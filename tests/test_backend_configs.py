@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -174,3 +175,32 @@ def test_vllm_data_parallel_replicas_split_prompts_and_keep_order(monkeypatch: p
         assert pooled.generate(chats, params) == single
     finally:
         pooled.close()
+
+
+def test_llamacpp_ctrl_c_does_not_wait_for_requests_in_flight(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A KeyboardInterrupt while slots are busy propagates at once; it used to wait for every hung request."""
+    import threading
+    import time
+
+    from tinyreason.backends.llamacpp import LlamaCppBackend, LlamaCppConfig
+    from tinyreason.types import SamplingParams
+
+    b = object.__new__(LlamaCppBackend)  # no server: only the request pool is under test
+    b.config = LlamaCppConfig(model="m.gguf", parallel=4)
+    release = threading.Event()
+
+    def complete(prompt: list[int], params: SamplingParams, seed: int) -> Any:
+        if seed == 0:
+            time.sleep(0.2)
+            raise KeyboardInterrupt
+        release.wait(30)  # a request the server never answers (until the test ends)
+
+    monkeypatch.setattr(b, "encode", lambda chats: [[1, 2]] * len(chats), raising=False)
+    monkeypatch.setattr(b, "_complete", complete, raising=False)
+    t0 = time.perf_counter()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            b.generate([[{"role": "user", "content": "q"}]] * 4, SamplingParams())
+        assert time.perf_counter() - t0 < 5
+    finally:
+        release.set()

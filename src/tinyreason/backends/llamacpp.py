@@ -187,8 +187,13 @@ class LlamaCppBackend(ChatTemplatePrompts, ConfiguredBackend):
             return []
         prompts = self.encode(chats)
         jobs = [(i, k) for i in range(len(prompts)) for k in range(params.n)]
-        with ThreadPoolExecutor(max_workers=min(self.config.parallel, len(jobs)), thread_name_prefix="llamacpp") as pool:
+        pool = ThreadPoolExecutor(max_workers=min(self.config.parallel, len(jobs)), thread_name_prefix="llamacpp")
+        try:
             done = list(pool.map(lambda job: self._complete(prompts[job[0]], params, params.seed + job[0] * params.n + job[1]), jobs))
+        except BaseException:  # Ctrl-C or a dead server: never wait for requests in flight (they end when close() stops the server)
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
         return [done[i * params.n : (i + 1) * params.n] for i in range(len(prompts))]
 
     def _complete(self, prompt: list[int], params: SamplingParams, seed: int) -> Completion:
