@@ -18,7 +18,7 @@ from tinyreason.methods import create_method
 from tinyreason.methods.programs import extract_program, run_programs
 from tinyreason.metrics import compute_metrics, summary_lines
 from tinyreason.prompts import PAL_EXEMPLARS
-from tinyreason.sandbox import SandboxUnavailable, run_program
+from tinyreason.sandbox import SandboxResult, SandboxUnavailable, run_program
 from tinyreason.types import Chat, Generation, Problem, SamplingParams
 
 
@@ -193,6 +193,21 @@ def test_pal_refuses_when_the_sandbox_cannot_run(monkeypatch: pytest.MonkeyPatch
     for name in ("pal", "pal-sc", "hybrid-sc"):
         with pytest.raises(ValueError, match=f"{name} refuses to run: bubblewrap .* apt-get install bubblewrap"):
             create_method(name).preflight(ScriptedBackend(responder=lambda c, p, k: [""]))
+
+
+def test_a_sandbox_failing_for_one_program_fails_only_that_program(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tinyreason.methods import programs
+
+    def execute(code: str, **limits: Any) -> SandboxResult:
+        if "boom" in code:
+            raise SandboxUnavailable("the bwrap sandbox did not start (exit status 1): bwrap: out of memory")
+        return SandboxResult("7", stdout="7\n", error=None, timed_out=False, status="ok", answer_source="stdout")
+
+    monkeypatch.setattr(programs, "execute", execute)
+    gens = [Generation("sample", f"{FENCE}python\nprint({x})\n{FENCE}", 1, 1, "stop", None, None) for x in ("7", "boom", "7")]
+    run_programs(gens, create_method("pal").config)  # type: ignore[arg-type]
+    assert [g.extra["program_status"] for g in gens] == ["ok", "died", "ok"] and [g.answer for g in gens] == ["7", None, "7"]
+    assert gens[1].extra["program_error"].startswith("died: the sandbox failed: the bwrap sandbox did not start")
 
 
 def test_program_options_are_validated() -> None:

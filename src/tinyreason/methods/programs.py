@@ -20,7 +20,8 @@ A generation's `answer` becomes that executed answer (never a number read from t
 Each program generation records in `extra`: program, program_status, program_answer (the raw answer
 text), program_source ("solution" / "stdout"), program_stdout (cut to 2,000 characters), program_error,
 program_elapsed_s. program_status is the sandbox's status ("ok", "syntax-error", "exception", "memory",
-"timeout", "output-limit", "died"), or "no-program" (nothing to run) or "no-number" (ran, returned no
+"timeout", "output-limit", "died"; also "died" when the sandbox failed for this one program, the
+error saying why), or "no-program" (nothing to run) or "no-number" (ran, returned no
 number). metrics.py counts them (metrics.PROGRAM_GROUPS: failed to parse, raised, timed out, no number).
 """
 
@@ -118,7 +119,10 @@ def run_programs(gens: list[Generation], config: ProgramConfig) -> None:
     todo = [i for i, p in enumerate(programs) if p is not None]
 
     def one(i: int) -> SandboxResult:
-        return execute(programs[i] or "", timeout_s=config.timeout_s, memory_mb=config.memory_mb, isolation=config.isolation)
+        try:
+            return execute(programs[i] or "", timeout_s=config.timeout_s, memory_mb=config.memory_mb, isolation=config.isolation)
+        except SandboxUnavailable as e:  # one sandbox failed (preflight proved it can run): this program fails, not the batch
+            return SandboxResult(None, stdout="", error=f"died: the sandbox failed: {e}"[:500], timed_out=False, status="died")
 
     with ThreadPoolExecutor(max_workers=config.workers) as pool:
         results: dict[int, SandboxResult] = dict(zip(todo, pool.map(one, todo), strict=True))
