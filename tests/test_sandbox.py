@@ -23,7 +23,9 @@ from pathlib import Path
 import pytest
 from sandboxed import needs_sandbox
 
+from tinyreason import sandbox
 from tinyreason.sandbox import MAX_OUTPUT_BYTES, SANDBOX_UID_BASE, SandboxResult, execute, run_program
+from tinyreason.sandbox_runner import MAX_CODE_BYTES
 
 TIMEOUT = 2.0
 SLACK = 1.5  # start-up and kill time allowed past the timeout
@@ -163,6 +165,7 @@ ATTACKS = [
     # -- time, processes, threads, memory, crashes, limits
     ("sleep-past-timeout", "import time\ntime.sleep(60)", "timeout", "timeout"),
     ("infinite-loop", "while True:\n    pass", "timeout", "timeout"),
+    # busy-threads: the wall clock or the CPU limit (SIGXCPU) ends it, whichever comes first: "timeout" either way
     ("busy-threads", "import threading\ndef spin():\n    while True:\n        pass\nfor _ in range(4):\n    threading.Thread(target=spin).start()\nspin()", "timeout", "timeout"),
     ("close-output-then-sleep", "import os, time\nos.close(1)\nos.close(2)\ntime.sleep(60)", "timeout", "timeout"),
     ("fork-bomb", "import os\nwhile True:\n    os.fork()", "exception", "not permitted"),
@@ -240,6 +243,21 @@ def test_benign_program_answers(code: str, answer: str | None, source: str) -> N
 def test_syntax_error_is_reported_with_its_line() -> None:
     r = run_program("x = 1\ndef solution(:\n    return x")
     assert r.status == "syntax-error" and r.error == "SyntaxError: invalid syntax (line 2)" and r.answer is None
+
+
+def test_cpu_time_limit_is_a_timeout_not_a_kill(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sandbox, "cpu_limit_s", lambda timeout_s: 1)  # far below the wall clock: the CPU limit ends it
+    spin = "import threading\ndef spin():\n    while True:\n        pass\nt = threading.Thread(target=spin)\nt.start()\nt.join()"
+    r = run_program(spin, timeout_s=20.0)
+    assert r.status == "timeout" and r.timed_out and r.answer is None, r
+    assert r.error == "timeout: CPU time limit (1 s) exceeded", r
+
+
+def test_a_program_over_the_size_cap_is_refused_clearly() -> None:
+    r = run_program('x = "' + "a" * MAX_CODE_BYTES + '"\nprint(1)')
+    assert r.status == "syntax-error" and r.error == f"program longer than {MAX_CODE_BYTES} bytes: not run" and r.answer is None
+    exactly = "print(1)\n" + "#" * (MAX_CODE_BYTES - 9)
+    assert len(exactly.encode()) == MAX_CODE_BYTES and run_program(exactly).answer == "1"
 
 
 def test_exception_names_the_programs_line() -> None:

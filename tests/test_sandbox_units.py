@@ -1,9 +1,13 @@
 """The sandbox's pure parts, without bubblewrap: the seccomp filter (run through a small BPF interpreter),
-how solution() values become answer text, the read-only layout, and the refusal message."""
+how solution() values become answer text, the rlimits, the read-only layout, and the refusal message; and
+the parent's housekeeping (scratch removal, an interrupted supervisor) through unsafe-subprocess runs."""
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
+import subprocess
 import sys
 from decimal import Decimal
 from fractions import Fraction
@@ -12,6 +16,7 @@ import pytest
 
 from tinyreason import sandbox
 from tinyreason.sandbox_layout import SCRATCH_BYTES, bwrap_argv, python_layout
+from tinyreason import sandbox_runner
 from tinyreason.sandbox_runner import _ALLOW, _ERRNO, _KILL_PROCESS, ARCHES, format_value, seccomp_program
 
 CLONE_THREAD_FLAGS = 0x3D0F00  # what glibc's pthread_create passes (VM|FS|FILES|SIGHAND|THREAD|SYSVSEM|SETTLS|...)
@@ -101,3 +106,78 @@ def test_missing_bubblewrap_is_refused_with_the_fix(monkeypatch: pytest.MonkeyPa
     with pytest.raises(sandbox.SandboxUnavailable, match="apt-get install bubblewrap") as e:
         sandbox.check_isolation("bwrap")
     assert "isolation=unsafe-subprocess" in str(e.value) and "max_user_namespaces" in str(e.value)
+
+
+def test_cpu_hard_limit_is_one_second_past_the_soft_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    # soft == hard would make the kernel send SIGKILL ("died") instead of SIGXCPU ("timeout")
+    limits: dict[int, tuple[int, int]] = {}
+    monkeypatch.setattr(sandbox_runner.resource, "setrlimit", lambda which, value: limits.__setitem__(which, value))
+    sandbox_runner.set_limits(512, 3)
+    assert limits[sandbox_runner.resource.RLIMIT_CPU] == (3, 4)
+    assert limits[sandbox_runner.resource.RLIMIT_AS] == (512 * 2**20, 512 * 2**20)
+
+
+LOCK_A_DIRECTORY = "import os\nos.makedirs('d/e')\nopen('d/e/f', 'w').write('x')\nos.chmod('d', 0)\nprint(1)"
+
+
+def test_scratch_with_a_locked_directory_is_still_removed(monkeypatch: pytest.MonkeyPatch) -> None:
+    real, removed = shutil.rmtree, []
+
+    def rmtree_as_non_root(path: str, *args: object, **kwargs: object) -> None:  # root may enter a chmod 000 directory; nobody else can
+        removed.append(path)
+        if any(os.stat(os.path.join(root, d)).st_mode & 0o777 == 0 for root, dirs, _ in os.walk(path) for d in dirs):
+            raise PermissionError(13, "Permission denied", path)
+        real(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sandbox.shutil, "rmtree", rmtree_as_non_root)
+    try:
+        r = sandbox.execute(LOCK_A_DIRECTORY, timeout_s=10.0, isolation="unsafe-subprocess")
+        assert r.status == "ok" and r.answer == "1", r
+        assert removed and not os.path.exists(removed[0])
+    finally:
+        for path in removed:
+            real(path, ignore_errors=True)
+
+
+def test_scratch_that_cannot_be_removed_is_logged_not_raised(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    real, tried = shutil.rmtree, []
+
+    def refuse(path: str, *args: object, **kwargs: object) -> None:
+        tried.append(path)
+        raise PermissionError(13, "Permission denied", path)
+
+    monkeypatch.setattr(sandbox.shutil, "rmtree", refuse)
+    try:
+        with caplog.at_level(logging.WARNING, logger="tinyreason.sandbox"):
+            r = sandbox.execute("print(6 * 7)", timeout_s=10.0, isolation="unsafe-subprocess")
+        assert r.answer == "42" and len(tried) == 2  # tried, unlocked, retried
+        assert f"could not remove the sandbox scratch directory {tried[0]}" in caplog.text
+    finally:
+        real(tried[0], ignore_errors=True)
+
+
+def test_an_interrupted_supervisor_kills_the_sandbox_and_closes_its_pipes(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_popen, started = subprocess.Popen, []
+
+    def popen(*args: object, **kwargs: object) -> subprocess.Popen[bytes]:
+        started.append(real_popen(*args, **kwargs))  # type: ignore[call-overload]
+        return started[-1]
+
+    def interrupted(streams: object, deadline: float) -> None:
+        raise KeyboardInterrupt
+
+    fds = sorted(os.listdir("/proc/self/fd"))
+    monkeypatch.setattr(sandbox.subprocess, "Popen", popen)
+    monkeypatch.setattr(sandbox, "_read_streams", interrupted)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            sandbox.execute("import time\ntime.sleep(60)", timeout_s=30.0, isolation="unsafe-subprocess")
+        (proc,) = started
+        assert proc.returncode is not None, "the sandbox outlived the interrupted supervisor"
+        assert proc.stdout.closed and proc.stderr.closed  # type: ignore[union-attr]
+        assert sorted(os.listdir("/proc/self/fd")) == fds  # the result pipe's read end too
+    finally:
+        for proc in started:
+            if proc.poll() is None:
+                os.killpg(proc.pid, 9)
+                proc.wait()

@@ -21,8 +21,9 @@ inside, and then runs the program). The layers, and what each one stops (docs/pa
 - a non-privileged uid: as root, bwrap runs privileged (no user namespace needed for the others) and the
   runner drops to a fresh random uid (>= 10**9, owning no file and no process on the host) with no
   capabilities; as another user, bwrap creates a user namespace and the program runs as uid 65534 in it.
-- rlimits (hard, set by the runner): address space `memory_mb`, CPU time, 16 processes+threads, 64 open
-  files, 16 MiB per file, no core dumps.
+- rlimits (hard, set by the runner): address space `memory_mb`, CPU time (`cpu_limit_s`: SIGXCPU, reported
+  as "timeout", then SIGKILL one second later), 16 processes+threads, 64 open files, 16 MiB per file, no
+  core dumps.
 - seccomp (x86-64, aarch64): no execve (no other programs), no fork/vfork/non-thread clone, no socket,
   no namespaces, mounts, ptrace, keyrings, bpf, io_uring.
 - the parent: a wall-clock deadline (sleeping counts) after which it SIGKILLs the bwrap process group;
@@ -40,6 +41,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import secrets
 import selectors
@@ -58,6 +60,7 @@ from tinyreason.sandbox_layout import USERNS_UID, bwrap_argv, python_layout
 
 Isolation = Literal["bwrap", "unsafe-subprocess"]
 ISOLATIONS: tuple[str, ...] = ("bwrap", "unsafe-subprocess")
+log = logging.getLogger(__name__)
 Status = Literal["ok", "syntax-error", "exception", "memory", "timeout", "output-limit", "died"]
 
 MAX_OUTPUT_BYTES = 64 * 1024  # per stream (stdout, stderr, result channel)
@@ -135,7 +138,7 @@ def execute(code: str, *, timeout_s: float = 5.0, memory_mb: int = 512, isolatio
     uid = SANDBOX_UID_BASE + secrets.randbelow(1 << 24) if os.geteuid() == 0 else -1
     layout = python_layout()
     runner = [layout.executable, *PYTHON_FLAGS, "-c", _runner_source()]
-    cpu_s = int(timeout_s) + 1
+    cpu_s = cpu_limit_s(timeout_s)
     scratch = None
     if isolation == "bwrap":
         argv, cwd = [*bwrap_argv(_bwrap(), layout, as_root=uid >= 0), *runner], None
@@ -148,8 +151,35 @@ def execute(code: str, *, timeout_s: float = 5.0, memory_mb: int = 512, isolatio
         raw = _supervise(argv, code, timeout_s=timeout_s, cwd=cwd, limits=(uid, memory_mb, cpu_s))
     finally:
         if scratch is not None:
-            shutil.rmtree(scratch)
+            _remove_scratch(scratch)
     return _interpret(raw, timeout_s, isolation)
+
+
+def cpu_limit_s(timeout_s: float) -> int:
+    """The CPU-time limit (soft; the runner sets hard one second above) of a program given `timeout_s`."""
+    return int(timeout_s) + 1
+
+
+def _remove_scratch(path: str) -> None:
+    """Delete an unsafe-subprocess scratch directory, whatever the program left in it: on an error (a
+    directory it made unreadable, chmod 000, when tinyreason is not root) make every directory in it
+    accessible again and retry. Never raises: what is still left is logged, not an evaluation's failure."""
+    try:
+        shutil.rmtree(path)
+        return
+    except OSError:
+        pass
+    with contextlib.suppress(OSError):
+        os.chmod(path, 0o700)
+    for root, dirs, _ in os.walk(path):  # top-down: each directory is unlocked before the walk enters it
+        for name in dirs:
+            if not os.path.islink(os.path.join(root, name)):  # a link may point out of scratch: never follow it
+                with contextlib.suppress(OSError):
+                    os.chmod(os.path.join(root, name), 0o700)
+    try:
+        shutil.rmtree(path)
+    except OSError as e:
+        log.warning("could not remove the sandbox scratch directory %s: %s", path, e)
 
 
 def _runner_source() -> str:
@@ -185,16 +215,20 @@ def _supervise(argv: list[str], code: str, *, timeout_s: float, cwd: str | None,
             os.close(write_fd)
     assert proc.stdout is not None and proc.stderr is not None
     streams = {proc.stdout.fileno(): "stdout", proc.stderr.fileno(): "stderr", read_fd: "result"}
-    data, timed_out, overflow = _read_streams(streams, start + timeout_s)
-    os.close(read_fd)
-    if not timed_out and overflow is None:
+    try:
+        data, timed_out, overflow = _read_streams(streams, start + timeout_s)
+        if not timed_out and overflow is None:
+            try:
+                proc.wait(timeout=max(0.0, start + timeout_s - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                timed_out = True  # closed its output but kept running (sleeping, say)
+    finally:  # whatever happened (KeyboardInterrupt included), no sandbox and no pipe outlives this call
+        os.close(read_fd)
         try:
-            proc.wait(timeout=max(0.0, start + timeout_s - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            timed_out = True  # closed its output but kept running (sleeping, say)
-    _kill_group(proc)
-    proc.stdout.close()
-    proc.stderr.close()
+            _kill_group(proc)
+        finally:
+            proc.stdout.close()
+            proc.stderr.close()
     return _Raw(data["stdout"], data["stderr"], data["result"], proc.returncode, timed_out, overflow, time.monotonic() - start)
 
 
@@ -252,7 +286,7 @@ def _interpret(raw: _Raw, timeout_s: float, isolation: Isolation) -> SandboxResu
         why = "" if started else " (the sandbox had not even started: is the machine overloaded?)"
         return SandboxResult(None, error=f"timeout: still running after {timeout_s:g} s{why}", timed_out=True, status="timeout", **base)
     if signum == signal.SIGXCPU:
-        return SandboxResult(None, error=f"timeout: CPU time limit ({int(timeout_s) + 1} s) exceeded", timed_out=True, status="timeout", **base)
+        return SandboxResult(None, error=f"timeout: CPU time limit ({cpu_limit_s(timeout_s)} s) exceeded", timed_out=True, status="timeout", **base)
     if report.get("status") in ("ok", "syntax-error", "exception", "memory"):
         return _from_report(report, stdout, base)
     return SandboxResult(None, error=_death(raw.returncode, signum), timed_out=False, status="died", **base)

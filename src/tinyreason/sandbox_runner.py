@@ -8,13 +8,14 @@ with the program's source on stdin (a file), and reads what it reports from RESU
 3. when it runs as root (tinyreason ran as root, so bubblewrap ran privileged), drops to UID and that
    uid's group, with no supplementary groups: the program runs as a uid that owns nothing on the host and
    holds no capability (all are cleared by the uid change; bubblewrap set no_new_privs, so none come back);
-4. sets hard rlimits the program cannot raise: address space MEMORY_MB, CPU time CPU_S, processes/threads
-   NPROC, open files NOFILE, file size FSIZE, no core dumps;
+4. sets rlimits the program cannot raise: address space MEMORY_MB, CPU time CPU_S (SIGXCPU; SIGKILL one
+   second later), processes/threads NPROC, open files NOFILE, file size FSIZE, no core dumps;
 5. installs a seccomp filter (x86-64 and aarch64; see `seccomp_program`) that refuses to start programs
    (execve), to create processes (fork, vfork, clone without CLONE_THREAD), to make namespaces, sockets,
    mounts or keys, to trace other processes, ...;
 6. compiles and runs the program as `__main__`; if it defines a callable `solution`, calls it;
-7. reports one JSON line on RESULT_FD: status ("ok", "syntax-error", "exception", "memory"), error,
+7. reports one JSON line on RESULT_FD: status ("ok", "syntax-error", "exception", "memory"), error
+   (a program longer than MAX_CODE_BYTES is not run: "syntax-error", "program longer than N bytes"),
    answer (solution()'s value formatted by `format_value`, or null), answer_source ("solution" or
    "stdout": then the parent takes the last non-empty stdout line), and the seccomp state.
 
@@ -143,7 +144,10 @@ def drop_privileges(uid: int) -> None:
 
 
 def set_limits(memory_mb: int, cpu_s: int) -> None:
-    """Hard limits (soft == hard), so the program can lower but never raise them."""
+    """Hard limits (soft == hard), so the program can lower but never raise them. Except CPU time: hard =
+    soft + 1 s, because at the soft limit the kernel sends SIGXCPU (the parent reports "timeout") but at
+    the hard one SIGKILL (indistinguishable from any other kill: "died"). A program that ignores SIGXCPU,
+    or raises its soft limit, still gets SIGKILL one second later."""
     limits = {
         resource.RLIMIT_AS: memory_mb * 1024 * 1024,
         resource.RLIMIT_CPU: cpu_s,
@@ -153,7 +157,7 @@ def set_limits(memory_mb: int, cpu_s: int) -> None:
         resource.RLIMIT_CORE: 0,
     }
     for which, value in limits.items():
-        resource.setrlimit(which, (value, value))
+        resource.setrlimit(which, (value, value + 1 if which == resource.RLIMIT_CPU else value))
 
 
 # -- running the program ---------------------------------------------------------------------------------
@@ -221,11 +225,14 @@ def main() -> None:
     result_fd, uid, memory_mb, cpu_s = (int(a) for a in sys.argv[1:5])
     write, exit_now = os.write, os._exit  # bound before the program runs
     write(result_fd, (STARTED + "\n").encode())
-    code = sys.stdin.buffer.read(MAX_CODE_BYTES).decode("utf-8", "replace")
+    source = sys.stdin.buffer.read(MAX_CODE_BYTES + 1)
     drop_privileges(uid)
     set_limits(memory_mb, cpu_s)
     seccomp = install_seccomp()
-    result = run(code)
+    if len(source) > MAX_CODE_BYTES:  # not cut to a confusing syntax error
+        result: dict[str, object] = {"status": "syntax-error", "error": f"program longer than {MAX_CODE_BYTES} bytes: not run"}
+    else:
+        result = run(source.decode("utf-8", "replace"))
     result["seccomp"] = seccomp
     for name, stream in (("stdout", sys.stdout), ("stderr", sys.stderr)):
         try:
