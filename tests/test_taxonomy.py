@@ -90,6 +90,15 @@ def test_judged_generation_is_the_last_one_giving_the_prediction() -> None:
     assert judged_generation(sample(11, "20", reflect))["stage"] == "reflect"
 
 
+def test_hybrid_sc_judges_the_chain_when_a_program_and_a_chain_back_the_wrong_answer() -> None:
+    program = generation("```python\ndef solution():\n    return 12 + 15 + 1\n```", "sample")
+    program["answer"], program["extra"] = "28", {"program": "...", "program_status": "ok", "program_answer": "28"}
+    chain = generation("12 + 15 = 28\n#### 28", "sample")
+    case = classify(sample(12, "27", [program, chain], prediction="28"))  # programs are listed first
+    assert case.cls == "arithmetic error" and case.chain == chain["text"]
+    assert classify(sample(13, "27", [program, generation("#### 5", "sample")], prediction="28")).cls == "wrong program"
+
+
 def test_tally_covers_every_class() -> None:
     cases = [classify(sample(2, "27", [generation("12 + 15 = 28\n#### 28")])), classify(sample(7, "5", [generation("no")], prediction=None))]
     table = tally(cases)

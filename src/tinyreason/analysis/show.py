@@ -90,12 +90,6 @@ def render(run: Run, qid: int, console: Console, max_chars: int | None = None) -
         console.print(Panel(Text(json.dumps(s["extra"], indent=1, ensure_ascii=False)), title="method record (extra)", title_align="left"))
 
 
-def _cut(text: str, max_chars: int | None) -> str:
-    if max_chars is not None and len(text) > max_chars:
-        return text[:max_chars] + f"\n… [{len(text) - max_chars} more characters]"
-    return text
-
-
 def render_training_watch(run_dir: Path, console: Console, qid: int | None = None, max_chars: int | None = 600) -> None:
     """How a GRPO run's answers to its watched dev questions changed: for each evaluated step, the greedy
     completion (dev/step-N) and the sampled ones (watch/step-N), each with its answer and right/wrong."""

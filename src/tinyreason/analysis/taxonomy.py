@@ -5,7 +5,9 @@
 
 The chain judged is the one that produced the final answer: the last generation whose extracted answer
 equals the prediction (for self-consistency, the last majority sample; for reflection, the revision), or
-the last generation when no answer was extracted. Classes, checked in this order (first match wins):
+the last generation when no answer was extracted; for hybrid-sc, a chain whenever a chain gave the
+answer, even if a program gave it too (see judged_generation). Classes, checked in this order (first
+match wins):
 
 1. other — the sample carries a backend error; no answer could be extracted; the chain was cut at the token
    budget (finish_reason "length": its "answer" is whatever number came last); or a format slip: the chain's
@@ -73,7 +75,10 @@ class Case:
 
 
 def judged_generation(sample: dict[str, Any]) -> dict[str, Any] | None:
-    """The generation responsible for the final answer (see module docstring)."""
+    """The generation responsible for the final answer (see module docstring): the LAST one whose answer
+    matches the prediction. For hybrid-sc, where programs are listed before chains, a wrong answer backed
+    by both a program and a chain is therefore judged on the chain (checkable arithmetic and setup); it is
+    classified as a program failure only when no chain gave that answer."""
     gens = sample.get("generations") or []
     pred = sample.get("prediction")
     matching = [g for g in gens if pred is not None and g.get("answer") is not None and answers_match(g["answer"], str(pred))]
