@@ -217,3 +217,94 @@ def test_the_dev_evaluation_grades_flexible_and_strict_and_counts_reflections(gs
     watch.on_step_end(None, SimpleNamespace(is_world_process_zero=True, global_step=26), None, model=model)  # not an eval step
     watch.on_train_end(None, SimpleNamespace(is_world_process_zero=True, global_step=25), None, model=model)  # evaluated already
     assert len(read_rows(tmp_path / "metrics.jsonl")) == 1
+
+
+# --- reviewer fixes: run directory, data split, hardware ---------------------------------------------------------
+def test_rewind_swaps_in_a_whole_file_so_a_kill_mid_rewrite_keeps_the_old_metrics(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tinyreason.train.watch import append_row, read_rows, rewind
+
+    for step in range(1, 6):
+        append_row(tmp_path / "metrics.jsonl", {"kind": "train", "step": step})
+    before = (tmp_path / "metrics.jsonl").read_text()
+
+    def torn(self: Path, data: str, *a: object, **k: object) -> None:
+        with open(self, "w") as fh:
+            fh.write(data[:7])  # the kill lands mid-write
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Path, "write_text", torn)
+    with pytest.raises(KeyboardInterrupt):
+        rewind(tmp_path, 2)
+    assert (tmp_path / "metrics.jsonl").read_text() == before
+    monkeypatch.undo()
+    assert rewind(tmp_path, 2) == 3 and [r["step"] for r in read_rows(tmp_path / "metrics.jsonl")] == [1, 2]
+
+
+def test_training_questions_repeating_a_dev_question_are_dropped_and_counted(tmp_path: Path) -> None:
+    from tinyreason.train.grpo import _disjoint, question_key, select_prompts
+    from tinyreason.types import Problem
+
+    rows = [{"question": f"Question {i}: how many?", "answer": f"#### {i}"} for i in range(8)]
+    path = tmp_path / "train.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = GRPORunConfig(data=str(path), dev_n=2)
+    dev, train, _ = select_prompts(cfg)
+    twin = next(p.id for p in train)  # a training row becomes a dev question in other case and spacing
+    rows[twin]["question"] = "  " + dev[0].question.upper().replace(" ", "   ").rstrip("?") + " ?"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    dev2, train2, info = select_prompts(cfg)
+    assert [p.id for p in dev2] == [p.id for p in dev] and question_key(rows[twin]["question"]) == question_key(dev[0].question)
+    assert info["dev_duplicate_ids"] == [twin] and twin not in info["train_ids"] and len(train2) == len(train) - 1
+    check = _disjoint(dev2, train2, info["dev_duplicate_ids"])
+    assert check["ok"] and check["dev_duplicates_dropped"] == 1
+    leaky = _disjoint(dev, [*train, Problem(id=99, question=dev[0].question.lower(), gold="0")], [])
+    assert not leaky["ok"] and leaky["shared_question_ids"] == [99] and leaky["shared_ids"] == []
+
+
+def test_dev_prompts_plus_dev_max_new_tokens_must_fit_the_context(tiny_model: Path, tmp_path: Path) -> None:
+    from tinyreason.train.grpo import check_prompt_lengths
+
+    def tok(text: str, add_special_tokens: bool = False) -> dict:
+        return {"input_ids": text.split()}
+
+    path = _recipe(tmp_path, f"model: {tiny_model}\nmax_completion_length: 64\ndev_max_new_tokens: 1000\nwatch_questions: 0\n")
+    cfg, src = load_grpo_config(path, {})  # the tiny model's context: 1024
+    train, dev = [{"prompt": "w " * 10}], [{"prompt": "w " * 30}, {"prompt": "w " * 5}]
+    with pytest.raises(ConfigFileError) as e:
+        check_prompt_lengths(train, dev, tok, cfg, src)
+    assert f"{path}:3: dev_max_new_tokens 1000 + the longest dev prompt (30 tokens) exceeds the model's context (1024)" in str(e.value)
+    assert "max_completion_length" not in str(e.value)
+    assert check_prompt_lengths(train, dev[1:], tok, cfg, src) == {"longest_prompt_tokens": 10, "longest_dev_prompt_tokens": 5}
+
+
+def test_a_resume_that_resolves_to_other_hardware_is_refused(tmp_path: Path) -> None:
+    from tinyreason.train.grpo import prepare_run
+
+    def config(mode: str, device: str, dtype: str) -> dict:
+        return {"kind": "grpo", "config": GRPORunConfig().model_dump(), "data": {"fingerprint": "f"}, "created": "now",
+                "mode": mode, "device": device, "dtype": dtype}
+
+    (tmp_path / "train_config.json").write_text(json.dumps(config("lora", "cpu", "float32")))
+    with pytest.raises(FileExistsError, match="trained as lora/cpu/float32 .* resolves to qlora/cuda/bfloat16"):
+        prepare_run(tmp_path, config("qlora", "cuda", "bfloat16"), False, main=False)
+    (tmp_path / "train_config.json").write_text(json.dumps(config("qlora", "cuda:0", "bfloat16")))
+    assert prepare_run(tmp_path, config("qlora", "cuda:1", "bfloat16"), False, main=False) is None  # another rank, same run
+
+
+def test_mode_note_names_the_compute_dtype_actually_used() -> None:
+    from tinyreason.train.sft import mode_note
+
+    assert mode_note("cuda", "qlora", "float16") == "QLoRA: 4-bit NF4 base (bitsandbytes), fp16 compute"
+    assert "bf16 compute" in mode_note("cuda:1", "qlora", "bfloat16")
+
+
+def test_peak_memory_is_reset_on_this_processs_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from tinyreason.train.grpo import _reset_peak
+
+    seen: list[tuple] = []
+    monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats", lambda *a: seen.append(a))
+    _reset_peak("cuda:1")
+    _reset_peak("cpu")
+    assert seen == [("cuda:1",)]

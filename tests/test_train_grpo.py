@@ -2,8 +2,9 @@
 dev slice and reflection counts are logged and plotted, the adapter evaluates with `eval --adapter`, a run
 killed with SIGKILL resumes from its last checkpoint, and a prompt that differs from eval's stops the run.
 
-The toy task: every prompt is one GSM8K-style question whose answer is 3. The random model writes a lone
-"3" in ~4% of its 8-token completions, so groups of 8 often disagree, and a high learning rate makes the
+The toy task: every prompt is one GSM8K-style question whose answer is 3, told of twelve different people
+(a training question repeating a dev question's text would be dropped). The random model writes a lone "3"
+in ~4% of its 8-token completions, so groups of 8 often disagree, and a high learning rate makes the
 rewarded token common within a dozen steps.
 """
 
@@ -23,9 +24,10 @@ from typer.testing import CliRunner
 from tinyreason.cli import app
 
 runner = CliRunner()
-QUESTION = "A pizza has 8 slices. Ben eats 3 and Ana eats 2. How many are left?"
+QUESTION = "A pizza has 8 slices. {name} eats 3 and Ana eats 2. How many are left?"
+NAMES = ["Ben", "Tom", "Sam", "Max", "Leo", "Eva", "Mia", "Zoe", "Ian", "Kim", "Ray", "Liz"]
 TOY_RECIPE = """\
-dev_n: 2                  # two held-out copies of the question
+dev_n: 2                  # two held-out variants of the question
 num_generations: 8
 generation_batch_size: 32 # 4 prompts x 8 completions per step
 batch_size: 32
@@ -56,8 +58,8 @@ def _rows(run: Path, kind: str) -> list[dict]:
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     d = tmp_path_factory.mktemp("toy")
-    row = json.dumps({"question": QUESTION, "answer": "8 - 3 - 2 = 3\n#### 3"}) + "\n"
-    (d / "train.jsonl").write_text(row * 12)
+    rows = [json.dumps({"question": QUESTION.format(name=n), "answer": "8 - 3 - 2 = 3\n#### 3"}) + "\n" for n in NAMES]
+    (d / "train.jsonl").write_text("".join(rows))
     (d / "toy.yaml").write_text(TOY_RECIPE)
     return d / "train.jsonl", d / "toy.yaml"
 
@@ -71,6 +73,8 @@ def grpo_run(tiny_model_wide_init: Path, toy: tuple[Path, Path], tmp_path_factor
     out = tmp_path_factory.mktemp("grpo") / "run"
     res = runner.invoke(app, _args(tiny_model_wide_init, toy, out, 14))
     assert res.exit_code == 0, res.output
+    flat = " ".join(res.output.split())
+    assert "s of them dev evals" in flat and "s/step without dev evals" in flat
     return out
 
 
@@ -83,6 +87,9 @@ def test_the_toy_task_is_learned_mean_reward_rises(grpo_run: Path) -> None:
     assert report["ok"] and report["train"]["optimizer_steps"] == 14 and report["train"]["prompts_per_step"] == 4
     assert report["train"]["trainer_throughput"]["train_steps_per_second"] > 0
     assert report["checks"]["adapter_active"]["ok"] and report["checks"]["dev_disjoint"]["ok"]
+    assert report["checks"]["dev_disjoint"]["dev_duplicates_dropped"] == 0
+    t = report["train"]  # throughput without the dev evaluations, which run inside trainer.train
+    assert t["dev_eval_s"] > 0 and 0 < t["s_per_step_excluding_dev_eval"] < t["wall_s"] / 14
     parity = report["checks"]["prompt_parity"]
     assert parity["ok"] and parity["examples_checked"] == 10 and parity["train_prompt"].endswith("<|im_start|>assistant\n")
 
@@ -112,7 +119,7 @@ def test_grpo_show_renders_the_watched_completions_step_by_step(grpo_run: Path) 
     res = runner.invoke(app, ["train", "grpo-show", str(grpo_run), "--max-chars", "40"])
     assert res.exit_code == 0, res.output
     out = " ".join(res.output.split())
-    assert QUESTION in out and "gold 3" in out
+    assert "A pizza has 8 slices." in out and "gold 3" in out
     assert all(f"step {s}:" in out for s in (0, 5, 10, 14)) and "greedy · answer" in out and "sample 2" in out
     res = runner.invoke(app, ["train", "grpo-show", str(grpo_run / "dev")])
     assert res.exit_code == 2 and "no watch/step-*" in " ".join(res.output.split())

@@ -50,7 +50,8 @@ def _print_report(report: dict[str, Any], out: Path) -> None:
     t = report["train"]
     console.print(f"[bold green]trained[/] {t['optimizer_steps']} steps ({t['steps_this_session']} this session"
                   + (f", resumed from step {t['resumed_from_step']}" if t["resumed_from_step"] is not None else "")
-                  + f") · {t['wall_s']:.0f} s · {t['s_per_step_excluding_dev_eval'] or 0:.1f} s/step without dev evals · {report['mode_note']}")
+                  + f") · {t['wall_s']:.0f} s, {t['dev_eval_s']:.0f} s of them dev evals · {t['s_per_step_excluding_dev_eval'] or 0:.1f} "
+                  f"s/step without dev evals · {report['mode_note']}")
     if "peak_gpu_memory_gib" in report:
         console.print(f"peak GPU memory {report['peak_gpu_memory_gib']:.2f} GiB on {report['gpu']}")
     for w in report["warnings"]:

@@ -14,12 +14,14 @@ unquantized on CPU/MPS (plain LoRA), as in `train sft` (models.py loads it; sft.
 Prompts are GSM8K *train* questions rendered with the eval prompt through the model's chat template — the
 exact string `tinyreason eval` sends (the prompt-parity check compares the trainer's own tokenization with
 eval's before training). The seeded train order gives a dev slice (first dev_n) and the training prompts
-(the rest): disjoint, checked, and the test set is never touched. train/watch.py evaluates the dev slice
-every eval_every steps and writes metrics.jsonl, curves.png and per-step eval run directories.
+(the rest, less any question whose normalized text is a dev question's): disjoint by id and by text,
+checked, and the test set is never touched. train/watch.py evaluates the dev slice every eval_every steps
+and writes metrics.jsonl, curves.png and per-step eval run directories.
 
 Resume: checkpoints (adapter + optimizer + RNG) go to RUN/checkpoint-N every save_every steps; rerunning
 the same command after a crash or kill -9 continues from the last one (the step count carries on, and the
-metrics of steps after it are dropped). The finished adapter is saved at the run directory's root, next to
+metrics of steps after it are dropped); a rerun whose config or resolved hardware (mode, device type,
+dtype) differs is refused. The finished adapter is saved at the run directory's root, next to
 train_config.json (with the prompt), so `tinyreason eval --adapter RUN` loads it like an SFT adapter.
 """
 
@@ -28,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass
@@ -65,10 +68,20 @@ def select_prompts(cfg: GRPORunConfig) -> tuple[list[Problem], list[Problem], di
     if len(order) <= cfg.dev_n:
         raise DataError(f"{ds.source}: {len(order)} questions leave no training prompts after dev_n {cfg.dev_n}; lower dev_n")
     dev = order[: cfg.dev_n]
-    train = order[cfg.dev_n :] if cfg.train_n is None else order[cfg.dev_n : cfg.dev_n + cfg.train_n]
+    dev_keys = {question_key(p.question) for p in dev}
+    dropped = [p.id for p in order[cfg.dev_n :] if question_key(p.question) in dev_keys]  # GSM8K train repeats a few questions
+    rest = [p for p in order[cfg.dev_n :] if question_key(p.question) not in dev_keys]
+    if not rest:
+        raise DataError(f"{ds.source}: every question after the dev slice repeats a dev question; no training prompts are left")
+    train = rest if cfg.train_n is None else rest[: cfg.train_n]
     info = {"source": ds.source, "split": "train", "fingerprint": ds.fingerprint(), "rows": len(ds.problems),
-            "dev_ids": [p.id for p in dev], "train_n": len(train), "train_ids": [p.id for p in train]}
+            "dev_ids": [p.id for p in dev], "dev_duplicate_ids": dropped, "train_n": len(train), "train_ids": [p.id for p in train]}
     return dev, train, info
+
+
+def question_key(question: str) -> str:
+    """A question's text with case, punctuation and whitespace ignored: two rows with the same key are the same question."""
+    return " ".join(re.sub(r"[^\w]+", " ", question.casefold()).split())
 
 
 def prompt_records(train: list[Problem], tokenizer: Any, template: PromptTemplate) -> list[dict[str, Any]]:
@@ -77,14 +90,24 @@ def prompt_records(train: list[Problem], tokenizer: Any, template: PromptTemplat
     return [{"prompt": render_prompt(tokenizer, template.render(question=p.question)), "gold": p.gold, "id": p.id} for p in train]
 
 
-def check_prompt_lengths(records: list[dict[str, Any]], tokenizer: Any, cfg: GRPORunConfig, src: ConfigSource) -> int:
-    """The longest prompt plus the completion budget must fit the model's context (config.json)."""
-    longest = max(len(tokenizer(r["prompt"], add_special_tokens=False)["input_ids"]) for r in records)
-    limit = context_length(cfg.model)
-    if limit is not None and longest + cfg.max_completion_length > limit:
-        raise ConfigFileError([f"{src.where('max_completion_length')}: max_completion_length {cfg.max_completion_length} + the longest "
-                               f"prompt ({longest} tokens) exceeds the model's context ({limit}); lower max_completion_length"])
-    return longest
+def check_prompt_lengths(records: list[dict[str, Any]], dev_records: list[dict[str, Any]], tokenizer: Any, cfg: GRPORunConfig,
+                         src: ConfigSource) -> dict[str, int]:
+    """The longest prompt plus its budget must fit the model's context (config.json): the training prompts and
+    the watched dev prompts (sampled) with max_completion_length, the dev prompts (greedy) with dev_max_new_tokens."""
+    def tokens(rs: list[dict[str, Any]]) -> list[int]:
+        return [len(tokenizer(r["prompt"], add_special_tokens=False)["input_ids"]) for r in rs]
+
+    train, dev = tokens(records), tokens(dev_records)
+    sampled, limit, problems = max(train + dev[: cfg.watch_questions]), context_length(cfg.model), []
+    for name, longest, what in (("max_completion_length", sampled, "prompt (training or watched dev)"),
+                                ("dev_max_new_tokens", max(dev), "dev prompt")):
+        budget = getattr(cfg, name)
+        if limit is not None and longest + budget > limit:
+            problems.append(f"{src.where(name)}: {name} {budget} + the longest {what} ({longest} tokens) exceeds the model's "
+                            f"context ({limit}); lower {name}")
+    if problems:
+        raise ConfigFileError(problems)
+    return {"longest_prompt_tokens": max(train), "longest_dev_prompt_tokens": max(dev)}
 
 
 def trainer_args(cfg: GRPORunConfig, out: Path, device: str, dtype: str, world_size: int, weights: list[float]) -> Any:
@@ -155,6 +178,18 @@ def _refuse_other_run(out: Path, stored: dict[str, Any], config: dict[str, Any])
     if diff:
         raise FileExistsError(f"{out} holds a GRPO run with another config (differs in: {', '.join(diff)}); rerun with the same "
                               "recipe and flags to resume it, choose another --out, or pass --force to start over")
+    was, now = _hardware(stored), _hardware(config)
+    if None not in was and was != now:  # "auto" in the config resolves per machine: a CPU LoRA run must not go on as QLoRA
+        raise FileExistsError(f"{out} holds a GRPO run trained as {'/'.join(was)} (mode/device/dtype) but here it resolves to "
+                              f"{'/'.join(now)}; resuming would continue its adapter on another base. Resume on a machine like the "
+                              "first, or set --quantization/--device/--dtype to match train_config.json, or choose another --out, "
+                              "or pass --force to start over")
+
+
+def _hardware(config: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """(mode, device type, dtype) as resolved: the device index is left out, since each process has its own cuda:N."""
+    device = config.get("device")
+    return config.get("mode"), device.split(":")[0] if isinstance(device, str) else None, config.get("dtype")
 
 
 def checkpoint_step(path: str | Path) -> int:
@@ -186,7 +221,8 @@ def _clear(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for d in [*out.glob("checkpoint-*"), out / "dev", out / "watch"]:
         shutil.rmtree(d, ignore_errors=True)
-    for name in (TRAIN_REPORT, METRICS_FILE, "curves.png", "adapter_model.safetensors", "adapter_config.json", "README.md"):
+    for name in (TRAIN_REPORT, METRICS_FILE, f"{METRICS_FILE}.tmp", "curves.png", "adapter_model.safetensors", "adapter_config.json",
+                 "README.md"):
         (out / name).unlink(missing_ok=True)  # never leave a stale adapter or curve next to a new config
 
 
@@ -203,7 +239,8 @@ def run_config(cfg: GRPORunConfig, src: ConfigSource, template: PromptTemplate, 
         text = src.file.read_text(encoding="utf-8")
         recipe = {"path": str(src.file.resolve()), "sha256": hashlib.sha256(text.encode()).hexdigest(), "text": text}
     return {"kind": "grpo", "config": cfg.model_dump(), "recipe": recipe, "flags": dict(src.flags), "device": device, "dtype": dtype,
-            "mode": mode, "mode_note": mode_note(device, mode), "prompt": {"name": template.name, "system": template.system, "user": template.user},
+            "mode": mode, "mode_note": mode_note(device, mode, dtype),
+            "prompt": {"name": template.name, "system": template.system, "user": template.user},
             "data": data, **environment()}
 
 
@@ -226,10 +263,12 @@ def train_grpo(cfg: GRPORunConfig, out: str | Path, *, source: ConfigSource | No
     dev, train, data = select_prompts(cfg)
     tokenizer = load_tokenizer(cfg.model)
     records = prompt_records(train, tokenizer, template)
-    data["longest_prompt_tokens"] = check_prompt_lengths(records, tokenizer, cfg, src)
+    data.update(check_prompt_lengths(records, prompt_records(dev, tokenizer, template), tokenizer, cfg, src))
     resume = prepare_run(out, run_config(cfg, src, template, (device, dtype, mode), data), force, main=main)
     console.print(f"[bold]train grpo[/]: {len(train)} prompts, dev slice {len(dev)}, {cfg.prompts_per_step()} prompts x "
-                  f"{cfg.num_generations} completions per step, {mode_note(device, mode)}, {dtype}")
+                  f"{cfg.num_generations} completions per step, {mode_note(device, mode, dtype)}, {dtype}")
+    if data["dev_duplicate_ids"]:
+        console.print(f"dropped {len(data['dev_duplicate_ids'])} training question(s) whose text repeats a dev question's")
 
     _reset_peak(device)
     model = load_causal_lm(cfg.model, device=device, dtype=dtype, quantization="4bit" if mode == "qlora" else "none")
@@ -243,8 +282,9 @@ def train_grpo(cfg: GRPORunConfig, out: str | Path, *, source: ConfigSource | No
     warnings = recipe_warnings(cfg, mode)
     for w in warnings:
         console.print(f"[bold yellow]WARNING:[/] {w}")
-    report: dict[str, Any] = {"mode": mode, "mode_note": mode_note(device, mode), "device": device, "checks": {}, "warnings": warnings}
-    report["checks"]["dev_disjoint"] = _disjoint(dev, train)
+    report: dict[str, Any] = {"mode": mode, "mode_note": mode_note(device, mode, dtype), "device": device, "checks": {},
+                              "warnings": warnings}
+    report["checks"]["dev_disjoint"] = _disjoint(dev, train, data["dev_duplicate_ids"])
     report["checks"]["prompt_parity"] = check_parity(cfg, trainer, records, train)
     if not all(c["ok"] for c in report["checks"].values()):
         return _finish(out, report, trainer)  # fail before hours of training on the wrong prompt or a leaky dev slice
@@ -257,8 +297,8 @@ def train_grpo(cfg: GRPORunConfig, out: str | Path, *, source: ConfigSource | No
     if device.startswith("cuda"):
         import torch
 
-        report["peak_gpu_memory_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
-        report["gpu"] = torch.cuda.get_device_name()
+        report["peak_gpu_memory_gib"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 3)
+        report["gpu"] = torch.cuda.get_device_name(device)
     if trainer.accelerator.is_main_process:
         trainer.model.save_pretrained(out)  # the run directory is the adapter folder
         probe = list(tokenizer(records[0]["prompt"], add_special_tokens=False)["input_ids"])
@@ -271,12 +311,16 @@ def _reset_peak(device: str) -> None:
     if device.startswith("cuda"):
         import torch
 
-        torch.cuda.reset_peak_memory_stats()
+        torch.cuda.reset_peak_memory_stats(device)  # this process's GPU (cuda:LOCAL_RANK), not cuda:0 for every rank
 
 
-def _disjoint(dev: list[Problem], train: list[Problem]) -> dict[str, Any]:
+def _disjoint(dev: list[Problem], train: list[Problem], dropped: list[int]) -> dict[str, Any]:
+    """No id and no normalized question text in both; `dropped`: training rows select_prompts left out for repeating a dev question."""
     shared = sorted({p.id for p in dev} & {p.id for p in train})
-    return {"ok": not shared, "dev": len(dev), "train": len(train), "shared_ids": shared[:10]}
+    dev_keys = {question_key(p.question) for p in dev}
+    same_text = sorted(p.id for p in train if question_key(p.question) in dev_keys)
+    return {"ok": not shared and not same_text, "dev": len(dev), "train": len(train), "shared_ids": shared[:10],
+            "shared_question_ids": same_text[:10], "dev_duplicates_dropped": len(dropped), "dropped_ids": dropped[:10]}
 
 
 def _train_summary(trainer: Any, watch: TaskWatch, resume: str | None, wall: float) -> dict[str, Any]:
@@ -307,6 +351,6 @@ def _finish(out: Path, report: dict[str, Any], trainer: Any) -> GRPOResult:
         details = {"prompt_parity": "the training prompt differs from the eval prompt (see train_report.json: eval_prompt vs train_prompt)",
                    "adapter_active": "the adapter does not change the model: no update moved LoRA B off zero (a learning rate of 0, "
                                      "or every group's completions scored alike: frac_reward_zero_std 1 in metrics.jsonl)",
-                   "dev_disjoint": "the dev slice shares questions with the training prompts"}
+                   "dev_disjoint": "the dev slice shares questions (ids or question text) with the training prompts"}
         raise checks.CheckFailed(f"{out}: pipeline check failed: " + "; ".join(f"{f}: {details.get(f, f)}" for f in failed))
     return GRPOResult(out, report)

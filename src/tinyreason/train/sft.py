@@ -5,9 +5,10 @@
     tinyreason eval --adapter runs/sft-human                                    # evaluate the fine-tune
 
 On CUDA the default is QLoRA (Dettmers et al. 2023): the base model in 4-bit NF4 via bitsandbytes, bf16
-compute, a LoRA adapter (Hu et al. 2021) on every linear projection, gradient checkpointing, a small batch
-with gradient accumulation; the run records peak GPU memory. On CPU/MPS bitsandbytes 4-bit is unavailable,
-so the same adapter trains on the unquantized model (plain LoRA), and the run says so.
+compute (fp16 on a GPU without bf16), a LoRA adapter (Hu et al. 2021) on every linear projection, gradient
+checkpointing, a small batch with gradient accumulation; the run records peak GPU memory. On CPU/MPS
+bitsandbytes 4-bit is unavailable, so the same adapter trains on the unquantized model (plain LoRA), and
+the run says so.
 
 Each example is the eval prompt — the same template through the same chat template, generation prompt
 included — followed by the target completion; the loss covers only the completion (TRL prompt-completion
@@ -113,10 +114,13 @@ def resolve_mode(cfg: AdapterRunConfig) -> tuple[str, str, str]:
     return device, dtype, mode
 
 
-def mode_note(device: str, mode: str) -> str:
+_SHORT_DTYPE = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}
+
+
+def mode_note(device: str, mode: str, dtype: str) -> str:
     """What the console and train_config.json say about how the adapter is trained here."""
-    if mode == "qlora":
-        return "QLoRA: 4-bit NF4 base (bitsandbytes), bf16 compute"
+    if mode == "qlora":  # bf16 compute, fp16 on a GPU without bf16 (resolve_device_dtype picks it)
+        return f"QLoRA: 4-bit NF4 base (bitsandbytes), {_SHORT_DTYPE.get(dtype, dtype)} compute"
     return f"plain LoRA on {device} (QLoRA needs CUDA + bitsandbytes)" if device.startswith(("cpu", "mps")) else "plain LoRA (--quantization none)"
 
 
@@ -206,7 +210,7 @@ def train_sft(cfg: SFTRunConfig, out: str | Path, *, force: bool = False) -> SFT
     device, dtype, mode = resolve_mode(cfg)
     examples, data_info = load_examples(cfg)
     prepare_out(out, force)
-    note = mode_note(device, mode)
+    note = mode_note(device, mode, dtype)
     console.print(f"[bold]train sft[/]: {len(examples)} examples ({data_info['kind']}), {note}, {dtype}")
     config = {"kind": "sft", "config": cfg.model_dump(), "device": device, "dtype": dtype, "mode": mode, "mode_note": note,
               "prompt": {"name": template.name, "system": template.system, "user": template.user}, "data": data_info, **environment()}

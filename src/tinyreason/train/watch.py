@@ -72,11 +72,14 @@ def append_row(path: Path, row: dict[str, Any]) -> None:
 
 def rewind(out: Path, step: int) -> int:
     """Forget what happened after `step` (the checkpoint a resumed run restarts from): metrics.jsonl rows
-    and dev/watch evaluations of later steps belong to weights that no longer exist. Returns rows dropped."""
+    and dev/watch evaluations of later steps belong to weights that no longer exist. Returns rows dropped.
+    metrics.jsonl is rewritten beside itself and swapped in, so a kill mid-rewrite leaves the old file whole."""
     path = out / METRICS_FILE
     rows = read_rows(path)
     kept = [r for r in rows if r.get("step", 0) <= step]
-    path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
+    os.replace(tmp, path)
     for kind in ("dev", "watch"):
         for d in sorted((out / kind).glob("step-*")) if (out / kind).is_dir() else []:
             if int(d.name.split("-")[1]) > step:
