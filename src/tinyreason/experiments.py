@@ -6,7 +6,7 @@
     distill          DistillRecipe: teacher spec + DistillOptions       traces.jsonl (+ .rejects/.config/.summary)
     sft              tinyreason.train.sft.SFTRunConfig                  the adapter, train_config.json, train_report.json
     memorize         tinyreason.train.memorize.MemorizeConfig           the adapter, memorization.json
-    grpo             tinyreason.train.grpo.GRPORunConfig (once it exists) the adapter, checkpoints, train_report.json
+    grpo             tinyreason.train.grpo_config.GRPORunConfig         the adapter, checkpoints, train_report.json
 
 Each kind says whether this install has what it needs (a method or trainer that is not there makes an
 `optional: true` experiment "unavailable", skipped), its state in its run directory (done / partial k of n /
