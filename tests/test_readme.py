@@ -33,3 +33,35 @@ def test_the_setup_says_where_a_model_and_data_come_from_without_the_hub() -> No
     setup = " ".join(_setup().split())
     assert "--model PATH --data PATH" in setup
     assert "../shared/tools/get-reference-model.sh --hf" in setup and "../shared/data/gsm8k/" in setup
+
+
+def _results_rows() -> list[list[str]]:
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("## Results")
+    section = readme[start : readme.index("\n## ", start + 1)]
+    return [[c.strip() for c in line.strip("|").split("|")] for line in section.splitlines() if line.startswith("| ") and "--only " in line]
+
+
+def test_every_measured_row_of_the_results_table_is_what_its_committed_run_holds() -> None:
+    """Nothing in the README's table that the tool did not produce: each 'k/n' row, recomputed from
+    results/runs/<experiment> over the first n questions of its subset (a run may since have grown)."""
+    import json
+    import re
+
+    checked = 0
+    for row in _results_rows():
+        measured = re.search(r"\((\d+)/(\d+)\)", row[2])
+        if not measured:
+            assert "not run yet" in row[2], row
+            continue
+        name = re.search(r"--only ([\w-]+)", row[-1]).group(1)  # type: ignore[union-attr]
+        run = ROOT / "results" / "runs" / name
+        k, n = int(measured.group(1)), int(measured.group(2))
+        ids = json.loads((run / "config.json").read_text())["subset"]["ids"][:n]
+        rows = {r["id"]: r for r in map(json.loads, (run / "samples.jsonl").read_text().splitlines())}
+        assert all(i in rows for i in ids), f"{name}: the run holds fewer than {n} of its subset's first questions"
+        assert sum(rows[i]["correct"] for i in ids) == k, f"{name}: README says {k}/{n}"
+        assert row[3] == str(n) and abs(float(re.sub(r"[*%]", "", row[2].split()[0])) - 100 * k / n) < 0.06, row
+        assert round(sum(rows[i]["generated_tokens"] for i in ids) / n) == int(row[6]), f"{name}: tokens per question"
+        checked += 1
+    assert checked >= 5
