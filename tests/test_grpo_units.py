@@ -45,6 +45,17 @@ def test_format_reward_pays_for_a_strict_answer_line_right_or_wrong() -> None:
     assert rewards.answer_format(["... #### 12", "#### 99", "the answer is 12", "####", "#### twelve"]) == [1.0, 1.0, 0.0, 0.0, 0.0]
 
 
+def test_format_reward_gated_on_correctness_leaves_no_shortcut() -> None:
+    texts = ["#### 5", "so 12 in all\n#### 12", "so 12 in all", "#### 12"]
+    gold = ["12"] * 4
+    assert rewards.answer_format(texts, gold=gold, when="correct") == [0.0, 1.0, 0.0, 1.0]  # a bare wrong `#### N` earns nothing
+    assert rewards.answer_format(texts, gold=gold) == [1.0, 1.0, 0.0, 1.0]  # "always": the collapse the CPU run showed
+    with pytest.raises(ValueError, match="needs the gold"):
+        rewards.answer_format(texts, when="correct")
+    funcs, _ = rewards.reward_funcs(GRPORunConfig(format_when="correct"))
+    assert funcs[1](texts, gold=gold, completion_ids=[[1]] * 4, id=[0, 1, 2, 3]) == [0.0, 1.0, 0.0, 1.0]
+
+
 def test_length_penalty_is_free_up_to_the_target_then_linear_to_minus_one() -> None:
     ids = [[1] * n for n in (10, 256, 288, 320, 400)]
     assert rewards.length_penalty(["x"] * 5, completion_ids=ids, target=256, limit=320) == [0.0, 0.0, -0.5, -1.0, -1.0]
@@ -161,6 +172,25 @@ def test_the_cli_refuses_a_bad_recipe_before_loading_the_model(tiny_model: Path,
 
 
 # --- the watch: metrics.jsonl rows, console line, zero-variance warning -------------------------------------------
+def test_the_watch_warns_on_an_interrupted_run_of_zero_variance_and_on_a_length_collapse(tmp_path: Path) -> None:
+    """The CPU run's own series (frac_reward_zero_std and completion length per step, steps 5-13): a streak rule
+    never fired because a 0.5 broke each run of 1.0s, and nothing said the completions had collapsed."""
+    from tinyreason.train.watch import TaskWatch
+
+    cfg = GRPORunConfig(zero_std_warn=0.9, zero_std_patience=5, watch_questions=0, dev_n=1)
+    console = Console(record=True, width=300)
+    watch = TaskWatch(cfg, tmp_path, [], "src", "cpu", "float32", console)
+    series = [(0.5, 151.0), (0.0, 256.1), (0.5, 212.9), (0.5, 113.5), (0.0, 138.1), (1.0, 6.1), (1.0, 5.3), (0.5, 44.5), (1.0, 7.8),
+              (1.0, 5.0), (1.0, 5.1), (0.5, 5.1), (1.0, 5.1)]
+    for step, (frac, length) in enumerate(series, start=1):
+        logs = {"reward": 0.1, "reward_std": 0.0, "frac_reward_zero_std": frac, "completions/mean_length": length}
+        watch.on_log(None, SimpleNamespace(is_world_process_zero=True, global_step=step, max_steps=20), None, logs=logs)
+    out = " ".join(console.export_text().split())
+    assert "step 10: completions shrank from 151 tokens (first step) to 14 (mean of the last 5)" in out and "format_when: correct" in out
+    assert "step 10: frac_reward_zero_std averaged 0.90 (>= 0.9) over the last 5 logging steps" in out
+    assert len(watch.warnings) == 2
+
+
 def test_the_watch_logs_each_step_and_warns_once_when_groups_stop_disagreeing(tmp_path: Path) -> None:
     from tinyreason.train.watch import TaskWatch, read_rows, rewind
 
@@ -175,7 +205,7 @@ def test_the_watch_logs_each_step_and_warns_once_when_groups_stop_disagreeing(tm
     assert [r["step"] for r in rows] == list(range(1, 9)) and rows[0]["kl"] is None  # beta 0: TRL logs no KL
     assert rows[0]["reflection_rate"] == 0.5 and rows[0]["rewards"] == {"correctness": 0.1} and rows[0]["clipped_ratio"] == 0.25
     out = console.export_text()
-    assert out.count("WARNING") == 1 and "step 6: frac_reward_zero_std >= 0.9 for 3 logging steps" in out
+    assert out.count("WARNING") == 1 and "step 6: frac_reward_zero_std averaged 1.00 (>= 0.9) over the last 3 logging steps" in out
     assert "step 1/8 · reward 0.100 ± 0.200 · zero-std 1.00 · len 100 · clipped 25% · KL – · reflect 0.50/c" in out
     assert watch.warnings and len(watch.warnings) == 1
     with (tmp_path / "metrics.jsonl").open("a") as fh:

@@ -230,3 +230,32 @@ def test_set_changes_one_experiments_field_and_names_itself_in_errors(tmp_path: 
         load_recipe(index, settings={"scc": {"limit": 2}})
     res = CliRunner().invoke(app, ["reproduce", "--recipe", str(index), "--set", "sc", "--dry-run"])
     assert res.exit_code != 0 and "--set takes EXPERIMENT.FIELD=VALUE" in res.output
+
+
+def test_a_training_run_made_before_a_field_existed_ran_at_its_default(tmp_path: Path) -> None:
+    import json
+
+    recipe = load_recipe(STUDY, {"model": "./qwen"}, runs=tmp_path, settings={"grpo": {"format_when": "always"}})
+    grpo = recipe.get("grpo")
+    stored = grpo.config.model_dump(mode="json")
+    del stored["format_when"]  # written before the field was added; the default ("always") is what it ran with
+    (tmp_path / "grpo").mkdir()
+    (tmp_path / "grpo" / "train_config.json").write_text(json.dumps({"config": stored}))
+    (tmp_path / "grpo" / "train_report.json").write_text(json.dumps({"ok": True}))
+    rows, _ = survey(recipe, ["grpo"])
+    assert rows[0].state.startswith("done")
+    rows, _ = survey(load_recipe(STUDY, {"model": "./qwen"}, runs=tmp_path, settings={"grpo": {"format_when": "correct"}}), ["grpo"])
+    assert 'format_when: stored "always" != now "correct"' in rows[0].state
+
+
+def test_a_grpo_run_is_summed_up_by_reward_and_dev_accuracy_not_a_loss_it_does_not_have(tmp_path: Path) -> None:
+    import json
+
+    from tinyreason.experiments import train_summary
+
+    (tmp_path / "train_report.json").write_text(json.dumps({"train": {"optimizer_steps": 20, "wall_s": 1532}, "checks": {}, "warnings": ["w"]}))
+    rows = [{"kind": "dev", "step": 0, "accuracy": 0.2}, {"kind": "train", "step": 1, "reward": 0.0375}, {"kind": "train", "step": 20, "reward": 0.1},
+            {"kind": "dev", "step": 20, "accuracy": 0.0}]
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert train_summary(tmp_path, "train_report.json") == ("20 steps, reward 0.037 → 0.100, dev accuracy 20.0% → 0.0%, 1532 s, "
+                                                            "1 warning(s) in train_report.json")

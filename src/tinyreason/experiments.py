@@ -283,6 +283,14 @@ class Trainer:
     resumes: bool = False  # True: rerunning continues from its checkpoints; False: a partial run starts over (force)
 
 
+def with_later_defaults(stored: dict[str, Any], model: type[BaseModel]) -> dict[str, Any]:
+    """A stored training config with the fields added to `model` since it was written, at their defaults: a
+    run made before a field existed ran as its default says (the rule for a new field: its default keeps the
+    old behaviour), so it is not stale for lacking it."""
+    added = {name: f.get_default(call_default_factory=True) for name, f in model.model_fields.items() if name not in stored and not f.is_required()}
+    return {**json.loads(json.dumps(added, default=str)), **stored}
+
+
 class TrainKind(Kind):
     def __init__(self, name: str, trainer: Trainer) -> None:
         self.name, self.trainer = name, trainer  # type: ignore[misc]
@@ -305,7 +313,8 @@ class TrainKind(Kind):
     def state(self, cfg: Any, out: Path) -> State:
         stored_path = out / self.trainer.stored_config
         if stored_path.is_file():
-            diffs = config_diff(json.loads(stored_path.read_text()).get("config", {}), cfg.model_dump(mode="json"))
+            stored = json.loads(stored_path.read_text()).get("config", {})
+            diffs = config_diff(with_later_defaults(stored, type(cfg)), cfg.model_dump(mode="json"))
             if diffs:
                 return State("partial", stale="; ".join(diffs))
         done = out / self.trainer.done_file
@@ -339,7 +348,18 @@ def train_summary(out: Path, done_file: str) -> str:
         s = record["summary"]
         return f"{s['verdict']}: pass@1 {s['passed']}/{s['k']}, exact chains {s['exact']}/{s['k']}, final loss {record['final_train_loss']:.4f}"
     t = record.get("train", {})
-    loss = record.get("checks", {}).get("loss_curve", {})
+    loss = record.get("checks", {}).get("loss_curve")
+    if loss is None and (out / "metrics.jsonl").is_file():  # GRPO: its loss says little; reward and dev accuracy do
+        rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line.strip()]
+        train, dev = [r for r in rows if r["kind"] == "train"], [r for r in rows if r["kind"] == "dev"]
+        said = [f"{t.get('optimizer_steps', '?')} steps"]
+        if train:
+            said.append(f"reward {train[0]['reward']:.3f} → {train[-1]['reward']:.3f}")
+        if dev:
+            said.append(f"dev accuracy {dev[0]['accuracy']:.1%} → {dev[-1]['accuracy']:.1%}")
+        warned = len(record.get("warnings", []))
+        return ", ".join([*said, f"{t.get('wall_s', 0):.0f} s", *([f"{warned} warning(s) in train_report.json"] if warned else [])])
+    loss = loss or {}
     return f"{t.get('optimizer_steps', '?')} steps, loss {loss.get('first', float('nan')):.3f} → {loss.get('last', float('nan')):.3f}, {t.get('wall_s', 0):.0f} s"
 
 

@@ -55,6 +55,9 @@ class GRPORunConfig(AdapterRunConfig):
     correctness_mode: Literal["flexible", "strict"] = Field("flexible", description="grader extraction the correctness reward uses")
     correctness_weight: float = Field(1.0, ge=0, description="weight of correctness (1 right, 0 wrong)")
     format_weight: float = Field(0.1, ge=0, description="weight of the format reward (1 when a `#### N` line is present); 0: off")
+    format_when: Literal["always", "correct"] = Field(
+        "always", description="pay the format reward for any `#### N` line (always) or only on a correct answer (correct: a bare "
+                              "`#### N` cannot be learned as a shortcut)")
     length_weight: float = Field(0.0, ge=0, description="weight of the length penalty (0 up to length_target, -1 at the budget); 0: off")
     length_target: int = Field(256, ge=1, description="completion tokens the length penalty allows for free")
     reflection_phrases: list[str] = Field(default_factory=lambda: list(REFLECTION_PHRASES), description="self-reflection phrases counted per completion (watched, not rewarded)")

@@ -3,6 +3,7 @@
     correctness(["... #### 18"], gold=["18"])                    # [1.0]: answers_match(extract_answer(text, mode), gold)
     correctness(["so 18 apples"], gold=["18"], mode="strict")    # [0.0]: strict reads only `#### N`
     answer_format(["... #### 18", "18"])                        # [1.0, 0.0]: a `#### N` line the strict grader reads
+    answer_format(["#### 5"], gold=["18"], when="correct")      # [0.0]: gated on being right, no shortcut to learn
     length_penalty(["..."], completion_ids=[[7] * 300], target=256, limit=320)   # [-0.6875]: 0 up to target, -1 at the limit
     reflection_count(["Wait, let me re-check."], phrases=["wait", "let me re-check"])   # [2.0]
 
@@ -32,10 +33,19 @@ def correctness(completions: Sequence[str], gold: Sequence[str], mode: Mode = "f
     return [1.0 if answers_match(extract_answer(c, mode), g) else 0.0 for c, g in zip(completions, gold, strict=True)]
 
 
-def answer_format(completions: Sequence[str], **_: Any) -> list[float]:
+def answer_format(completions: Sequence[str], gold: Sequence[str] | None = None, when: str = "always", mode: Mode = "flexible",
+                  **_: Any) -> list[float]:
     """1.0 when the completion ends its work with the `#### N` line the prompt asks for (strict extraction
-    finds a number), else 0.0 — right or wrong; correctness pays for being right."""
-    return [0.0 if extract_answer(c, "strict") is None else 1.0 for c in completions]
+    finds a number), else 0.0. `when="always"`: right or wrong (correctness pays for being right);
+    `when="correct"`: only when the answer is also right (graded with `mode`). Measured on the reference model
+    on CPU: with `always` at weight 0.1 the policy collapsed within 6 steps to bare `#### N` completions of
+    ~5 tokens (format reward 1.0, correctness 0, every group's reward equal: no gradient left)."""
+    has_line = [extract_answer(c, "strict") is not None for c in completions]
+    if when == "always":
+        return [1.0 if h else 0.0 for h in has_line]
+    if gold is None:
+        raise ValueError("answer_format(when='correct') needs the gold answers")
+    return [1.0 if h and answers_match(extract_answer(c, mode), g) else 0.0 for h, c, g in zip(has_line, completions, gold, strict=True)]
 
 
 def length_penalty(completions: Sequence[str], completion_ids: Sequence[Sequence[int]], target: int, limit: int, **_: Any) -> list[float]:
@@ -80,7 +90,7 @@ def reward_funcs(cfg: Any) -> tuple[list[RewardFunc], list[float]]:
     funcs = [_named("correctness", correctness, mode=cfg.correctness_mode)]
     weights = [cfg.correctness_weight]
     if cfg.format_weight:
-        funcs.append(_named("format", answer_format))
+        funcs.append(_named("format", answer_format, when=cfg.format_when, mode=cfg.correctness_mode))
         weights.append(cfg.format_weight)
     if cfg.length_weight:
         funcs.append(_named("length", length_penalty, target=cfg.length_target, limit=cfg.max_completion_length))

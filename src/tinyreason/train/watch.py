@@ -16,8 +16,10 @@ dev evaluation runs the same eval loop, method and backend code as `tinyreason e
 model in training), at step 0 (the base model), every eval_every steps and at the end.
 
 A GRPO group whose completions all get the same reward has zero advantage and gives no gradient; when
-frac_reward_zero_std stays >= zero_std_warn for zero_std_patience logging steps the console says so loudly
-and the warning is kept for train_report.json.
+frac_reward_zero_std averages >= zero_std_warn over the last zero_std_patience logging steps the console says
+so loudly and the warning is kept for train_report.json. So does a collapse of completion length (the mean
+over the same window below COLLAPSE_RATIO of the first logged step's): a policy that stopped reasoning has
+usually found a reward that pays without it (measured: a format bonus paid on wrong answers).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from tinyreason.types import Problem
 METRICS_FILE = "metrics.jsonl"
 CURVES_FILE = "curves.png"
 # TRL's log keys -> metrics.jsonl keys (a key TRL did not log is stored as null: beta 0 logs no KL)
+COLLAPSE_RATIO = 0.2  # mean completion length below this fraction of the first step's: the collapse warning
 TRAIN_KEYS = {"reward": "reward", "reward_std": "reward_std", "frac_reward_zero_std": "frac_reward_zero_std",
               "completions/mean_length": "completion_mean_length", "completions/clipped_ratio": "clipped_ratio", "kl": "kl",
               "rewards/reflection/mean": "reflection_rate", "entropy": "entropy", "loss": "loss", "grad_norm": "grad_norm",
@@ -104,7 +107,9 @@ class TaskWatch(TrainerCallback):
         self.pattern = phrase_pattern(cfg.reflection_phrases)
         self.barrier: Callable[[], None] = lambda: None  # grpo.py sets accelerator.wait_for_everyone
         self.backend: Any = None
-        self.zero_streak = 0
+        self.recent: list[dict[str, Any]] = []  # the last zero_std_patience train rows
+        self.first_len: float | None = None
+        self.warned: set[str] = set()
         self.warnings: list[str] = []
         self.summary: dict[str, Any] = {}
         self.eval_s = 0.0
@@ -185,14 +190,32 @@ class TaskWatch(TrainerCallback):
         return self.backend
 
     def _zero_std(self, row: dict[str, Any]) -> None:
-        frac = row.get("frac_reward_zero_std")
-        self.zero_streak = self.zero_streak + 1 if frac is not None and frac >= self.cfg.zero_std_warn else 0
-        if self.zero_streak == self.cfg.zero_std_patience:
-            msg = (f"step {row['step']}: frac_reward_zero_std >= {self.cfg.zero_std_warn} for {self.zero_streak} logging steps in a row — "
-                   "almost every group got the same reward for all its completions, so the gradient is ~zero. Use flexible "
-                   "correctness, more generations per group, a larger completion budget, or easier prompts.")
-            self.warnings.append(msg)
-            self.console.print(f"[bold red]WARNING:[/] {msg}")
+        """The two warnings over a window of the last zero_std_patience logging steps (each said once)."""
+        if self.first_len is None:  # the run's first step, also after a resume (metrics.jsonl keeps it)
+            first = next((r for r in read_rows(self.out / METRICS_FILE) if r["kind"] == "train"), row)
+            self.first_len = first.get("completion_mean_length")
+        n = self.cfg.zero_std_patience
+        self.recent = [*self.recent, row][-n:]
+        if len(self.recent) < n:
+            return
+        fracs = [r.get("frac_reward_zero_std") for r in self.recent]
+        if None not in fracs and sum(fracs) / n >= self.cfg.zero_std_warn:
+            self._warn("zero-std", f"step {row['step']}: frac_reward_zero_std averaged {sum(fracs) / n:.2f} (>= {self.cfg.zero_std_warn}) over "
+                       f"the last {n} logging steps — almost every group got the same reward for all its completions, so the "
+                       "gradient is ~zero. Use flexible correctness, more generations per group, a larger completion budget, "
+                       "or easier prompts.")
+        lengths = [r.get("completion_mean_length") for r in self.recent]
+        if self.first_len and None not in lengths and sum(lengths) / n < COLLAPSE_RATIO * self.first_len:
+            self._warn("collapse", f"step {row['step']}: completions shrank from {self.first_len:.0f} tokens (first step) to "
+                       f"{sum(lengths) / n:.0f} (mean of the last {n}) — the policy stopped reasoning; a reward that pays without "
+                       "it (a format bonus on wrong answers: set format_when: correct) is the usual cause.")
+
+    def _warn(self, key: str, msg: str) -> None:
+        if key in self.warned:
+            return
+        self.warned.add(key)
+        self.warnings.append(msg)
+        self.console.print(f"[bold red]WARNING:[/] {msg}")
 
 
 def _num(v: Any, fmt: str) -> str:
