@@ -29,6 +29,12 @@ def pytest_configure(config: pytest.Config) -> None:
     config.get_terminal_writer().fullwidth = RUNNER_COLUMNS
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Exports (openvino) go to a session folder, never the user's ~/.cache/tinyreason."""
+    os.environ["TINYREASON_CACHE"] = str(tmp_path_factory.mktemp("tinyreason-cache"))
+
+
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_qwen2(tmp_path_factory.mktemp("tiny-qwen2"))
