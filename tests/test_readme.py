@@ -39,12 +39,13 @@ def _results_rows() -> list[list[str]]:
     readme = (ROOT / "README.md").read_text()
     start = readme.index("## Results")
     section = readme[start : readme.index("\n## ", start + 1)]
-    return [[c.strip() for c in line.strip("|").split("|")] for line in section.splitlines() if line.startswith("| ") and "--only " in line]
+    return [[c.strip() for c in line.strip("|").split("|")] for line in section.splitlines() if line.startswith("| ") and ("--only " in line or "--out " in line)]
 
 
 def test_every_measured_row_of_the_results_table_is_what_its_committed_run_holds() -> None:
     """Nothing in the README's table that the tool did not produce: each 'k/n' row, recomputed from
-    results/runs/<experiment> over the first n questions of its subset (a run may since have grown)."""
+    results/runs/<experiment> (or the `--out` directory its command names) over the first n questions of its
+    subset (a run may since have grown)."""
     import json
     import re
 
@@ -54,8 +55,9 @@ def test_every_measured_row_of_the_results_table_is_what_its_committed_run_holds
         if not measured:
             assert "not run yet" in row[2], row
             continue
-        name = re.search(r"--only ([\w-]+)", row[-1]).group(1)  # type: ignore[union-attr]
-        run = ROOT / "results" / "runs" / name
+        only, out = re.search(r"--only ([\w-]+)", row[-1]), re.findall(r"--out ([\w./-]+)", row[-1])
+        name = only.group(1) if only else out[-1]  # a recipe row's experiment, else the eval's run directory
+        run = ROOT / "results" / "runs" / name if only else ROOT / name
         k, n = int(measured.group(1)), int(measured.group(2))
         ids = json.loads((run / "config.json").read_text())["subset"]["ids"][:n]
         rows = {r["id"]: r for r in map(json.loads, (run / "samples.jsonl").read_text().splitlines())}
@@ -64,4 +66,4 @@ def test_every_measured_row_of_the_results_table_is_what_its_committed_run_holds
         assert row[3] == str(n) and abs(float(re.sub(r"[*%]", "", row[2].split()[0])) - 100 * k / n) < 0.06, row
         assert round(sum(rows[i]["generated_tokens"] for i in ids) / n) == int(row[6]), f"{name}: tokens per question"
         checked += 1
-    assert checked >= 5
+    assert checked >= 7
