@@ -24,7 +24,7 @@ from typing import Any, Callable, ClassVar, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from tinyreason.runs import RunDir, config_diff
+from tinyreason.runs import RunDir, config_diff, subset_limit
 from tinyreason.train.distill import DistillOptions, TraceFiles
 
 Log = Callable[[str], None]
@@ -129,7 +129,7 @@ class EvalKind(Kind):
         differs = _stale(stored, cfg)
         if differs:
             return State("partial", done, total, stale=differs)
-        if _limit(stored) < cfg.limit:  # eval grows a run whose stored subset is a prefix of the new one
+        if subset_limit(stored.get("subset", {})) < cfg.limit:  # eval grows a run whose stored subset is a prefix of the new one
             return State("partial", done, _grown_total(stored, cfg))
         if done >= total and run.metrics_path.exists():
             return State("done", done, total)
@@ -154,11 +154,6 @@ class EvalKind(Kind):
         return f"accuracy {m['accuracy']:.1%} ({m['correct']}/{m['total']}), {m['generated_tokens_per_question']:.0f} gen tok/q"
 
 
-def _limit(stored: dict[str, Any]) -> float:
-    limit = stored.get("subset", {}).get("limit")
-    return float("inf") if limit is None else limit
-
-
 def _grown_total(stored: dict[str, Any], spec: Any) -> int:
     """How many questions the grown run will hold: the spec's limit, capped by the rows its data had."""
     data = stored.get("data", {})
@@ -171,13 +166,12 @@ def _grown_total(stored: dict[str, Any], spec: Any) -> int:
 def _stale(stored: dict[str, Any], spec: Any) -> str:
     """What a stored run config says differently from the spec, among the cheap-to-check identity fields.
     A smaller stored limit is not a difference: eval grows such a run (runs.py), keeping its finished questions."""
-    limit_differs = _limit(stored) > spec.limit  # a run never shrinks
-    pairs = [("method", stored.get("method", {}).get("name"), spec.method), ("model", stored.get("backend", {}).get("model"), spec.model),
-             ("seed", stored.get("subset", {}).get("seed"), spec.seed)]
-    diffs = [f"{k} {a} ≠ {b}" for k, a, b in pairs if a != b]
-    if limit_differs:
-        diffs.insert(2, f"limit {stored.get('subset', {}).get('limit')} ≠ {spec.limit}")
-    return ", ".join(diffs)
+    subset = stored.get("subset", {})
+    method, model = stored.get("method", {}).get("name"), stored.get("backend", {}).get("model")
+    checks = [("method", method, spec.method, method != spec.method), ("model", model, spec.model, model != spec.model),
+              ("limit", subset.get("limit"), spec.limit, subset_limit(subset) > spec.limit),  # a run never shrinks
+              ("seed", subset.get("seed"), spec.seed, subset.get("seed") != spec.seed)]
+    return ", ".join(f"{k} {a} ≠ {b}" for k, a, b, differs in checks if differs)
 
 
 class AuditKind(Kind):
@@ -350,7 +344,9 @@ def train_summary(out: Path, done_file: str) -> str:
     t = record.get("train", {})
     loss = record.get("checks", {}).get("loss_curve")
     if loss is None and (out / "metrics.jsonl").is_file():  # GRPO: its loss says little; reward and dev accuracy do
-        rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line.strip()]
+        from tinyreason.train.watch import read_rows
+
+        rows = read_rows(out / "metrics.jsonl")
         train, dev = [r for r in rows if r["kind"] == "train"], [r for r in rows if r["kind"] == "dev"]
         said = [f"{t.get('optimizer_steps', '?')} steps"]
         if train:

@@ -253,9 +253,9 @@ def load_recipe(path: str | Path, variables: dict[str, Any] | None = None, *, ru
             recipe.experiments.append(load_experiment(doc, i, entry, path.parent, values, runs_root, settings))
         except ConfigFileError as e:
             problems += e.problems
-    names = {e.name for e in recipe.experiments}
-    problems += [] if problems else [f"--set {n}.…: {path} has no experiment '{n}' (its experiments: {', '.join(sorted(names))})"
-                                     for n in settings or {} if n not in names]
+    if not problems:
+        names = {e.name for e in recipe.experiments}
+        problems += [f"--set {n}.…: {path} has no experiment '{n}' (its experiments: {', '.join(sorted(names))})" for n in settings or {} if n not in names]
     problems += _check_graph(recipe, doc) if not problems else []
     if problems:
         raise ConfigFileError(problems)

@@ -95,13 +95,14 @@ def config_diff(stored: dict[str, Any], config: dict[str, Any]) -> list[str]:
     return _diff(identity(stored), identity(json.loads(json.dumps(config))))
 
 
-def _limit(subset: dict[str, Any]) -> float:
+def subset_limit(subset: dict[str, Any]) -> float:
+    """A run config's subset limit, None (the whole split) as infinity."""
     return float("inf") if subset.get("limit") is None else subset["limit"]
 
 
 def _grows(stored: Any, now: Any) -> bool:
     """`now` is `stored` with a larger limit: same seed (and all else), the stored ids a prefix of the new."""
-    if not isinstance(stored, dict) or not isinstance(now, dict) or _limit(now) <= _limit(stored):
+    if not isinstance(stored, dict) or not isinstance(now, dict) or subset_limit(now) <= subset_limit(stored):
         return False
     old, new = stored.get("ids") or [], now.get("ids") or []
     same_rest = {k: v for k, v in stored.items() if k not in ("limit", "ids")} == {k: v for k, v in now.items() if k not in ("limit", "ids")}
@@ -123,7 +124,7 @@ def check_resume(path: str | Path, config: dict[str, Any], *, unknown: tuple[str
     diffs = _diff(stored, now)
     if diffs:
         a, b = stored.get("subset") or {}, now.get("subset") or {}
-        shrink = a.get("ids", [])[: len(b.get("ids", []))] == b.get("ids") and _limit(b) < _limit(a)
+        shrink = a.get("ids", [])[: len(b.get("ids", []))] == b.get("ids") and subset_limit(b) < subset_limit(a)
         hint = f"--limit {b.get('limit')} is smaller than this run's {a.get('limit')}: a run never shrinks. " if shrink else ""
         raise RunMismatch(
             f"{run.config_path} belongs to a different run; refusing to mix results. Differences:\n  " + "\n  ".join(diffs[:20])

@@ -39,7 +39,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from tinyreason.models import check_model_source
+from tinyreason.models import adapter_fingerprint, check_model_source, load_adapter
 
 WeightFormat = Literal["int8", "int4", "fp16", "bf16", "fp32"]
 EXPORT_RECORD = "tinyreason_export.json"
@@ -69,8 +69,6 @@ def adapter_key(adapter: str | None) -> dict[str, Any]:
     """What identifies a LoRA adapter merged before export: its folder and the SHA-256 of its weights."""
     if adapter is None:
         return {}
-    from tinyreason.models import adapter_fingerprint
-
     return {"adapter": str(Path(adapter).resolve()), "adapter_sha256": adapter_fingerprint(adapter)}
 
 
@@ -124,8 +122,6 @@ def export(source: str, out: Path, weight_format: str, *, revision: str | None =
     kw = {"revision": revision} if revision else {}
     model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32, attn_implementation="sdpa", **kw).eval()
     if adapter is not None:
-        from tinyreason.models import load_adapter
-
         model = load_adapter(model, adapter).merge_and_unload().eval()
     tokenizer = AutoTokenizer.from_pretrained(source, **kw)
     ov_model = trace(model)

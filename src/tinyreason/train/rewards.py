@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from tinyreason.answers import Mode, answers_match, extract_answer
 
@@ -33,7 +33,7 @@ def correctness(completions: Sequence[str], gold: Sequence[str], mode: Mode = "f
     return [1.0 if answers_match(extract_answer(c, mode), g) else 0.0 for c, g in zip(completions, gold, strict=True)]
 
 
-def answer_format(completions: Sequence[str], gold: Sequence[str] | None = None, when: str = "always", mode: Mode = "flexible",
+def answer_format(completions: Sequence[str], gold: Sequence[str] | None = None, when: Literal["always", "correct"] = "always", mode: Mode = "flexible",
                   **_: Any) -> list[float]:
     """1.0 when the completion ends its work with the `#### N` line the prompt asks for (strict extraction
     finds a number), else 0.0. `when="always"`: right or wrong (correctness pays for being right);

@@ -41,8 +41,8 @@ from tinyreason.types import Problem
 
 METRICS_FILE = "metrics.jsonl"
 CURVES_FILE = "curves.png"
-# TRL's log keys -> metrics.jsonl keys (a key TRL did not log is stored as null: beta 0 logs no KL)
 COLLAPSE_RATIO = 0.2  # mean completion length below this fraction of the first step's: the collapse warning
+# TRL's log keys -> metrics.jsonl keys (a key TRL did not log is stored as null: beta 0 logs no KL)
 TRAIN_KEYS = {"reward": "reward", "reward_std": "reward_std", "frac_reward_zero_std": "frac_reward_zero_std",
               "completions/mean_length": "completion_mean_length", "completions/clipped_ratio": "clipped_ratio", "kl": "kl",
               "rewards/reflection/mean": "reflection_rate", "entropy": "entropy", "loss": "loss", "grad_norm": "grad_norm",
