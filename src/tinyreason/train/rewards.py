@@ -45,7 +45,7 @@ def answer_format(completions: Sequence[str], gold: Sequence[str] | None = None,
         return [1.0 if h else 0.0 for h in has_line]
     if gold is None:
         raise ValueError("answer_format(when='correct') needs the gold answers")
-    return [1.0 if h and answers_match(extract_answer(c, mode), g) else 0.0 for h, c, g in zip(has_line, completions, gold, strict=True)]
+    return [1.0 if h and right else 0.0 for h, right in zip(has_line, correctness(completions, gold, mode), strict=True)]
 
 
 def length_penalty(completions: Sequence[str], completion_ids: Sequence[Sequence[int]], target: int, limit: int, **_: Any) -> list[float]:

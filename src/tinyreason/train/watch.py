@@ -138,7 +138,7 @@ class TaskWatch(TrainerCallback):
         row = train_row(state.global_step, logs)
         append_row(self.out / METRICS_FILE, row)
         self.console.print(console_line(row, state.max_steps))
-        self._zero_std(row)
+        self._stall_warnings(row)
 
     # --- the work ----------------------------------------------------------------------------------
     def _evaluate(self, state: Any, model: Any) -> None:
@@ -189,8 +189,8 @@ class TaskWatch(TrainerCallback):
         self.backend.note = {"grpo_run": str(self.out.resolve()), "step": step}
         return self.backend
 
-    def _zero_std(self, row: dict[str, Any]) -> None:
-        """The two warnings over a window of the last zero_std_patience logging steps (each said once)."""
+    def _stall_warnings(self, row: dict[str, Any]) -> None:
+        """Zero reward variance and collapsed length, each over the last zero_std_patience logging steps (each said once)."""
         if self.first_len is None:  # the run's first step, also after a resume (metrics.jsonl keeps it)
             first = next((r for r in read_rows(self.out / METRICS_FILE) if r["kind"] == "train"), row)
             self.first_len = first.get("completion_mean_length")
@@ -198,16 +198,15 @@ class TaskWatch(TrainerCallback):
         self.recent = [*self.recent, row][-n:]
         if len(self.recent) < n:
             return
-        fracs = [r.get("frac_reward_zero_std") for r in self.recent]
-        if None not in fracs and sum(fracs) / n >= self.cfg.zero_std_warn:
-            self._warn("zero-std", f"step {row['step']}: frac_reward_zero_std averaged {sum(fracs) / n:.2f} (>= {self.cfg.zero_std_warn}) over "
+        zero_std, length = (_window_mean(self.recent, key) for key in ("frac_reward_zero_std", "completion_mean_length"))
+        if zero_std is not None and zero_std >= self.cfg.zero_std_warn:
+            self._warn("zero-std", f"step {row['step']}: frac_reward_zero_std averaged {zero_std:.2f} (>= {self.cfg.zero_std_warn}) over "
                        f"the last {n} logging steps — almost every group got the same reward for all its completions, so the "
                        "gradient is ~zero. Use flexible correctness, more generations per group, a larger completion budget, "
                        "or easier prompts.")
-        lengths = [r.get("completion_mean_length") for r in self.recent]
-        if self.first_len and None not in lengths and sum(lengths) / n < COLLAPSE_RATIO * self.first_len:
+        if self.first_len and length is not None and length < COLLAPSE_RATIO * self.first_len:
             self._warn("collapse", f"step {row['step']}: completions shrank from {self.first_len:.0f} tokens (first step) to "
-                       f"{sum(lengths) / n:.0f} (mean of the last {n}) — the policy stopped reasoning; a reward that pays without "
+                       f"{length:.0f} (mean of the last {n}) — the policy stopped reasoning; a reward that pays without "
                        "it (a format bonus on wrong answers: set format_when: correct) is the usual cause.")
 
     def _warn(self, key: str, msg: str) -> None:
@@ -216,6 +215,12 @@ class TaskWatch(TrainerCallback):
         self.warned.add(key)
         self.warnings.append(msg)
         self.console.print(f"[bold red]WARNING:[/] {msg}")
+
+
+def _window_mean(rows: list[dict[str, Any]], key: str) -> float | None:
+    """Mean of `key` over rows; None when any row lacks it (TRL did not log it)."""
+    values = [r.get(key) for r in rows]
+    return None if None in values else sum(values) / len(values)
 
 
 def _num(v: Any, fmt: str) -> str:
