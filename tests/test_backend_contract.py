@@ -166,11 +166,14 @@ def test_a_failing_prompt_is_an_error_completion_not_a_crash(backend: Any, monke
     if backend.name == "openvino":
         real = backend._pipe
 
-        class Refuses:  # the engine raising for a batch holding one over-long prompt
-            def generate(self, ids: list[Any], configs: list[Any]) -> Any:
-                if any(t.shape[1] > 1000 for t in ids):
+        class Refuses:  # the engine refusing an over-long prompt when it is added, after the ones before it
+            def add_request(self, i: int, ids: Any, config: Any) -> Any:
+                if ids.shape[1] > 1000:
                     raise RuntimeError("prompt is longer than the model's context")
-                return real.generate(ids, configs)
+                return real.add_request(i, ids, config)
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(real, name)
 
         monkeypatch.setattr(backend, "_pipe", Refuses())
     if backend.name == "vllm":

@@ -4,8 +4,8 @@
         backend.generate(chats, params)                        # the backend calls progress.generated(...)
 
 One generate call can take minutes (sc puts all n samples of a batch in one call), so a bar that moves only
-when a batch ends looks dead. The hf backend reports every decoding step, the openai backend every
-finished request; a backend that reports nothing still moves the bar once per batch (evaluate counts what
+when a batch ends looks dead. The hf backend reports every decoding step, the openai and openvino
+backends every finished request; a backend that reports nothing still moves the bar once per batch (evaluate counts what
 the batch generated). Reports may come from any thread (the openai backend's workers).
 """
 

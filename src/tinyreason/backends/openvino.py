@@ -12,8 +12,11 @@ The model: a transformers folder or Hub id is exported once (ov_export.ensure_ex
 (`cache_dir`, default ~/.cache/tinyreason/openvino, keyed by source, its file fingerprint and the weight
 format); a folder that already holds an OpenVINO model is used as it is.
 
-Generation: every prompt of a call goes to one `ContinuousBatchingPipeline.generate`, which schedules them
-together (paged KV cache of `kv_cache_gb`). Prompts are rendered with the HF tokenizer's chat template and
+Generation: every prompt of a call is added to one `ContinuousBatchingPipeline` (`add_request`), which
+schedules them together (paged KV cache of `kv_cache_gb`), and the backend calls `step()` until none is left —
+the loop the engine's own `generate()` runs, driven from Python so that Ctrl-C lands between two decoding steps
+(one blocking `generate()` of 64 prompts × 5 samples held it for a minute) and each request moves the progress
+bar when it ends. The outputs are the ones `generate()` returns, in its order (tests/test_openvino_steps.py). Prompts are rendered with the HF tokenizer's chat template and
 tokenized by the HF tokenizer without adding special tokens (models.render_prompt, as the hf backend does),
 so the token ids are identical to hf's; outputs are decoded by the same tokenizer. n samples per prompt are
 `num_return_sequences` with `rng_seed = params.seed + index of the prompt` (same seed, same samples: the
@@ -40,6 +43,7 @@ import numpy as np
 from pydantic import Field, field_validator
 from transformers import GenerationConfig
 
+from tinyreason import progress
 from tinyreason.backends.base import BackendConfig, ConfiguredBackend, require
 from tinyreason.backends.ov_export import WeightFormat, ensure_exported
 from tinyreason.backends.tokens import ChatTemplatePrompts, completion_from_ids, error_completion, stop_ids
@@ -85,7 +89,10 @@ class OpenVINOBackend(ChatTemplatePrompts, ConfiguredBackend):
         self.folder, self.export_record = ensure_exported(c.model, c.weight_format, revision=c.revision, cache_dir=c.cache_dir, adapter=c.adapter)
         self.tokenizer = load_tokenizer(str(self.folder))
         self.eos_ids = stop_ids(self.tokenizer, configured_eos(self.folder))
-        self._pipe = self._genai.ContinuousBatchingPipeline(str(self.folder), self._scheduler(), c.device.upper(), self._properties())
+        self._pipe = self._pipeline()
+
+    def _pipeline(self) -> Any:
+        return self._genai.ContinuousBatchingPipeline(str(self.folder), self._scheduler(), self.config.device.upper(), self._properties())
 
     def _scheduler(self) -> Any:
         sc = self._genai.SchedulerConfig()
@@ -127,18 +134,59 @@ class OpenVINOBackend(ChatTemplatePrompts, ConfiguredBackend):
         prompts = self.encode(chats)
         configs = [self._generation_config(params, seed=params.seed + i) for i in range(len(prompts))]
         try:
-            results = self._pipe.generate([self._tensor(p) for p in prompts], configs)
+            outputs = self._run(prompts, configs)
         except RuntimeError as e:  # one bad prompt (too long for the cache...) must not lose the others
             log.warning("openvino generate failed for a batch of %d (%s); retrying its prompts one at a time", len(prompts), e)
             return [self._generate_one(p, cfg, params) for p, cfg in zip(prompts, configs, strict=True)]
-        return [self._completions(r, params, len(p)) for r, p in zip(results, prompts, strict=True)]
+        return [self._completions(o, params, len(p)) for o, p in zip(outputs, prompts, strict=True)]
 
     def _generate_one(self, prompt: list[int], config: Any, params: SamplingParams) -> list[Completion]:
         try:
-            (result,) = self._pipe.generate([self._tensor(prompt)], [config])
+            (outputs,) = self._run([prompt], [config])
         except RuntimeError as e:
             return [error_completion(f"openvino: {e}".strip(), len(prompt))] * params.n
-        return self._completions(result, params, len(prompt))
+        return self._completions(outputs, params, len(prompt))
+
+    def _run(self, prompts: list[list[int]], configs: list[Any]) -> list[list[Any]]:
+        """The engine's own generate loop (add every request, step until none is left), driven from Python so
+        that Ctrl-C lands between two decoding steps instead of after the whole batch, and each request is
+        reported to tinyreason.progress when it ends. Returns each prompt's GenerationOutputs in the order the
+        engine's generate() returns them (highest cumulative log-probability first), so a run resumed across
+        this change gets the same samples in the same order."""
+        pipe, running = self._pipe, self._genai.GenerationStatus.RUNNING
+        handles: list[Any] = []
+        outputs: dict[int, list[Any]] = {}
+        try:
+            for i, (prompt, config) in enumerate(zip(prompts, configs, strict=True)):
+                handles.append(pipe.add_request(i, self._tensor(prompt), config))
+            while pipe.has_non_finished_requests():
+                pipe.step()
+                for i, handle in enumerate(handles):
+                    if i not in outputs and handle.get_status() != running:
+                        outputs[i] = sorted(handle.read_all(), key=lambda o: -o.score)
+                        if progress.active():
+                            progress.generated(tokens=sum(len(o.generated_ids) for o in outputs[i]), sequences=len(outputs[i]))
+        finally:
+            if pipe.has_non_finished_requests():  # interrupted or failed mid-batch: leave the engine empty for the next call
+                self._abandon(handles)
+        if len(outputs) < len(handles):
+            raise RuntimeError(f"the engine stopped with {len(handles) - len(outputs)} of {len(handles)} requests unfinished")
+        return [outputs[i] for i in range(len(handles))]
+
+    def _abandon(self, handles: list[Any]) -> None:
+        """Cancel every request in flight and let the engine free them (it does so at the end of a step); if it
+        cannot, start a fresh pipeline rather than leave one that refuses the next batch."""
+        for handle in handles:
+            handle.cancel()
+        try:
+            for _ in range(8):
+                if not self._pipe.has_non_finished_requests():
+                    return
+                self._pipe.step()
+        except Exception as e:  # noqa: BLE001 - whatever broke the batch may break the clean-up step too
+            log.warning("openvino: could not free an abandoned batch (%s); starting a fresh pipeline", e)
+        if self._pipe.has_non_finished_requests():
+            self._pipe = self._pipeline()
 
     def _tensor(self, ids: list[int]) -> Any:
         return self._ov.Tensor(np.asarray([ids], dtype=np.int64))
@@ -156,13 +204,12 @@ class OpenVINOBackend(ChatTemplatePrompts, ConfiguredBackend):
             g.rng_seed = seed
         return g
 
-    def _completions(self, result: Any, params: SamplingParams, prompt_tokens: int) -> list[Completion]:
-        seqs = list(result.m_generation_ids)
+    def _completions(self, outputs: list[Any], params: SamplingParams, prompt_tokens: int) -> list[Completion]:
         # NONE = the engine dropped the sequence unfinished; stop vs length is read from the ids, as for hf
-        reasons = [str(r).rsplit(".", 1)[-1] for r in result.finish_reasons]
-        out = [completion_from_ids(self.tokenizer, self.eos_ids, list(seq), params.max_new_tokens, prompt_tokens) if reason != "NONE" else
+        out = [completion_from_ids(self.tokenizer, self.eos_ids, list(o.generated_ids), params.max_new_tokens, prompt_tokens)
+               if str(o.finish_reason).rsplit(".", 1)[-1] != "NONE" else
                error_completion("openvino: the engine did not finish this sequence (KV cache full? raise kv_cache_gb)", prompt_tokens)
-               for seq, reason in zip(seqs, reasons + ["STOP"] * (len(seqs) - len(reasons)))]
+               for o in outputs]
         if len(out) < params.n:
             out += [error_completion(f"openvino returned {len(out)} of n={params.n} sequences", prompt_tokens)] * (params.n - len(out))
         return out[: params.n]
