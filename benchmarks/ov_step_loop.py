@@ -10,7 +10,9 @@ the progress bar. The baseline is the engine's one blocking generate() call on t
 (--questions prompts) and n=5 sampling at temperature 0.7 (--sampled-questions prompts), in batches of the
 backend's batch_size sequences as `tinyreason eval` hands them, --repeats rounds with the order of the two
 paths alternating: generated tokens/s of each (min and median) and the step loop's median over the baseline's;
-plus whether both returned the same token ids (they should: same requests, same seeds, same scheduler).
+plus whether both returned the same token ids in the last round. That comparison means something only with
+`--option prefix_caching=false`: with the prefix cache on, a cached prefix changes the prefill's numerics, so
+even two rounds of the same path can differ.
 Writes OUT/ov_step_loop.json. Timings mean something only on a machine nobody else is using.
 """
 
