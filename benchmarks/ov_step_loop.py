@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from tinyreason.backends import create_backend
+from tinyreason.cli.app import parse_key_values
 from tinyreason.data import load_problems, select
 from tinyreason.prompts import get_prompt
 from tinyreason.runs import package_versions
@@ -63,8 +64,7 @@ def main() -> None:
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    options = {k: json.loads(v) if v[:1] in "0123456789[{tf\"n" else v for k, v in (o.split("=", 1) for o in args.option)}
-    b = create_backend("openvino", model=args.model, **options)
+    b = create_backend("openvino", model=args.model, **parse_key_values(args.option, "--option"))
     problems = select(load_problems(args.data), limit=max(args.questions, args.sampled_questions), seed=42)
     chats = [get_prompt("cot").render(question=p.question) for p in problems]
     result: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "load_before": os.getloadavg()},

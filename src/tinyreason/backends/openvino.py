@@ -13,17 +13,19 @@ The model: a transformers folder or Hub id is exported once (ov_export.ensure_ex
 format); a folder that already holds an OpenVINO model is used as it is.
 
 Generation: every prompt of a call is added to one `ContinuousBatchingPipeline` (`add_request`), which
-schedules them together (paged KV cache of `kv_cache_gb`), and the backend calls `step()` until none is left —
-the loop the engine's own `generate()` runs, driven from Python so that Ctrl-C lands between two decoding steps
-(one blocking `generate()` of 64 prompts × 5 samples held it until the batch ended: over 45 s seen) and each request moves the progress
-bar when it ends. The outputs are the ones `generate()` returns, in its order (tests/test_openvino_steps.py). Prompts are rendered with the HF tokenizer's chat template and
-tokenized by the HF tokenizer without adding special tokens (models.render_prompt, as the hf backend does),
-so the token ids are identical to hf's; outputs are decoded by the same tokenizer. n samples per prompt are
+schedules them together (paged KV cache of `kv_cache_gb`), and the backend calls `step()` until none is left:
+the loop the engine's own `generate()` runs, driven from Python so that Ctrl-C lands between two decoding
+steps (one blocking `generate()` of 64 prompts × 5 samples held it until the batch ended: over 45 s seen) and
+each request moves the progress bar when it ends. The outputs are the ones `generate()` returns, in its order
+(tests/test_openvino_steps.py). Prompts are rendered with the HF tokenizer's chat template and tokenized by
+the HF tokenizer without adding special tokens (models.render_prompt, as the hf backend does), so the token
+ids are identical to hf's; outputs are decoded by the same tokenizer. n samples per prompt are
 `num_return_sequences` with `rng_seed = params.seed + index of the prompt` (same seed, same samples: the
 engine promises it and the contract test checks it; with prefix caching on, a cached prefix changes the
-prefill's numerics, so in bf16 a few tokens can differ from a cold run: prefix_caching=false repeats exactly). Stop ids are the model's EOS plus, for ChatML, both
-<|im_end|> and <|endoftext|>; finish reasons and token counts follow the hf backend exactly ("length" when
-max_new_tokens was reached without an end marker; n_tokens counts the end marker).
+prefill's numerics, so in bf16 a few tokens can differ from a cold run: prefix_caching=false repeats exactly).
+Stop ids are the model's EOS plus, for ChatML, both <|im_end|> and <|endoftext|>; finish reasons and token
+counts follow the hf backend exactly ("length" when max_new_tokens was reached without an end marker; n_tokens
+counts the end marker).
 
 Precision: on CPUs with AVX512-BF16/AMX the engine computes in bf16 and keeps the KV cache as u8 by default
 (`inference_precision` / `kv_cache_precision` auto); f32 for both reproduces the hf backend's float32 greedy
@@ -152,8 +154,7 @@ class OpenVINOBackend(ChatTemplatePrompts, ConfiguredBackend):
         """The engine's own generate loop (add every request, step until none is left), driven from Python so
         that Ctrl-C lands between two decoding steps instead of after the whole batch, and each request is
         reported to tinyreason.progress when it ends. Returns each prompt's GenerationOutputs in the order the
-        engine's generate() returns them (highest cumulative log-probability first), so a run resumed across
-        this change gets the same samples in the same order."""
+        engine's generate() returns them (highest cumulative log-probability first)."""
         pipe, running = self._pipe, self._genai.GenerationStatus.RUNNING
         handles: list[Any] = []
         outputs: dict[int, list[Any]] = {}
