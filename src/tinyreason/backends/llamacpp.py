@@ -23,6 +23,12 @@ seeds seed + k. llama.cpp stops at the GGUF's end-of-generation tokens (for Chat
 <|endoftext|>). A request that fails (HTTP error, prompt longer than a slot) is a finish_reason="error"
 completion; a server that died is an error naming its log.
 
+Repeatability: a seed fixes each sample's random stream, but llama.cpp's logits depend, in their last bits, on
+what is computed together: slots decoded in one batch (--parallel > 1) and a prompt prefix reused from a
+slot's cache (cache_prompt) change the numerics (llama.cpp's server README says so of cache_prompt; its PR
+#6950 shows it for slots), and one flipped draw sends a sample its own way. `parallel=1, cache_prompt=False`
+repeats exactly (tested), one sequence at a time; the fast default (16 slots, cache on) does not promise it.
+
 Threads: `threads` (-t, generation) and `threads_batch` (-tb, prompt processing) default to llama.cpp's
 choice (all cores). Set them to the cores that are really free: with -t 2 on a 2-core machine where one
 core was busy, llama.cpp ran ~3x slower (threads wait for the slowest one at every step).
@@ -92,6 +98,7 @@ class LlamaCppConfig(BackendConfig):
     batch_size: int = Field(64, ge=1, description="sequences handed to one generate call")
     startup_timeout: float = Field(300.0, gt=0, description="seconds to wait for the server to load the model")
     request_timeout: float = Field(3600.0, gt=0, description="seconds one request may take")
+    cache_prompt: bool = Field(True, description="reuse a slot's cached prompt prefix (faster; seeded samples may then differ run to run)")
     server_args: list[str] = Field(default_factory=list, description="extra llama-server arguments, e.g. [\"--flash-attn\", \"on\"]")
     adapter: str | None = Field(None, description="not supported: merge the LoRA adapter, then convert the merged model to GGUF")
 
@@ -180,7 +187,7 @@ class LlamaCppBackend(ChatTemplatePrompts, ConfiguredBackend):
         c = self.config
         path = Path(c.model)
         return {"backend": self.name, "model": c.model, "model_bytes": path.stat().st_size, "engine": f"llama.cpp {self.version}",
-                "parallel": c.parallel, "ctx_per_slot": c.ctx_per_slot}
+                "parallel": c.parallel, "ctx_per_slot": c.ctx_per_slot, "cache_prompt": c.cache_prompt}
 
     def generate(self, chats: list[Chat], params: SamplingParams) -> list[list[Completion]]:
         if not chats:
@@ -198,7 +205,7 @@ class LlamaCppBackend(ChatTemplatePrompts, ConfiguredBackend):
 
     def _complete(self, prompt: list[int], params: SamplingParams, seed: int) -> Completion:
         body = {"prompt": prompt, "n_predict": params.max_new_tokens, "temperature": params.temperature, "top_p": params.top_p,
-                "seed": seed, "cache_prompt": True, "return_tokens": True, "stream": False, **NEUTRAL_SAMPLING}
+                "seed": seed, "cache_prompt": self.config.cache_prompt, "return_tokens": True, "stream": False, **NEUTRAL_SAMPLING}
         req = urllib.request.Request(f"{self.url}/completion", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
         try:
             with urllib.request.urlopen(req, timeout=self.config.request_timeout) as r:
