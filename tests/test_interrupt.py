@@ -1,5 +1,6 @@
 """Ctrl-C stops an eval promptly even while an OpenAI-compatible server never answers, and keeps every
-finished question; --timeout bounds one request. Real subprocesses and a real SIGINT, against a loopback
+finished question; SIGTERM does the same (also in a background job, where SIGINT is ignored); --timeout
+bounds one request. Real subprocesses and a real SIGINT, against a loopback
 server (tests/openai_server.py) that accepts requests and, for the planned questions, never answers."""
 
 from __future__ import annotations
@@ -47,9 +48,9 @@ def _wait_until(condition: Callable[[], bool], proc: subprocess.Popen) -> None:
         time.sleep(0.05)
 
 
-def _interrupt(proc: subprocess.Popen) -> tuple[float, str]:
-    """SIGINT, then seconds until the process exited and what it printed (killed after EXIT_WITHIN_S)."""
-    proc.send_signal(signal.SIGINT)
+def _interrupt(proc: subprocess.Popen, sig: int = signal.SIGINT) -> tuple[float, str]:
+    """SIGINT (or `sig`), then seconds until the process exited and what it printed (killed after EXIT_WITHIN_S)."""
+    proc.send_signal(sig)
     t0 = time.monotonic()
     try:
         out, _ = proc.communicate(timeout=EXIT_WITHIN_S)
@@ -73,16 +74,23 @@ def test_ctrl_c_stops_an_eval_waiting_on_a_server_that_never_answers(tmp_path: P
     assert "Traceback" not in out
 
 
-def test_ctrl_c_keeps_the_questions_that_finished_and_a_rerun_asks_only_the_rest(tmp_path: Path) -> None:
+def _as_background_job() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # what `cmd &` in a script does to the child: Ctrl-C never reaches it
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm-background"])
+def test_interrupt_keeps_the_questions_that_finished_and_a_rerun_asks_only_the_rest(sig: int, tmp_path: Path) -> None:
     data = write_gsm8k_jsonl(tmp_path / "d.jsonl", QUESTIONS)
     out_dir = tmp_path / "run"
     with FakeOpenAI(_reply) as srv:
         srv.plan("HANG", Action(hang=True), repeat=True)
         cmd = _command(srv, data, out_dir, "--concurrency", "1", "--batch-size", "1")
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                preexec_fn=_as_background_job if sig == signal.SIGTERM else None)
         _wait_until(lambda: srv.count("HANG") >= 1, proc)
-        _, out = _interrupt(proc)
+        seconds, out = _interrupt(proc, sig)
         assert proc.returncode == 130, out
+        assert "rerun the same command to resume" in " ".join(out.split()) and "Traceback" not in out and seconds < EXIT_WITHIN_S
         saved = [json.loads(line) for line in (out_dir / "samples.jsonl").read_text().splitlines()]
         assert sorted(s["id"] for s in saved) == [0, 1, 2] and all(s["error"] is None for s in saved)
         srv.clear_plans()
@@ -95,10 +103,12 @@ def test_ctrl_c_keeps_the_questions_that_finished_and_a_rerun_asks_only_the_rest
 def test_timeout_bounds_one_request_and_says_which_flag_to_raise(tmp_path: Path) -> None:
     assert OpenAIConfig.model_fields["timeout"].default <= 120  # a hung server costs minutes at most, not hours
     data = write_gsm8k_jsonl(tmp_path / "d.jsonl", QUESTIONS)
+    before = signal.getsignal(signal.SIGTERM)
     with FakeOpenAI(_reply) as srv:
         srv.plan("HANG", Action(hang=True), repeat=True)
         res = CliRunner().invoke(app, _command(srv, data, tmp_path / "run", "--timeout", "0.5")[3:], catch_exceptions=False)
     assert res.exit_code == 0, res.output
+    assert signal.getsignal(signal.SIGTERM) is before  # the CLI's SIGTERM handler is gone once the command returns
     samples = {s["id"]: s for s in map(json.loads, (tmp_path / "run" / "samples.jsonl").read_text().splitlines())}
     assert samples[3]["error"].startswith("APITimeoutError") and "--timeout" in samples[3]["error"]
     assert all(samples[i]["error"] is None for i in (0, 1, 2))

@@ -7,6 +7,7 @@ no module imports the package that imports it, so there is no import circle.
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -30,11 +31,22 @@ def _print_version(given: bool) -> None:
         raise typer.Exit()
 
 
+def _sigterm_as_ctrl_c(signum: int, frame: Any) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM kills at once
+    raise KeyboardInterrupt
+
+
 @app.callback()
 def main(
+    ctx: typer.Context,
     version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True, help="print the installed version and exit"),
 ) -> None:
-    return None  # options of `tinyreason` itself; the app's help text is the one above
+    """Options of `tinyreason` itself (the app's help text is the one above). SIGTERM (`kill`, a job scheduler,
+    a container stopping) is handled like Ctrl-C: every command then saves what finished, says how to resume and
+    exits 130, and `reproduce` logs the interruption. A background job started with `&` ignores SIGINT, so
+    SIGTERM is the way to stop one; before this, SIGTERM killed the process without those words."""
+    previous = signal.signal(signal.SIGTERM, _sigterm_as_ctrl_c)
+    ctx.call_on_close(lambda: signal.signal(signal.SIGTERM, previous))  # in-process callers (tests) get theirs back
 
 
 def fail(msg: str) -> NoReturn:
