@@ -259,3 +259,38 @@ def test_a_grpo_run_is_summed_up_by_reward_and_dev_accuracy_not_a_loss_it_does_n
     (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert train_summary(tmp_path, "train_report.json") == ("20 steps, reward 0.037 → 0.100, dev accuracy 20.0% → 0.0%, 1532 s, "
                                                             "1 warning(s) in train_report.json")
+
+
+@pytest.mark.parametrize(("files", "resumes", "force"), [
+    ({}, True, False),                                                         # missing: a fresh start either way
+    ({"train_config.json": "{}"}, True, False),                                # interrupted: SFT/GRPO continue from checkpoints
+    ({"train_config.json": "{}"}, False, True),                                # interrupted memorize: starts over
+    ({"train_config.json": "{}", "train_report.json": '{"ok": false, "failed_checks": ["loss_curve"]}'}, True, True),  # failed checks
+])
+def test_a_training_experiment_resumes_only_what_can_resume(files: dict[str, str], resumes: bool, force: bool, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+    from types import SimpleNamespace
+
+    from pydantic import BaseModel
+
+    from tinyreason.experiments import TrainKind, Trainer
+
+    kind = TrainKind("t", Trainer("m", "C", "train", "train_report.json", "train_config.json", "train t", ("n", "epochs"), resumes=resumes))
+    calls: list[bool] = []
+
+    def train(cfg: object, out: Path, force: bool) -> None:
+        calls.append(force)
+        (out / "train_report.json").write_text(json.dumps({"ok": True, "train": {}, "checks": {}}))
+
+    monkeypatch.setattr(kind, "_module", lambda: SimpleNamespace(train=train))
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    class NoFields(BaseModel):
+        pass
+
+    cfg = NoFields()  # the stored config ("config" absent) matches it
+    state = kind.state(cfg, tmp_path)
+    assert state.status == ("partial" if files else "missing")
+    kind.run(cfg, tmp_path, state, print, False)
+    assert calls == [force]

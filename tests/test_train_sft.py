@@ -1,11 +1,17 @@
 """SFT end to end on the tiny random Qwen2 (CPU, plain LoRA): the loss falls, the run records its checks,
-the checks fail when they should, `eval --adapter` works with every method (and warns on a prompt
-mismatch), and `train merge` gives a standalone model with the adapter's outputs."""
+the checks fail when they should, a run killed with SIGKILL resumes from its last checkpoint,
+`eval --adapter` works with every method (and warns on a prompt mismatch), and `train merge` gives a
+standalone model with the adapter's outputs."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -47,7 +53,7 @@ def _samples(run: Path) -> list[dict]:
 
 def test_sft_trains_the_loss_down_and_records_every_check(sft_run: Path) -> None:
     assert (sft_run / "adapter_config.json").is_file() and (sft_run / "adapter_model.safetensors").is_file()
-    assert not list(sft_run.glob("checkpoint-*"))  # save_strategy="no": one adapter, in the run directory itself
+    assert not list(sft_run.glob("checkpoint-*"))  # checkpoints go when the run ends: one adapter, in the run directory itself
     cfg = json.loads((sft_run / "train_config.json").read_text())
     assert cfg["mode"] == "lora" and "plain LoRA on cpu" in cfg["mode_note"]
     assert cfg["prompt"]["name"] == "cot" and "{question}" in cfg["prompt"]["user"]
@@ -160,6 +166,34 @@ def test_sft_refuses_to_overwrite_a_run_and_rejects_bad_flags(tiny_model_wide_in
     assert res.exit_code == 2 and "quantization" in res.output
     res = runner.invoke(app, ["train", "sft", "--model", str(tiny_model_wide_init), "--data", str(data), "--quantization", "4bit", "--device", "cpu"])
     assert res.exit_code == 2 and "CUDA" in res.output
+
+
+def test_kill_9_mid_run_then_the_same_command_resumes_from_the_last_checkpoint(tiny_model_wide_init: Path, data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    args = ["train", "sft", "--model", str(tiny_model_wide_init), "--data", str(data), "--train-n", "4", "--epochs", "8",
+            "--batch-size", "1", "--grad-accum", "1", "--lr", "1e-3", "--dtype", "float32", "--save-every", "2", "--out", str(out)]
+    proc = subprocess.Popen([sys.executable, "-m", "tinyreason", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=os.environ.copy())
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and proc.poll() is None and not (out / "checkpoint-4" / "trainer_state.json").is_file():
+        time.sleep(0.05)
+    assert proc.poll() is None, f"the run ended before it could be killed: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    saved = sorted(int(p.name.split("-")[1]) for p in out.glob("checkpoint-*") if (p / "trainer_state.json").is_file())
+    assert saved and saved[-1] >= 4 and not (out / "train_report.json").exists()
+
+    res = runner.invoke(app, [*args, "--lr", "2e-3"])  # not the same run: refused, nothing touched
+    assert res.exit_code == 2 and "differs in: learning_rate" in " ".join(res.output.split())
+    res = runner.invoke(app, args)  # the same command
+    assert res.exit_code == 0, res.output
+    report = json.loads((out / "train_report.json").read_text())
+    total = 4 * 8
+    assert report["ok"] and report["train"]["resumed_from_step"] == saved[-1] and report["train"]["optimizer_steps"] == total
+    assert report["train"]["steps_this_session"] == total - saved[-1]
+    assert f"resuming from {out / f'checkpoint-{saved[-1]}'}" in " ".join(res.output.split())
+    assert [p["step"] for p in json.loads((out / "loss.json").read_text())] == list(range(1, total + 1))  # every step once
+    assert json.loads((out / "train_config.json").read_text())["resumed"][0]["from"] == f"checkpoint-{saved[-1]}"
+    assert not list(out.glob("checkpoint-*"))  # the run is over: its checkpoints are gone
 
 
 @pytest.mark.gpu

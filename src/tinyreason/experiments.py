@@ -10,8 +10,9 @@
 
 Each kind says whether this install has what it needs (a method or trainer that is not there makes an
 `optional: true` experiment "unavailable", skipped), its state in its run directory (done / partial k of n /
-missing), its cost estimate, and runs it: evals and distillations resume where they stopped; an SFT or
-memorization run cannot resume mid-way, so a partial one starts over (GRPO resumes from its checkpoints).
+missing), its cost estimate, and runs it: evals and distillations resume where they stopped, SFT and GRPO
+from their checkpoints (train/checkpoints.py); a memorization run (minutes) starts over, as does a training
+run whose checks failed.
 """
 
 from __future__ import annotations
@@ -332,7 +333,8 @@ class TrainKind(Kind):
 
     def run(self, cfg: Any, out: Path, state: State, log: Log, progress: bool) -> str:
         train = getattr(self._module(), self.trainer.function)
-        train(cfg, out, force=state.status == "partial" and not self.trainer.resumes)
+        failed_before = (out / self.trainer.done_file).is_file()  # a finished run whose checks failed: it starts over
+        train(cfg, out, force=state.status == "partial" and (failed_before or not self.trainer.resumes))
         return train_summary(out, self.trainer.done_file)
 
 
@@ -360,7 +362,8 @@ def train_summary(out: Path, done_file: str) -> str:
 
 
 TRAINERS = {
-    "sft": Trainer("tinyreason.train.sft", "SFTRunConfig", "train_sft", "train_report.json", "train_config.json", "train sft", ("train_n", "epochs")),
+    "sft": Trainer("tinyreason.train.sft", "SFTRunConfig", "train_sft", "train_report.json", "train_config.json", "train sft", ("train_n", "epochs"),
+                   resumes=True),
     "memorize": Trainer("tinyreason.train.memorize", "MemorizeConfig", "memorize", "memorization.json", "memorization.json", "memorize", ("k", "epochs")),
     "grpo": Trainer("tinyreason.train.grpo", "GRPORunConfig", "train_grpo", "train_report.json", "train_config.json", "train grpo", None, resumes=True),
 }

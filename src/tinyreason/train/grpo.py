@@ -45,6 +45,7 @@ from tinyreason.models import context_length, render_prompt
 from tinyreason.prompts import PromptTemplate, get_prompt
 from tinyreason.runs import environment
 from tinyreason.train import checks
+from tinyreason.train.checkpoints import checkpoint_step, last_checkpoint, mark_resumed, refuse_other_run, write_json
 from tinyreason.train.grpo_config import GRPORunConfig, check_recipe, grad_accum, recipe_warnings
 from tinyreason.train.rewards import reward_funcs
 from tinyreason.train.sft import TRAIN_CONFIG, TRAIN_REPORT, lora_config, mode_note, resolve_mode
@@ -152,68 +153,18 @@ def prepare_run(out: Path, config: dict[str, Any], force: bool, *, main: bool = 
     stored_path = out / TRAIN_CONFIG
     if stored_path.is_file() and not force:
         stored = json.loads(stored_path.read_text())
-        _refuse_other_run(out, stored, config)
+        refuse_other_run(out, stored, config, RESUMABLE)
         last = last_checkpoint(out, remove_torn=main)
         if last is not None:
             if main:
                 dropped = rewind(out, checkpoint_step(last))
                 console.print(f"[bold]resuming[/] from {last} ({dropped} metrics rows after it dropped)")
-                config["resumed"] = [*stored.get("resumed", []), {"from": Path(last).name, "created": config["created"]}]
-                config["created"] = stored.get("created", config["created"])
-                _write_json(out / TRAIN_CONFIG, config)
+                mark_resumed(config, stored, last)
+                write_json(out / TRAIN_CONFIG, config)
             return last
     if main:
         _clear(out)
-        _write_json(out / TRAIN_CONFIG, config)
-    return None
-
-
-def _refuse_other_run(out: Path, stored: dict[str, Any], config: dict[str, Any]) -> None:
-    if stored.get("kind") != "grpo":
-        raise FileExistsError(f"{out} holds a '{stored.get('kind')}' training run; choose another --out, or --force to overwrite it")
-    a, b = stored["config"], config["config"]
-    diff = [k for k in sorted(set(a) | set(b)) if k not in RESUMABLE and a.get(k) != b.get(k)]
-    if stored.get("data", {}).get("fingerprint") != config["data"]["fingerprint"]:
-        diff.append("data (the questions themselves: fingerprint)")
-    if diff:
-        raise FileExistsError(f"{out} holds a GRPO run with another config (differs in: {', '.join(diff)}); rerun with the same "
-                              "recipe and flags to resume it, choose another --out, or pass --force to start over")
-    was, now = _hardware(stored), _hardware(config)
-    if None not in was and was != now:  # "auto" in the config resolves per machine: a CPU LoRA run must not go on as QLoRA
-        raise FileExistsError(f"{out} holds a GRPO run trained as {'/'.join(was)} (mode/device/dtype) but here it resolves to "
-                              f"{'/'.join(now)}; resuming would continue its adapter on another base. Resume on a machine like the "
-                              "first, or set --quantization/--device/--dtype to match train_config.json, or choose another --out, "
-                              "or pass --force to start over")
-
-
-def _hardware(config: dict[str, Any]) -> tuple[Any, Any, Any]:
-    """(mode, device type, dtype) as resolved: the device index is left out, since each process has its own cuda:N."""
-    device = config.get("device")
-    return config.get("mode"), device.split(":")[0] if isinstance(device, str) else None, config.get("dtype")
-
-
-def checkpoint_step(path: str | Path) -> int:
-    return int(Path(path).name.rsplit("-", 1)[1])
-
-
-def _complete(checkpoint: Path) -> bool:
-    try:
-        return json.loads((checkpoint / "trainer_state.json").read_text())["global_step"] == checkpoint_step(checkpoint)
-    except (OSError, json.JSONDecodeError, KeyError, TypeError):
-        return False
-
-
-def last_checkpoint(out: Path, *, remove_torn: bool) -> str | None:
-    """The newest *complete* checkpoint. The Trainer writes trainer_state.json last, so a checkpoint whose
-    state file is missing or unreadable was cut off by the kill; it is skipped (and removed when
-    `remove_torn`, so checkpoint rotation never counts it)."""
-    found = [d for d in out.glob("checkpoint-*") if d.is_dir() and d.name.rsplit("-", 1)[1].isdigit()]
-    for d in sorted(found, key=checkpoint_step, reverse=True):
-        if _complete(d):
-            return str(d)
-        console.print(f"[yellow]skipping the incomplete checkpoint {d}[/] (cut off mid-write)")
-        if remove_torn:
-            shutil.rmtree(d)
+        write_json(out / TRAIN_CONFIG, config)
     return None
 
 
@@ -224,12 +175,6 @@ def _clear(out: Path) -> None:
     for name in (TRAIN_REPORT, METRICS_FILE, f"{METRICS_FILE}.tmp", "curves.png", "adapter_model.safetensors", "adapter_config.json",
                  "README.md"):
         (out / name).unlink(missing_ok=True)  # never leave a stale adapter or curve next to a new config
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
 
 
 def run_config(cfg: GRPORunConfig, src: ConfigSource, template: PromptTemplate, hw: tuple[str, str, str], data: dict[str, Any]) -> dict[str, Any]:
@@ -346,7 +291,7 @@ def _finish(out: Path, report: dict[str, Any], trainer: Any) -> GRPOResult:
     report["ok"] = not failed
     report["failed_checks"] = failed
     if trainer.accelerator.is_main_process:
-        _write_json(out / TRAIN_REPORT, report)
+        write_json(out / TRAIN_REPORT, report)
     if failed:
         details = {"prompt_parity": "the training prompt differs from the eval prompt (see train_report.json: eval_prompt vs train_prompt)",
                    "adapter_active": "the adapter does not change the model: no update moved LoRA B off zero (a learning rate of 0, "

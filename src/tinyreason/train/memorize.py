@@ -61,7 +61,7 @@ class MemorizeConfig(BaseModel):
             model=self.model, data=self.data, train_n=self.k, epochs=self.epochs, seed=self.seed, prompt=self.prompt,
             learning_rate=self.learning_rate, lr_scheduler="constant", warmup=0, batch_size=self.batch_size, grad_accum=1,
             lora_r=self.lora_r, lora_alpha=self.lora_alpha, lora_dropout=0.0, quantization=self.quantization,
-            device=self.device, dtype=self.dtype, logging_steps=1,
+            device=self.device, dtype=self.dtype, logging_steps=1, save_every=None,  # minutes of training: a rerun starts over
         )
 
 

@@ -17,12 +17,15 @@ format). Before training the prompt-parity check compares the trainer's first to
 recorded (see checks.py). A failed check fails the run after train_report.json is written.
 
 The run directory (`--out`) is itself the adapter folder (adapter_config.json, adapter_model.safetensors),
-plus train_config.json (everything needed to rerun), train_report.json, loss.json and loss.png.
+plus train_config.json (everything needed to rerun), train_report.json, loss.json and loss.png. While it
+trains, checkpoint-N every save_every optimizer steps: rerunning the same command after a crash, Ctrl-C or
+kill -9 resumes from the newest complete one (train/checkpoints.py); they are removed when the run ends.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +38,7 @@ from tinyreason.data import load_problems
 from tinyreason.prompts import get_prompt
 from tinyreason.runs import environment
 from tinyreason.train import checks
+from tinyreason.train.checkpoints import checkpoint_step, checkpoints, last_checkpoint, mark_resumed, refuse_other_run, write_json
 from tinyreason.train.examples import TrainExample, human_examples, load_traces, select_examples, to_records
 
 console = Console(stderr=True)
@@ -78,6 +82,8 @@ class SFTRunConfig(AdapterRunConfig):
     grad_accum: int = Field(4, ge=1, description="forward passes per optimizer step (effective batch = batch_size x grad_accum)")
     max_length: int = Field(1024, ge=16, description="tokens per example (prompt + completion); longer ones are cut")
     logging_steps: int = Field(1, ge=1, description="log the loss every this many optimizer steps (the loss curve)")
+    save_every: int | None = Field(10, ge=1, description="checkpoint (adapter, optimizer, RNG) every this many optimizer steps, so a "
+                                   "rerun resumes an interrupted run (None: no checkpoints; a rerun starts over)")
 
 
 @dataclass
@@ -152,7 +158,8 @@ def trainer_args(cfg: SFTRunConfig, out: Path, device: str, dtype: str) -> Any:
         bf16=on_gpu and dtype == "bfloat16",  # mixed precision is a GPU feature; TRL on CPU needs bf16=False
         fp16=on_gpu and dtype == "float16",
         use_cpu=device == "cpu",
-        save_strategy="no",  # the adapter is saved once, at the end, into the run directory itself
+        # checkpoints to resume from (removed when the run ends); the adapter itself is saved at the end, into the run directory
+        save_strategy="steps" if cfg.save_every else "no", save_steps=cfg.save_every or 500, save_total_limit=2,
         report_to="none",
         seed=cfg.seed,
         data_seed=cfg.seed,
@@ -191,12 +198,33 @@ def check_parity(cfg: SFTRunConfig, trainer: Any, records: list[dict[str, Any]],
     return {**(shown or {"ok": False}), "ok": bad == 0 and shown is not None, "examples_checked": len(trainer.train_dataset), "mismatches": bad}
 
 
-def prepare_out(out: Path, force: bool) -> None:
-    if (out / TRAIN_CONFIG).exists() and not force:
-        raise FileExistsError(f"{out} already holds a training run ({TRAIN_CONFIG}); choose another --out, or pass --force to overwrite it")
+RESUMABLE = {"save_every"}  # fields a rerun may change and still continue the same run
+
+
+def prepare_out(out: Path, config: dict[str, Any], force: bool) -> str | None:
+    """Start, or continue, the run in `out`; returns the checkpoint to resume from (None: a fresh start).
+    A finished run, or an unfinished one with another config, data or hardware, is refused unless `force`."""
+    stored_path = out / TRAIN_CONFIG
+    if stored_path.is_file() and not force:
+        if (out / TRAIN_REPORT).exists():
+            raise FileExistsError(f"{out} already holds a training run ({TRAIN_CONFIG}, {TRAIN_REPORT}); choose another --out, "
+                                  "or pass --force to overwrite it")
+        stored = json.loads(stored_path.read_text())
+        refuse_other_run(out, stored, config, RESUMABLE)
+        last = last_checkpoint(out, remove_torn=True)
+        if last is not None:
+            console.print(f"[bold]resuming[/] from {last} (step {checkpoint_step(last)})")
+            mark_resumed(config, stored, last)
+            write_json(stored_path, config)
+            return last
+        console.print(f"{out}: the same run, interrupted before its first checkpoint: starting it over")
     out.mkdir(parents=True, exist_ok=True)
+    for d in checkpoints(out):
+        shutil.rmtree(d)
     for name in (TRAIN_REPORT, "loss.json", "loss.png", "adapter_model.safetensors", "adapter_config.json"):
         (out / name).unlink(missing_ok=True)  # never leave a stale adapter next to a new config
+    write_json(stored_path, config)
+    return None
 
 
 def train_sft(cfg: SFTRunConfig, out: str | Path, *, force: bool = False) -> SFTResult:
@@ -209,12 +237,11 @@ def train_sft(cfg: SFTRunConfig, out: str | Path, *, force: bool = False) -> SFT
     template = get_prompt(cfg.prompt)  # unknown name: fail before any work
     device, dtype, mode = resolve_mode(cfg)
     examples, data_info = load_examples(cfg)
-    prepare_out(out, force)
     note = mode_note(device, mode, dtype)
-    console.print(f"[bold]train sft[/]: {len(examples)} examples ({data_info['kind']}), {note}, {dtype}")
     config = {"kind": "sft", "config": cfg.model_dump(), "device": device, "dtype": dtype, "mode": mode, "mode_note": note,
               "prompt": {"name": template.name, "system": template.system, "user": template.user}, "data": data_info, **environment()}
-    (out / TRAIN_CONFIG).write_text(json.dumps(config, indent=2) + "\n")
+    resume = prepare_out(out, config, force)
+    console.print(f"[bold]train sft[/]: {len(examples)} examples ({data_info['kind']}), {note}, {dtype}")
 
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
@@ -228,8 +255,10 @@ def train_sft(cfg: SFTRunConfig, out: str | Path, *, force: bool = False) -> SFT
         return _finish(out, report, trainer, tokenizer, examples)  # fail before hours of training on the wrong prompt
 
     t0 = time.perf_counter()
-    result = trainer.train()
+    result = trainer.train(resume_from_checkpoint=resume)
+    start = checkpoint_step(resume) if resume else 0
     report["train"] = {"wall_s": round(time.perf_counter() - t0, 2), "optimizer_steps": trainer.state.global_step,
+                       "resumed_from_step": start if resume else None, "steps_this_session": trainer.state.global_step - start,
                        "epochs": trainer.state.epoch, "mean_train_loss": result.training_loss, "examples": len(examples)}
     if device.startswith("cuda"):
         report["peak_gpu_memory_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
@@ -247,6 +276,8 @@ def _finish(out: Path, report: dict[str, Any], trainer: Any, tokenizer: Any, exa
     report["ok"] = not failed
     report["failed_checks"] = failed
     (out / TRAIN_REPORT).write_text(json.dumps(report, indent=2) + "\n")
+    for d in checkpoints(out):  # the run is over: a finished run is never resumed, and each checkpoint is optimizer-sized
+        shutil.rmtree(d)
     if failed:
         details = {"prompt_parity": "the training prompt differs from the eval prompt (see train_report.json: eval_prompt vs train_prompt)",
                    "adapter_active": "the adapter does not change the model (LoRA B still zero, or no effect on logits)",

@@ -1,0 +1,88 @@
+"""Resuming an adapter-training run (`train sft`, `train grpo`) from its Trainer checkpoints.
+
+The Trainer writes RUN/checkpoint-N (adapter, optimizer, scheduler, RNG) every `save_every` optimizer steps.
+A rerun of the same command after a crash, Ctrl-C or kill -9 continues from the newest *complete* one
+(`trainer.train(resume_from_checkpoint=...)`: the step count, learning-rate schedule and data order carry
+on); a rerun whose config (except the fields a run declares resumable), data or resolved hardware differs is
+refused with the differing fields named, never mixed into the old run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+console = Console(stderr=True, soft_wrap=True)
+
+
+def checkpoint_step(path: str | Path) -> int:
+    return int(Path(path).name.rsplit("-", 1)[1])
+
+
+def checkpoints(out: Path) -> list[Path]:
+    return [d for d in out.glob("checkpoint-*") if d.is_dir() and d.name.rsplit("-", 1)[1].isdigit()]
+
+
+def is_complete(checkpoint: Path) -> bool:
+    try:
+        return json.loads((checkpoint / "trainer_state.json").read_text())["global_step"] == checkpoint_step(checkpoint)
+    except (OSError, json.JSONDecodeError, KeyError, TypeError):
+        return False
+
+
+def last_checkpoint(out: Path, *, remove_torn: bool) -> str | None:
+    """The newest *complete* checkpoint. The Trainer writes trainer_state.json last, so a checkpoint whose
+    state file is missing or unreadable was cut off by the kill; it is skipped (and removed when
+    `remove_torn`, so checkpoint rotation never counts it)."""
+    for d in sorted(checkpoints(out), key=checkpoint_step, reverse=True):
+        if is_complete(d):
+            return str(d)
+        console.print(f"[yellow]skipping the incomplete checkpoint {d}[/] (cut off mid-write)")
+        if remove_torn:
+            shutil.rmtree(d)
+    return None
+
+
+def refuse_other_run(out: Path, stored: dict[str, Any], config: dict[str, Any], resumable: set[str]) -> None:
+    """Raise FileExistsError unless `stored` (the run's train_config.json) is the run `config` describes:
+    same kind, same config except `resumable` fields, same data fingerprint, same resolved hardware."""
+    kind = config["kind"]
+    if stored.get("kind") != kind:
+        raise FileExistsError(f"{out} holds a '{stored.get('kind')}' training run; choose another --out, or --force to overwrite it")
+    a, b = stored["config"], config["config"]
+    diff = [k for k in sorted(set(a) | set(b)) if k not in resumable and a.get(k) != b.get(k)]
+    if stored.get("data", {}).get("fingerprint") != config["data"].get("fingerprint"):
+        diff.append("data (the questions themselves: fingerprint)")
+    name = kind.upper()
+    if diff:
+        raise FileExistsError(f"{out} holds a {name} run with another config (differs in: {', '.join(diff)}); rerun with the same "
+                              "recipe and flags to resume it, choose another --out, or pass --force to start over")
+    was, now = hardware(stored), hardware(config)
+    if None not in was and was != now:  # "auto" in the config resolves per machine: a CPU LoRA run must not go on as QLoRA
+        raise FileExistsError(f"{out} holds a {name} run trained as {'/'.join(was)} (mode/device/dtype) but here it resolves to "
+                              f"{'/'.join(now)}; resuming would continue its adapter on another base. Resume on a machine like the "
+                              "first, or set --quantization/--device/--dtype to match train_config.json, or choose another --out, "
+                              "or pass --force to start over")
+
+
+def hardware(config: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """(mode, device type, dtype) as resolved: the device index is left out, since each process has its own cuda:N."""
+    device = config.get("device")
+    return config.get("mode"), device.split(":")[0] if isinstance(device, str) else None, config.get("dtype")
+
+
+def mark_resumed(config: dict[str, Any], stored: dict[str, Any], last: str) -> None:
+    """Record in `config` (about to replace the stored one) that this session resumed from `last`."""
+    config["resumed"] = [*stored.get("resumed", []), {"from": Path(last).name, "created": config["created"]}]
+    config["created"] = stored.get("created", config["created"])
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
