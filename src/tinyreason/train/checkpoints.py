@@ -56,8 +56,9 @@ def refuse_other_run(out: Path, stored: dict[str, Any], config: dict[str, Any], 
         raise FileExistsError(f"{out} holds a '{stored.get('kind')}' training run; choose another --out, or --force to overwrite it")
     a, b = stored["config"], config["config"]
     diff = [k for k in sorted(set(a) | set(b)) if k not in resumable and a.get(k) != b.get(k)]
-    if stored.get("data", {}).get("fingerprint") != config["data"].get("fingerprint"):
-        diff.append("data (the questions themselves: fingerprint)")
+    for key, what in (("fingerprint", "the questions themselves: fingerprint"), ("ids", "the examples chosen: ids")):
+        if stored.get("data", {}).get(key) != config["data"].get(key):  # ids: SFT on a traces file, which has no fingerprint
+            diff.append(f"data ({what})")
     name = kind.upper()
     if diff:
         raise FileExistsError(f"{out} holds a {name} run with another config (differs in: {', '.join(diff)}); rerun with the same "
