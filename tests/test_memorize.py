@@ -74,5 +74,10 @@ def test_report_overfit_renders_every_run(audits: Path, tmp_path: Path) -> None:
     assert "| 2_20ep |" in md and "| 2_1ep |" in md and "memorized" in md and "not memorized" in md
     assert "| 2/2 | 2/2 | memorized | prompt_parity ok, adapter_active ok, loss_curve ok |" in md
     assert "## 2_1ep" in md and "token " in md  # per-example divergence of the under-trained run
+    losses = json.loads((audits / "2_20ep" / "loss.json").read_text())
+    last_epoch = [p["loss"] for p in losses if p["epoch"] > 19]  # 2 examples, batch 2: one step per epoch
+    assert len(last_epoch) == 1 and f"| 0.02 | {last_epoch[0]:.4f} ({_record(audits, '2_20ep')['final_train_loss']:.4f}) |" in md
+    assert "- 2_20ep: 2 exact chain(s) at NLL ≤" in md and "missed" not in md.split("- 2_20ep:")[1].splitlines()[0]
+    assert "- 2_1ep: no exact chain; 2 missed at NLL" in md  # where the misses sit tells under-fit from exposure bias
     res = runner.invoke(app, ["report", "overfit", str(tmp_path / "empty"), "--out", str(tmp_path)])
     assert res.exit_code == 2

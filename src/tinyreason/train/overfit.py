@@ -81,17 +81,45 @@ def _checks(run: Path) -> str:
     return ", ".join(f"{name} {'ok' if c.get('ok') else 'FAILED'}" for name, c in checks.items())
 
 
+def last_epoch_loss(run: Path, epochs: float) -> float | None:
+    """Mean training loss over the last epoch's logged steps (loss.json). With a batch of one example the
+    final step's loss is one example's, which can be near zero while others are not."""
+    path = run / "loss.json"
+    if not path.is_file():
+        return None
+    last = [p["loss"] for p in json.loads(path.read_text()) if p.get("epoch", 0) > epochs - 1 and "loss" in p]
+    return sum(last) / len(last) if last else None
+
+
 def _summary_rows(runs: list[tuple[Path, dict[str, Any]]]) -> list[str]:
-    lines = ["| run | model | k | epochs | optimizer steps | LR | final train loss | mean NLL | pass@1 | exact chain | verdict | pipeline checks |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| run | model | k | epochs | optimizer steps | LR | train loss, last epoch (last step) | mean NLL | pass@1 | exact chain | "
+             "verdict | pipeline checks |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for run, r in runs:
         c, s = r["config"], r["summary"]
+        epoch_loss = last_epoch_loss(run, c["epochs"])
+        loss = f"{epoch_loss:.4f} ({r['final_train_loss']:.4f})" if epoch_loss is not None else f"— ({r['final_train_loss']:.4f})"
         lines.append(
             f"| {_md(r['experiment_id'])} | {_md(Path(c['model']).name)} | {s['k']} | {c['epochs']:g} | {r['optimizer_steps']} | "
-            f"{c['learning_rate']:g} | {r['final_train_loss']:.4f} | {s['mean_nll']:.4f} | {s['passed']}/{s['k']} | "
+            f"{c['learning_rate']:g} | {loss} | {s['mean_nll']:.4f} | {s['passed']}/{s['k']} | "
             f"{s['exact']}/{s['k']} | {s['verdict']} | {_md(_checks(run))} |"
         )
     return lines
+
+
+LOW_NLL = 0.05  # per-token NLL under which a target is "learned" (every token's probability near 1 on average)
+
+
+def nll_split(r: dict[str, Any]) -> str:
+    """Where the reproduced and the missed chains sit in NLL: a chain missed at a low NLL is exposure bias (fit
+    under teacher forcing, lost in free generation); one missed at a high NLL was simply not learned."""
+    exact = sorted(e["nll"] for e in r["examples"] if e["exact"])
+    missed = sorted(e["nll"] for e in r["examples"] if not e["exact"])
+    parts = [f"{len(exact)} exact chain(s) at NLL ≤ {exact[-1]:.3f}" if exact else "no exact chain"]
+    if missed:
+        low = sum(n < LOW_NLL for n in missed)
+        parts.append(f"{len(missed)} missed at NLL {missed[0]:.3f}–{missed[-1]:.3f} (median {missed[len(missed) // 2]:.3f}), "
+                     f"{low} of them below {LOW_NLL} (learned under teacher forcing, lost when generating)")
+    return "; ".join(parts)
 
 
 def _example_rows(r: dict[str, Any]) -> list[str]:
@@ -113,6 +141,7 @@ def _reading(runs: list[tuple[Path, dict[str, Any]]]) -> list[str]:
     if other:
         out.append(f"- Did not reproduce every chain: {', '.join(other)}. Either the run was under-trained (few steps, low LR) "
                    "or the pipeline is broken; see the first divergences above before trusting any SFT number from it.")
+    out += [f"- {r['experiment_id']}: {nll_split(r)}." for _, r in runs]
     return out
 
 
