@@ -217,3 +217,20 @@ def test_qlora_is_refused_off_cuda_with_the_fix(tiny_model_wide_init: Path, data
     res = runner.invoke(app, ["train", "sft", "--model", str(tiny_model_wide_init), "--data", str(data), *SFT_ARGS,
                               "--quantization", "4bit", "--device", "cpu", "--out", str(tmp_path / "q")])
     assert res.exit_code != 0 and "--quantization none" in " ".join(res.output.split())
+
+
+def test_only_the_main_process_writes_when_a_run_starts_or_resumes(tmp_path: Path) -> None:
+    """Under `accelerate launch` every rank calls prepare_out; only rank 0 may rewrite the config or remove files."""
+    from tinyreason.train.sft import prepare_out
+
+    config = {"kind": "sft", "config": {"train_n": 4}, "data": {"ids": [1, 2]}, "created": "now"}
+    (tmp_path / "train_config.json").write_text(json.dumps(config))
+    (tmp_path / "checkpoint-2").mkdir()
+    (tmp_path / "checkpoint-2" / "trainer_state.json").write_text(json.dumps({"global_step": 2}))
+    (tmp_path / "checkpoint-4").mkdir()  # torn: cut off before its trainer_state.json
+    before = (tmp_path / "train_config.json").read_text()
+    assert prepare_out(tmp_path, dict(config), False, main=False) == str(tmp_path / "checkpoint-2")
+    assert (tmp_path / "checkpoint-4").is_dir() and (tmp_path / "train_config.json").read_text() == before
+    assert prepare_out(tmp_path, dict(config), False, main=True) == str(tmp_path / "checkpoint-2")
+    assert not (tmp_path / "checkpoint-4").exists()
+    assert json.loads((tmp_path / "train_config.json").read_text())["resumed"] == [{"from": "checkpoint-2", "created": "now"}]

@@ -25,6 +25,7 @@ kill -9 resumes from the newest complete one (train/checkpoints.py); they are re
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -201,9 +202,10 @@ def check_parity(cfg: SFTRunConfig, trainer: Any, records: list[dict[str, Any]],
 RESUMABLE = {"save_every"}  # fields a rerun may change and still continue the same run
 
 
-def prepare_out(out: Path, config: dict[str, Any], force: bool) -> str | None:
+def prepare_out(out: Path, config: dict[str, Any], force: bool, *, main: bool = True) -> str | None:
     """Start, or continue, the run in `out`; returns the checkpoint to resume from (None: a fresh start).
-    A finished run, or an unfinished one with another config, data or hardware, is refused unless `force`."""
+    A finished run, or an unfinished one with another config, data or hardware, is refused unless `force`.
+    Every process checks; only the main one (`main`; several under `accelerate launch`) writes or removes."""
     stored_path = out / TRAIN_CONFIG
     if stored_path.is_file() and not force:
         if (out / TRAIN_REPORT).exists():
@@ -211,19 +213,22 @@ def prepare_out(out: Path, config: dict[str, Any], force: bool) -> str | None:
                                   "or pass --force to overwrite it")
         stored = json.loads(stored_path.read_text())
         refuse_other_run(out, stored, config, RESUMABLE)
-        last = last_checkpoint(out, remove_torn=True)
+        last = last_checkpoint(out, remove_torn=main)
         if last is not None:
-            console.print(f"[bold]resuming[/] from {last} (step {checkpoint_step(last)})")
-            mark_resumed(config, stored, last)
-            write_json(stored_path, config)
+            if main:
+                console.print(f"[bold]resuming[/] from {last} (step {checkpoint_step(last)})")
+                mark_resumed(config, stored, last)
+                write_json(stored_path, config)
             return last
-        console.print(f"{out}: the same run, interrupted before its first checkpoint: starting it over")
-    out.mkdir(parents=True, exist_ok=True)
-    for d in checkpoints(out):
-        shutil.rmtree(d)
-    for name in (TRAIN_REPORT, "loss.json", "loss.png", "adapter_model.safetensors", "adapter_config.json"):
-        (out / name).unlink(missing_ok=True)  # never leave a stale adapter next to a new config
-    write_json(stored_path, config)
+        if main:
+            console.print(f"{out}: the same run, interrupted before its first checkpoint: starting it over")
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        for d in checkpoints(out):
+            shutil.rmtree(d)
+        for name in (TRAIN_REPORT, "loss.json", "loss.png", "adapter_model.safetensors", "adapter_config.json"):
+            (out / name).unlink(missing_ok=True)  # never leave a stale adapter next to a new config
+        write_json(stored_path, config)
     return None
 
 
@@ -240,7 +245,7 @@ def train_sft(cfg: SFTRunConfig, out: str | Path, *, force: bool = False) -> SFT
     note = mode_note(device, mode, dtype)
     config = {"kind": "sft", "config": cfg.model_dump(), "device": device, "dtype": dtype, "mode": mode, "mode_note": note,
               "prompt": {"name": template.name, "system": template.system, "user": template.user}, "data": data_info, **environment()}
-    resume = prepare_out(out, config, force)
+    resume = prepare_out(out, config, force, main=int(os.environ.get("RANK", "0")) == 0)  # RANK: set by accelerate launch / torchrun
     console.print(f"[bold]train sft[/]: {len(examples)} examples ({data_info['kind']}), {note}, {dtype}")
 
     if device.startswith("cuda"):
@@ -276,8 +281,9 @@ def _finish(out: Path, report: dict[str, Any], trainer: Any, tokenizer: Any, exa
     report["ok"] = not failed
     report["failed_checks"] = failed
     (out / TRAIN_REPORT).write_text(json.dumps(report, indent=2) + "\n")
-    for d in checkpoints(out):  # the run is over: a finished run is never resumed, and each checkpoint is optimizer-sized
-        shutil.rmtree(d)
+    if trainer.accelerator.is_main_process:  # the run is over: a finished run is never resumed, and a checkpoint is optimizer-sized
+        for d in checkpoints(out):
+            shutil.rmtree(d)
     if failed:
         details = {"prompt_parity": "the training prompt differs from the eval prompt (see train_report.json: eval_prompt vs train_prompt)",
                    "adapter_active": "the adapter does not change the model (LoRA B still zero, or no effect on logits)",
