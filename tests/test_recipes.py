@@ -203,6 +203,8 @@ def test_a_training_run_made_with_other_settings_is_stale_not_done(tmp_path: Pat
     assert outcome.status == "failed" and "train_n: stored 200 != now 2000" in outcome.detail  # refused before any training
     (tmp_path / "sft" / "train_config.json").write_text(json.dumps({"config": sft.config.model_dump()}))
     assert survey(recipe, ["sft"])[0][0].state == "done"
+    (tmp_path / "sft" / "train_config.json").write_text(json.dumps({"config": {**sft.config.model_dump(), "save_every": 3}}))
+    assert survey(recipe, ["sft"])[0][0].state == "done"  # checkpointed more often: the same training
 
 
 def test_an_experiment_config_file_with_the_experiment_keys_over_it(tmp_path: Path) -> None:

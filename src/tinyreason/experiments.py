@@ -26,6 +26,7 @@ from typing import Any, Callable, ClassVar, Literal
 from pydantic import BaseModel, Field, field_validator
 
 from tinyreason.runs import RunDir, config_diff, subset_limit
+from tinyreason.train.checkpoints import CADENCE
 from tinyreason.train.distill import DistillOptions, TraceFiles
 
 Log = Callable[[str], None]
@@ -308,8 +309,12 @@ class TrainKind(Kind):
     def state(self, cfg: Any, out: Path) -> State:
         stored_path = out / self.trainer.stored_config
         if stored_path.is_file():
-            stored = json.loads(stored_path.read_text()).get("config", {})
-            diffs = config_diff(with_later_defaults(stored, type(cfg)), cfg.model_dump(mode="json"))
+            stored = with_later_defaults(json.loads(stored_path.read_text()).get("config", {}), type(cfg))
+            now = cfg.model_dump(mode="json")
+            for field in CADENCE:  # how often a run checkpoints is not what it trained: changing it leaves the run as it is
+                stored.pop(field, None)
+                now.pop(field, None)
+            diffs = config_diff(stored, now)
             if diffs:
                 return State("partial", stale="; ".join(diffs))
         done = out / self.trainer.done_file

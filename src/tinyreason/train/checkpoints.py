@@ -20,6 +20,9 @@ from rich.console import Console
 console = Console(stderr=True, soft_wrap=True)
 
 
+CADENCE = frozenset({"save_every", "save_total_limit"})  # how often a run checkpoints: never what it trains
+
+
 def checkpoint_step(path: str | Path) -> int:
     return int(Path(path).name.rsplit("-", 1)[1])
 

@@ -45,7 +45,7 @@ from tinyreason.models import context_length, render_prompt
 from tinyreason.prompts import PromptTemplate, get_prompt
 from tinyreason.runs import environment
 from tinyreason.train import checks
-from tinyreason.train.checkpoints import checkpoint_step, last_checkpoint, mark_resumed, refuse_other_run, write_json
+from tinyreason.train.checkpoints import CADENCE, checkpoint_step, last_checkpoint, mark_resumed, refuse_other_run, write_json
 from tinyreason.train.grpo_config import GRPORunConfig, check_recipe, grad_accum, recipe_warnings
 from tinyreason.train.rewards import reward_funcs
 from tinyreason.train.sft import TRAIN_CONFIG, TRAIN_REPORT, lora_config, mode_note, resolve_mode
@@ -53,7 +53,7 @@ from tinyreason.train.watch import METRICS_FILE, TaskWatch, plot_curves, read_ro
 from tinyreason.types import Problem
 
 console = Console(stderr=True, soft_wrap=True)  # one metrics line per step, never re-wrapped
-RESUMABLE = {"max_steps"}  # fields a rerun may change and still continue the same run
+RESUMABLE = {"max_steps", *CADENCE}  # fields a rerun may change and still continue the same run
 
 
 @dataclass

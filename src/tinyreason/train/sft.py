@@ -39,7 +39,7 @@ from tinyreason.data import load_problems
 from tinyreason.prompts import get_prompt
 from tinyreason.runs import environment
 from tinyreason.train import checks
-from tinyreason.train.checkpoints import checkpoint_step, checkpoints, last_checkpoint, mark_resumed, refuse_other_run, write_json
+from tinyreason.train.checkpoints import CADENCE, checkpoint_step, checkpoints, last_checkpoint, mark_resumed, refuse_other_run, write_json
 from tinyreason.train.examples import TrainExample, human_examples, load_traces, select_examples, to_records
 
 console = Console(stderr=True)
@@ -199,7 +199,7 @@ def check_parity(cfg: SFTRunConfig, trainer: Any, records: list[dict[str, Any]],
     return {**(shown or {"ok": False}), "ok": bad == 0 and shown is not None, "examples_checked": len(trainer.train_dataset), "mismatches": bad}
 
 
-RESUMABLE = {"save_every"}  # fields a rerun may change and still continue the same run
+RESUMABLE = set(CADENCE)  # fields a rerun may change and still continue the same run
 
 
 def prepare_out(out: Path, config: dict[str, Any], force: bool, *, main: bool = True) -> str | None:
