@@ -296,3 +296,19 @@ def test_a_training_experiment_resumes_only_what_can_resume(files: dict[str, str
     assert state.status == ("partial" if files else "missing")
     kind.run(cfg, tmp_path, state, print, False)
     assert calls == [force]
+
+
+def test_the_dry_run_names_the_checkpoint_an_interrupted_training_run_resumes_from(tmp_path: Path) -> None:
+    import json
+
+    recipe = load_recipe(STUDY, {"model": "./qwen"}, runs=tmp_path)
+    sft = recipe.get("sft")
+    (tmp_path / "sft").mkdir()
+    (tmp_path / "sft" / "train_config.json").write_text(json.dumps({"config": sft.config.model_dump()}))
+    assert survey(recipe, ["sft"])[0][0].state == "partial (interrupted before its first checkpoint; training starts over)"
+    for step, state in ((10, {"global_step": 10}), (20, None)):  # checkpoint-20 was cut off before its trainer_state.json
+        (tmp_path / "sft" / f"checkpoint-{step}").mkdir()
+        if state:
+            (tmp_path / "sft" / f"checkpoint-{step}" / "trainer_state.json").write_text(json.dumps(state))
+    assert survey(recipe, ["sft"])[0][0].state == "partial (interrupted; resumes from checkpoint-10)"
+    assert (tmp_path / "sft" / "checkpoint-20").is_dir()  # a dry run removes nothing

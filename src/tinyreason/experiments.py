@@ -26,7 +26,7 @@ from typing import Any, Callable, ClassVar, Literal
 from pydantic import BaseModel, Field, field_validator
 
 from tinyreason.runs import RunDir, config_diff, subset_limit
-from tinyreason.train.checkpoints import CADENCE
+from tinyreason.train.checkpoints import CADENCE, last_checkpoint
 from tinyreason.train.distill import DistillOptions, TraceFiles
 
 Log = Callable[[str], None]
@@ -324,7 +324,11 @@ class TrainKind(Kind):
                 return State("done")
             return State("partial", note=f"failed checks {', '.join(report.get('failed_checks', []))}; starts over")
         if out.is_dir() and any(out.iterdir()):
-            return State("partial", note="interrupted; " + ("resumes from its last checkpoint" if self.trainer.resumes else "training starts over"))
+            if not self.trainer.resumes:
+                return State("partial", note="interrupted; training starts over")
+            last = last_checkpoint(out, remove_torn=False)  # a dry run removes nothing
+            return State("partial", note=f"interrupted; resumes from {Path(last).name}" if last else
+                         "interrupted before its first checkpoint; training starts over")
         return State("missing")
 
     def estimate(self, cfg: Any, out: Path, state: State, mean_tokens: float | None) -> str:
