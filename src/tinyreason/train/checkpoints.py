@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -80,10 +81,31 @@ def hardware(config: dict[str, Any]) -> tuple[Any, Any, Any]:
     return config.get("mode"), device.split(":")[0] if isinstance(device, str) else None, config.get("dtype")
 
 
-def mark_resumed(config: dict[str, Any], stored: dict[str, Any], last: str) -> None:
-    """Record in `config` (about to replace the stored one) that this session resumed from `last`."""
-    config["resumed"] = [*stored.get("resumed", []), {"from": Path(last).name, "created": config["created"]}]
-    config["created"] = stored.get("created", config["created"])
+def start_or_resume(config_path: Path, config: dict[str, Any], force: bool, resumable: set[str], *, main: bool,
+                    clear: Callable[[Path], None], on_resume: Callable[[str], str]) -> str | None:
+    """Start, or continue, the run whose train_config.json is `config_path`; returns the checkpoint to resume
+    from (None: a fresh start). A stored run that is another run (refuse_other_run) is refused unless `force`.
+    Every process checks; only the main one (`main`; rank 0 under `accelerate launch`) writes or removes:
+    on a resume it calls `on_resume(checkpoint)` (whose words go in the message) and records the resume in
+    the config; on a fresh start it calls `clear(run directory)`, then writes the config."""
+    out = config_path.parent
+    if config_path.is_file() and not force:
+        stored = json.loads(config_path.read_text())
+        refuse_other_run(out, stored, config, resumable)
+        last = last_checkpoint(out, remove_torn=main)
+        if last is not None:
+            if main:
+                console.print(f"[bold]resuming[/] from {last} ({on_resume(last)})")
+                config["resumed"] = [*stored.get("resumed", []), {"from": Path(last).name, "created": config["created"]}]
+                config["created"] = stored.get("created", config["created"])
+                write_json(config_path, config)
+            return last
+        if main:
+            console.print(f"{out}: the same run, interrupted before its first checkpoint: starting it over")
+    if main:
+        clear(out)
+        write_json(config_path, config)
+    return None
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:

@@ -28,7 +28,6 @@ train_config.json (with the prompt), so `tinyreason eval --adapter RUN` loads it
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import shutil
@@ -45,7 +44,7 @@ from tinyreason.models import context_length, render_prompt
 from tinyreason.prompts import PromptTemplate, get_prompt
 from tinyreason.runs import environment
 from tinyreason.train import checks
-from tinyreason.train.checkpoints import CADENCE, checkpoint_step, last_checkpoint, mark_resumed, refuse_other_run, write_json
+from tinyreason.train.checkpoints import CADENCE, checkpoint_step, start_or_resume, write_json
 from tinyreason.train.grpo_config import GRPORunConfig, check_recipe, grad_accum, recipe_warnings
 from tinyreason.train.rewards import reward_funcs
 from tinyreason.train.sft import TRAIN_CONFIG, TRAIN_REPORT, lora_config, mode_note, resolve_mode
@@ -147,25 +146,10 @@ def check_parity(cfg: GRPORunConfig, trainer: Any, records: list[dict[str, Any]]
 
 
 def prepare_run(out: Path, config: dict[str, Any], force: bool, *, main: bool = True) -> str | None:
-    """Start, or continue, the run in `out`. Returns the checkpoint to resume from (None: a fresh start).
-    A different config in `out` is refused (except RESUMABLE fields) unless `force`. Every process checks;
-    only the main one (`main`) writes."""
-    stored_path = out / TRAIN_CONFIG
-    if stored_path.is_file() and not force:
-        stored = json.loads(stored_path.read_text())
-        refuse_other_run(out, stored, config, RESUMABLE)
-        last = last_checkpoint(out, remove_torn=main)
-        if last is not None:
-            if main:
-                dropped = rewind(out, checkpoint_step(last))
-                console.print(f"[bold]resuming[/] from {last} ({dropped} metrics rows after it dropped)")
-                mark_resumed(config, stored, last)
-                write_json(out / TRAIN_CONFIG, config)
-            return last
-    if main:
-        _clear(out)
-        write_json(out / TRAIN_CONFIG, config)
-    return None
+    """Start, or continue, the run in `out` (checkpoints.start_or_resume; only RESUMABLE fields may differ).
+    A resume drops the metrics rows of steps after its checkpoint."""
+    return start_or_resume(out / TRAIN_CONFIG, config, force, RESUMABLE, main=main, clear=_clear,
+                           on_resume=lambda last: f"{rewind(out, checkpoint_step(last))} metrics rows after it dropped")
 
 
 def _clear(out: Path) -> None:

@@ -39,7 +39,7 @@ from tinyreason.data import load_problems
 from tinyreason.prompts import get_prompt
 from tinyreason.runs import environment
 from tinyreason.train import checks
-from tinyreason.train.checkpoints import CADENCE, checkpoint_step, checkpoints, last_checkpoint, mark_resumed, refuse_other_run, write_json
+from tinyreason.train.checkpoints import CADENCE, checkpoint_step, checkpoints, start_or_resume
 from tinyreason.train.examples import TrainExample, human_examples, load_traces, select_examples, to_records
 
 console = Console(stderr=True)
@@ -203,33 +203,21 @@ RESUMABLE = set(CADENCE)  # fields a rerun may change and still continue the sam
 
 
 def prepare_out(out: Path, config: dict[str, Any], force: bool, *, main: bool = True) -> str | None:
-    """Start, or continue, the run in `out`; returns the checkpoint to resume from (None: a fresh start).
-    A finished run, or an unfinished one with another config, data or hardware, is refused unless `force`.
-    Every process checks; only the main one (`main`; several under `accelerate launch`) writes or removes."""
-    stored_path = out / TRAIN_CONFIG
-    if stored_path.is_file() and not force:
-        if (out / TRAIN_REPORT).exists():
-            raise FileExistsError(f"{out} already holds a training run ({TRAIN_CONFIG}, {TRAIN_REPORT}); choose another --out, "
-                                  "or pass --force to overwrite it")
-        stored = json.loads(stored_path.read_text())
-        refuse_other_run(out, stored, config, RESUMABLE)
-        last = last_checkpoint(out, remove_torn=main)
-        if last is not None:
-            if main:
-                console.print(f"[bold]resuming[/] from {last} (step {checkpoint_step(last)})")
-                mark_resumed(config, stored, last)
-                write_json(stored_path, config)
-            return last
-        if main:
-            console.print(f"{out}: the same run, interrupted before its first checkpoint: starting it over")
-    if main:
-        out.mkdir(parents=True, exist_ok=True)
-        for d in checkpoints(out):
-            shutil.rmtree(d)
-        for name in (TRAIN_REPORT, "loss.json", "loss.png", "adapter_model.safetensors", "adapter_config.json"):
-            (out / name).unlink(missing_ok=True)  # never leave a stale adapter next to a new config
-        write_json(stored_path, config)
-    return None
+    """Start, or continue, the run in `out` (checkpoints.start_or_resume); returns the checkpoint to resume
+    from. A finished run is refused unless `force`: it is never resumed."""
+    if (out / TRAIN_CONFIG).is_file() and (out / TRAIN_REPORT).exists() and not force:
+        raise FileExistsError(f"{out} already holds a training run ({TRAIN_CONFIG}, {TRAIN_REPORT}); choose another --out, "
+                              "or pass --force to overwrite it")
+    return start_or_resume(out / TRAIN_CONFIG, config, force, RESUMABLE, main=main, clear=_clear,
+                           on_resume=lambda last: f"step {checkpoint_step(last)}")
+
+
+def _clear(out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    for d in checkpoints(out):
+        shutil.rmtree(d)
+    for name in (TRAIN_REPORT, "loss.json", "loss.png", "adapter_model.safetensors", "adapter_config.json"):
+        (out / name).unlink(missing_ok=True)  # never leave a stale adapter next to a new config
 
 
 def train_sft(cfg: SFTRunConfig, out: str | Path, *, force: bool = False) -> SFTResult:
