@@ -46,13 +46,20 @@ def refused(path: Path, **kw: object) -> str:
 
 
 def test_the_study_recipe_validates_every_experiment_and_orders_them_by_need() -> None:
-    recipe = load_recipe(STUDY, {"model": "./qwen", "limit": 50})
+    waiting = load_recipe(STUDY, {"model": "./qwen", "limit": 50}, runs=Path("/nonexistent"))  # no protocol choice yet
+    assert waiting.get("greedy").waiting == "${prompt} is chosen by protocol, which has not run yet" and waiting.get("greedy").config is None
+    assert [e.name for e in waiting.plan(["greedy"])[0]] == ["protocol", "greedy"] and waiting.get("hybrid-sc").needs == ["protocol", "protocol-pal"]
+    assert waiting.get("structured-sc").waiting is None and waiting.get("sft").config.prompt == "cot"  # own format; training keeps its prompt
+    recipe = load_recipe(STUDY, {"model": "./qwen", "limit": 50, "prompt": "qwen-boxed", "pal_prompt": "pal"})  # --var fixes the choice
     names = [e.name for e in recipe.experiments]
-    for row in ("greedy", "sc", "reflect", "sc-reflect", "structured-sc", "verifier-audit", "sc-verifier", "adaptive-sc", "sft", "sft-eval",
+    for row in ("protocol", "protocol-pal", "greedy", "sc", "reflect", "sc-reflect", "structured-sc", "verifier-audit", "sc-verifier", "adaptive-sc", "sft", "sft-eval",
                 "distill", "sft-distill", "distill-eval", "memorize-20x10", "memorize-5x20", "pal", "pal-sc", "hybrid-sc", "grpo", "grpo-eval"):
         assert row in names
     sc = recipe.get("sc").config
-    assert (sc.model, sc.limit, sc.seed, sc.method_options) == ("./qwen", 50, 42, {"max_new_tokens": 512, "n": 5, "temperature": 0.7})
+    assert (sc.model, sc.limit, sc.seed, sc.method_options) == ("./qwen", 50, 42, {"max_new_tokens": 512, "n": 5, "temperature": 0.7,
+                                                                                   "prompt": "qwen-boxed"})
+    protocol = recipe.get("protocol").config
+    assert (protocol.split, protocol.dev_n, protocol.reserve_start, protocol.default) == ("train", 300, 2000, "cot")
     assert sc.out == Path("results/runs/sc") and recipe.get("sft").config.train_n == 2000
     assert recipe.get("sft-eval").config.backend_options == {"adapter": "results/runs/sft"}
     assert recipe.get("verifier-audit").config.run == Path("results/runs/sc")
@@ -78,9 +85,9 @@ def test_a_spec_built_from_flags_equals_the_spec_from_the_recipe(monkeypatch: py
 
     monkeypatch.setattr(tinyreason.spec, "run_eval", run_eval)
     flags = ["eval", "--model", "./qwen", "--method", "sc", "--n", "5", "--temperature", "0.7", "--max-new-tokens", "512", "--data", "test.jsonl",
-             "--limit", "600", "--seed", "42", "--out", "results/runs/sc"]
+             "--limit", "600", "--seed", "42", "--out", "results/runs/sc", "--prompt", "cot"]
     assert runner.invoke(app, flags).exit_code == 2 and captured
-    from_recipe = load_recipe(STUDY, {"model": "./qwen", "test_data": "test.jsonl"}).get("sc").config
+    from_recipe = load_recipe(STUDY, {"model": "./qwen", "test_data": "test.jsonl", "prompt": "cot"}).get("sc").config
     assert captured[0] == from_recipe
 
 
@@ -108,7 +115,7 @@ def test_a_training_config_from_flags_equals_the_one_from_the_recipe(monkeypatch
         ("kind: eval\nconfig:\n  method: greedy\n  limit: many\n", "greedy.yaml:4: limit: Input should be a valid integer"),
         ("kind: eval\nconfig:\n  method: greedy\n  temprature: 0.7\n", "greedy.yaml:4: temprature: unknown key (valid: model, method,"),
         ("kind: eval\nconfig:\n  method: greedy\n  out: elsewhere\n", "greedy.yaml:4: out is set by reproduce"),
-        ("kind: evaluate\n", "greedy.yaml:1: kind: Input should be 'eval', 'audit-verifier', 'distill', 'sft', 'memorize' or 'grpo'"),
+        ("kind: evaluate\n", "greedy.yaml:1: kind: Input should be 'eval', 'protocol', 'audit-verifier', 'distill', 'sft', 'memorize' or 'grpo'"),
         ("kind: eval\nneeds: [nope]\nconfig: {method: greedy}\n", "greedy.yaml:1: needs 'nope', which is not an experiment of this recipe"),
         ("kind: eval\nconfig:\n  method: greedy\n  data: ${test_data}\n", "greedy.yaml:4: unknown variable ${test_data} (defined: limit, model,"),
         ("kind: sft\nconfig:\n  lora_rank: 8\n", "greedy.yaml:3: lora_rank: unknown key (valid: model, "),
@@ -165,7 +172,7 @@ def test_the_dry_run_reports_state_and_cost_from_the_runs_so_far(tmp_path: Path)
     runs = tmp_path / "runs"
     make_run(runs / "greedy", simple_samples([0, 1, 2, 3], {0}, tokens=100))
     partial = [sample(i, str(i + 1), [generation(f"#### {i}", "sample", n_tokens=50)] * 3) for i in (2, 0)]
-    make_run(runs / "sc", partial, method="sc", order=[0, 1, 2, 3])
+    make_run(runs / "sc", partial, method="sc", options={"n": 3}, order=[0, 1, 2, 3])
     (runs / "sc" / "metrics.json").unlink()
     make_run(runs / "reflect", simple_samples([0, 1, 2, 3], set()), method="reflect", options={}, model="/models/other")
     rows, _ = survey(load_recipe(write_recipe(tmp_path)))

@@ -74,7 +74,10 @@ def test_the_smoke_recipe_end_to_end_with_a_resume_and_a_failure(smoke, tmp_path
     code, out = smoke("--only", "greedy")
     assert code == 0, out
     samples = (runs / "greedy" / "samples.jsonl").read_text().splitlines()
-    assert len(samples) == 6 and results_of(out) == {"greedy": "ran"}
+    assert len(samples) == 6 and results_of(out) == {"protocol": "ran", "greedy": "ran"}  # greedy waited for the protocol's choice
+    choice = json.loads((runs / "protocol" / "choice.json").read_text())
+    assert choice["chosen"] == "cot" and json.loads((runs / "greedy" / "config.json").read_text())["method"]["prompt"] == "cot"
+    assert sorted(p.name for p in (runs / "protocol").iterdir()) == ["choice.json", "cot", "qwen-boxed"]
     kept = samples[:2]
     interrupted = "\n".join(kept) + "\n" + samples[2][:40]  # killed mid-write
     (runs / "greedy" / "samples.jsonl").write_text(interrupted)
@@ -95,16 +98,20 @@ def test_the_smoke_recipe_end_to_end_with_a_resume_and_a_failure(smoke, tmp_path
     assert "no-such-train.jsonl" in out and "Traceback" in (runs / "reproduce.log").read_text()
     resumed = (runs / "greedy" / "samples.jsonl").read_text().splitlines()
     assert resumed[:2] == kept and len(resumed) == 6 and len({json.loads(s)["id"] for s in resumed}) == 6
-    assert results_of(out, "pages") == {"LEADERBOARD.md": "written", "INFERENCE_ANALYSIS.md": "written", "OVERFIT_REPORT.md": "skipped"}
+    assert results_of(out, "pages") == {"LEADERBOARD.md": "written", "INFERENCE_ANALYSIS.md": "written", "PROTOCOL.md": "written",
+                                        "OVERFIT_REPORT.md": "skipped"}
 
     before = {n: (runs / n / "samples.jsonl").read_bytes() for n in INFERENCE}
     code, out = smoke()
     assert code == 0, out
     got = results_of(out)
-    assert all(got[n] == "done" for n in INFERENCE + ["verifier-audit"]), got
+    assert all(got[n] == "done" for n in INFERENCE + ["verifier-audit", "protocol"]), got
     assert all(got[n] == "ran" for n in TRAINING + NEEDS_TRAINING), got
     assert before == {n: (runs / n / "samples.jsonl").read_bytes() for n in INFERENCE}  # done runs are left alone
-    assert results_of(out, "pages") == {"LEADERBOARD.md": "written", "INFERENCE_ANALYSIS.md": "written", "OVERFIT_REPORT.md": "written"}
+    assert results_of(out, "pages") == {"LEADERBOARD.md": "written", "INFERENCE_ANALYSIS.md": "written", "PROTOCOL.md": "written",
+                                        "OVERFIT_REPORT.md": "written"}
+    protocol_page = (pages / "PROTOCOL.md").read_text()
+    assert "**Chosen: `cot`**" in protocol_page and "| `qwen-boxed` |" in protocol_page and "Please reason step by step" in protocol_page
     board = (pages / "LEADERBOARD.md").read_text()
     for name in INFERENCE + ["sft-eval", "distill-eval"]:
         assert f"| {name} |" in board

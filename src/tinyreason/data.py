@@ -156,9 +156,12 @@ def load_problems(data: str | None = None, split: str = "test", *, skip_bad_rows
     return load_hub(data, split, skip_bad_rows=skip_bad_rows)
 
 
-def select(dataset: Dataset, limit: int | None, seed: int) -> list[Problem]:
-    """The seeded subset of a dataset, in subset order. Ids are row indices (skipped rows keep theirs)."""
+def select(dataset: Dataset, limit: int | None, seed: int, *, from_end: bool = False) -> list[Problem]:
+    """The seeded subset of a dataset, in subset order. Ids are row indices (skipped rows keep theirs).
+    `from_end` reads the seeded order from its end: a slice disjoint from the first rows of the same order
+    (which training takes: SFT's first train_n, GRPO's dev slice and prompts), as long as the two fit the
+    split. A smaller limit is still a prefix of a larger one."""
     by_id = dataset.by_id()
     order = subset_ids(max(by_id) + 1, None, seed)
-    chosen = [by_id[i] for i in order if i in by_id]
+    chosen = [by_id[i] for i in (reversed(order) if from_end else order) if i in by_id]
     return chosen if limit is None else chosen[:limit]

@@ -33,25 +33,27 @@ console = Console(stderr=True, soft_wrap=True)  # paths in messages stay whole (
 
 
 def build_config(method: Method, dataset: Dataset, problems: list[Problem], limit: int | None, seed: int, *,
-                 backend: dict[str, Any] | None, example_prompt: str | None) -> dict[str, Any]:
+                 backend: dict[str, Any] | None, example_prompt: str | None, from_end: bool = False) -> dict[str, Any]:
     """The identity of a run (what resuming compares); `backend` is the backend's describe()."""
+    subset: dict[str, Any] = {"limit": limit, "seed": seed, **({"from": "end"} if from_end else {}), "ids": [p.id for p in problems]}
     return {
         "kind": "eval",
         "method": {"name": method.name, **method.config.model_dump()},
-        "prompts": {t.name: {"system": t.system, "user": t.user} for t in method.templates()},
+        "prompts": {t.name: t.record() for t in method.templates()},
         "example_prompt": example_prompt,
         "backend": backend,
         "data": {"source": dataset.source, "split": dataset.split, "fingerprint": dataset.fingerprint(), "rows": len(dataset.problems)},
-        "subset": {"limit": limit, "seed": seed, "ids": [p.id for p in problems]},
+        "subset": subset,
         "skipped_rows": dataset.skipped,
     }
 
 
 def check_before_loading(out: str | Path, backend: dict[str, Any] | None, method: Method, dataset: Dataset, *, limit: int | None,
-                         seed: int) -> None:
+                         seed: int, from_end: bool = False) -> None:
     """Refuse (RunMismatch) a rerun into `out` that could not continue the run there, before any model loads.
     `backend`: what the backend will describe() (None when only the loaded backend knows; evaluate checks it)."""
-    config = build_config(method, dataset, select(dataset, limit, seed), limit, seed, backend=backend, example_prompt=None)
+    config = build_config(method, dataset, select(dataset, limit, seed, from_end=from_end), limit, seed, backend=backend, example_prompt=None,
+                          from_end=from_end)
     check_resume(out, config, unknown=("example_prompt",) if backend is not None else ("example_prompt", "backend"))
 
 
@@ -145,10 +147,12 @@ def evaluate(
     seed: int = 42,
     batch_size: int = 16,
     progress: bool = True,
+    from_end: bool = False,
 ) -> dict[str, Any]:
-    problems = select(dataset, limit, seed)
+    problems = select(dataset, limit, seed, from_end=from_end)
     checked = method.preflight(backend)  # before the run directory exists: a refused run leaves nothing behind
-    config = build_config(method, dataset, problems, limit, seed, backend=backend.describe(), example_prompt=_example_prompt(backend, method, problems))
+    config = build_config(method, dataset, problems, limit, seed, backend=backend.describe(), example_prompt=_example_prompt(backend, method, problems),
+                          from_end=from_end)
     run = RunDir.open(out, {**config, **environment(), "preflight": checked})
     done = _saved(run, len(problems), announce=progress)
     pending = sorted((p for p in problems if p.id not in done), key=lambda p: len(p.question))

@@ -2,6 +2,7 @@
 
     kind             `config:` is a...                                 its run directory <runs>/<name> holds
     eval             tinyreason.spec.EvalSpec (out: set by reproduce)   config.json, samples.jsonl, metrics.json
+    protocol         tinyreason.protocol.ProtocolConfig (out: set)      one eval run per candidate prompt, choice.json
     audit-verifier   tinyreason.verifier.AuditConfig (audit_dir: set)   <key>.json, the audit sc-verifier reads
     distill          DistillRecipe: teacher spec + DistillOptions       traces.jsonl (+ .rejects/.config/.summary)
     sft              tinyreason.train.sft.SFTRunConfig                  the adapter, train_config.json, train_report.json
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import importlib
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Literal
 
@@ -167,13 +168,32 @@ def _grown_total(stored: dict[str, Any], spec: Any) -> int:
 
 def _stale(stored: dict[str, Any], spec: Any) -> str:
     """What a stored run config says differently from the spec, among the cheap-to-check identity fields.
-    A smaller stored limit is not a difference: eval grows such a run (runs.py), keeping its finished questions."""
+    A smaller stored limit is not a difference: eval grows such a run (runs.py), keeping its finished questions.
+    The method's options and prompt texts are compared too (an option the run predates counts at its default)."""
     subset = stored.get("subset", {})
     method, model = stored.get("method", {}).get("name"), stored.get("backend", {}).get("model")
     checks = [("method", method, spec.method, method != spec.method), ("model", model, spec.model, model != spec.model),
               ("limit", subset.get("limit"), spec.limit, subset_limit(subset) > spec.limit),  # a run never shrinks
-              ("seed", subset.get("seed"), spec.seed, subset.get("seed") != spec.seed)]
-    return ", ".join(f"{k} {a} ≠ {b}" for k, a, b, differs in checks if differs)
+              ("seed", subset.get("seed"), spec.seed, subset.get("seed") != spec.seed),
+              ("subset from", subset.get("from", "start"), spec.subset_from, subset.get("from", "start") != spec.subset_from)]
+    differs = [f"{k} {a} ≠ {b}" for k, a, b, d in checks if d]
+    if method == spec.method:
+        differs += _method_differs(stored, spec)
+    return ", ".join(differs)
+
+
+def _method_differs(stored: dict[str, Any], spec: Any) -> list[str]:
+    m = spec.build_method()
+    fields = type(m.config).model_fields
+    now = json.loads(json.dumps(m.config.model_dump(), default=str))
+    had = stored.get("method", {})
+    before = {k: had[k] if k in had else json.loads(json.dumps(fields[k].get_default(call_default_factory=True), default=str)) for k in now}
+    out = [f"{k} {before[k]!r} ≠ {v!r}" for k, v in now.items() if before[k] != v]  # a field the run predates ran at its default
+    stored_texts = stored.get("prompts") or {}
+    edited = [t.name for t in m.templates() if t.name in stored_texts and stored_texts[t.name] != t.record()]
+    if not out and edited:
+        out.append(f"the text of prompt {', '.join(edited)} differs from the stored run's")
+    return out
 
 
 class AuditKind(Kind):
@@ -370,10 +390,72 @@ def train_summary(out: Path, done_file: str) -> str:
     return f"{t.get('optimizer_steps', '?')} steps, loss {loss.get('first', float('nan')):.3f} → {loss.get('last', float('nan')):.3f}, {t.get('wall_s', 0):.0f} s"
 
 
+class ProtocolKind(Kind):
+    """Greedy under each candidate prompt on a dev slice of train, then the choice (tinyreason.protocol)."""
+
+    name = "protocol"
+    fixed = ("out",)
+
+    def config_model(self) -> type[BaseModel]:
+        from tinyreason.protocol import ProtocolConfig
+
+        return ProtocolConfig
+
+    def fixed_fields(self, out: Path) -> dict[str, Any]:
+        return {"out": str(out)}
+
+    def _states(self, cfg: Any) -> list[State]:
+        from tinyreason.protocol import candidate_dir
+
+        return [EvalKind().state(cfg.spec(c), Path(cfg.out) / candidate_dir(c)) for c in cfg.candidates]
+
+    def state(self, cfg: Any, out: Path) -> State:
+        from tinyreason.protocol import read_choice
+
+        states = self._states(cfg)
+        stale = [f"{c}: {s.stale}" for c, s in zip(cfg.candidates, states) if s.stale]
+        if stale:
+            return State("partial", stale="; ".join(stale))
+        done = sum(s.status == "done" for s in states)
+        choice = read_choice(out)
+        if done == len(states) and choice is not None and choice.get("candidates_run") == cfg.candidates and choice.get("default") == cfg.default:
+            return State("done", done, len(states), note=f"chosen: {choice['chosen']}")
+        return State("missing" if not any(s.done for s in states) else "partial", done, len(states), note="candidate prompts run")
+
+    def estimate(self, cfg: Any, out: Path, state: State, mean_tokens: float | None) -> str:
+        from tinyreason.protocol import candidate_dir
+
+        left = [c for c, s in zip(cfg.candidates, self._states(cfg)) if s.status != "done"]
+        if not left:
+            return "—"
+        one = EvalKind().estimate(cfg.spec(left[0]), Path(cfg.out) / candidate_dir(left[0]), State("missing", 0, cfg.dev_n), mean_tokens)
+        return f"{len(left)} candidate run(s) of {cfg.dev_n} dev questions, each {one}"
+
+    def run(self, cfg: Any, out: Path, state: State, log: Log, progress: bool) -> str:
+        from tinyreason.protocol import CHOICE, candidate_result, check_disjoint, choose
+        from tinyreason.spec import run_eval
+
+        data = check_disjoint(cfg)
+        results = []
+        for c in cfg.candidates:
+            m, run_dir = run_eval(cfg.spec(c), progress=progress, warn=log)
+            log(f"  protocol candidate {c}: {m['accuracy']:.1%} ({m['correct']}/{m['total']}), {m['generated_tokens_per_question']:.0f} gen tok/q")
+            results.append(candidate_result(run_dir, c))
+        choice = choose(results, cfg.default, cfg.alpha)
+        record = {**asdict(choice), "candidates_run": cfg.candidates, "alpha": cfg.alpha, "method": cfg.method,
+                  "dev": {k: v for k, v in data.items() if k != "dev_ids"}, "dev_n": cfg.dev_n, "seed": cfg.seed,
+                  "results": [{"prompt": r.prompt, "correct": r.correct, "total": r.total, "tokens_per_question": r.tokens_per_question}
+                              for r in results]}
+        tmp = Path(out) / (CHOICE + ".tmp")
+        tmp.write_text(json.dumps(record, indent=2) + "\n")
+        tmp.replace(Path(out) / CHOICE)
+        return f"chosen: {choice.chosen} — {choice.reason}"
+
+
 TRAINERS = {
     "sft": Trainer("tinyreason.train.sft", "SFTRunConfig", "train_sft", "train_report.json", "train_config.json", "train sft", ("train_n", "epochs"),
                    resumes=True),
     "memorize": Trainer("tinyreason.train.memorize", "MemorizeConfig", "memorize", "memorization.json", "memorization.json", "memorize", ("k", "epochs")),
     "grpo": Trainer("tinyreason.train.grpo", "GRPORunConfig", "train_grpo", "train_report.json", "train_config.json", "train grpo", None, resumes=True),
 }
-KINDS: dict[str, Kind] = {k.name: k for k in (EvalKind(), AuditKind(), DistillKind(), *(TrainKind(n, t) for n, t in TRAINERS.items()))}
+KINDS: dict[str, Kind] = {k.name: k for k in (EvalKind(), ProtocolKind(), AuditKind(), DistillKind(), *(TrainKind(n, t) for n, t in TRAINERS.items()))}

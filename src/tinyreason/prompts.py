@@ -1,8 +1,19 @@
 """Every prompt template in one place, named, with the method that uses it.
 
 A template is data (its text is stored verbatim in each run's config.json, so a run can be re-created
-and two runs with different prompts never mix). Render with `PROMPTS[name].render(question=...)`.
+and two runs with different prompts never mix). Render with `get_prompt(name).render(question=...)`.
 Training (SFT, distillation) renders the *same* template for the same question: train/eval parity.
+
+Wherever a prompt name is accepted (`--prompt`, `-o prompt=`, `reflect_prompt`, `program_prompt`, recipes,
+`train sft` / `train grpo` configs) a path to a YAML prompt file is accepted too (tinyreason.prompt_file):
+
+    system: You are a helpful assistant.     # or null: the model's chat template supplies its default
+    user: "{question}\nPlease reason step by step, and put your final answer within \\boxed{}."
+    exemplars:                               # optional few-shot turns, rendered as prior user/assistant turns
+      - {question: "...", answer: "..."}
+
+`tinyreason prompts` lists every registered template with its text and source. The protocol candidates
+(PROTOCOL_CANDIDATES) are the answer prompts the `protocol` experiment sweeps on a dev slice of GSM8K train.
 """
 
 from __future__ import annotations
@@ -13,11 +24,22 @@ from tinyreason.types import Chat
 
 
 @dataclass(frozen=True)
+class Exemplar:
+    """One few-shot example: its question goes through the template's `user` text, its answer is the
+    assistant's turn."""
+
+    question: str
+    answer: str
+
+
+@dataclass(frozen=True)
 class PromptTemplate:
     name: str
     user: str  # str.format template
     system: str | None = None  # None: the model's chat template supplies its default system prompt
     used_by: str = ""
+    exemplars: tuple[Exemplar, ...] = ()
+    source: str = ""  # where the text comes from (a paper, a harness, a file)
 
     def render(self, **fields: str) -> Chat:
         try:
@@ -27,8 +49,19 @@ class PromptTemplate:
         chat: Chat = []
         if self.system is not None:
             chat.append({"role": "system", "content": self.system})
+        for ex in self.exemplars:
+            chat.append({"role": "user", "content": self.user.format(**{**fields, "question": ex.question})})
+            chat.append({"role": "assistant", "content": ex.answer})
         chat.append({"role": "user", "content": content})
         return chat
+
+    def record(self) -> dict[str, object]:
+        """The template as a run config stores it: its full text (exemplars only when it has any, so runs
+        made before exemplars existed keep their identity)."""
+        out: dict[str, object] = {"system": self.system, "user": self.user}
+        if self.exemplars:
+            out["exemplars"] = [{"question": e.question, "answer": e.answer} for e in self.exemplars]
+        return out
 
 
 PROMPTS: dict[str, PromptTemplate] = {}
@@ -41,11 +74,27 @@ def register(t: PromptTemplate) -> PromptTemplate:
     return t
 
 
+class UnknownPrompt(ValueError):
+    """A prompt name that is neither registered nor a prompt file."""
+
+
 def get_prompt(name: str) -> PromptTemplate:
-    try:
+    """A registered template by name, or the template in a YAML prompt file (a path ending .yaml/.yml, or
+    any existing file). Raises UnknownPrompt naming the valid names, or PromptFileError with file:line."""
+    if name in PROMPTS:
         return PROMPTS[name]
-    except KeyError:
-        raise KeyError(f"unknown prompt '{name}': choose one of {', '.join(sorted(PROMPTS))}") from None
+    from tinyreason.prompt_file import is_prompt_path, load_prompt_file
+
+    if is_prompt_path(name):
+        return load_prompt_file(name)
+    raise UnknownPrompt(f"unknown prompt '{name}': choose one of {', '.join(sorted(PROMPTS))}, or give a YAML prompt file "
+                        "(system:, user: with {question}, optional exemplars:); `tinyreason prompts` shows each one's text")
+
+
+def check_prompt(name: str) -> str:
+    """Pydantic validator of a prompt field: the name must resolve (ValueError with the valid names)."""
+    get_prompt(name)
+    return name
 
 
 COT = register(
@@ -57,8 +106,45 @@ COT = register(
             "Question: {question}"
         ),
         used_by="greedy, sc (the answer prompt of every method unless it names another)",
+        source="this project's first answer prompt (the instruction before the question; default system)",
     )
 )
+
+
+# -- protocol candidates: answer prompts from the field, swept by the `protocol` experiment -------------
+# Each is registered with its source. "default" = system None (the chat template's own system prompt; for
+# Qwen2.5 "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."); "plain" = the generic
+# system prompt most harnesses send. The protocol experiment (experiments_protocol.py) measures greedy under
+# each on a dev slice of GSM8K *train* and keeps `cot` unless another is significantly better there.
+
+PLAIN_SYSTEM = "You are a helpful assistant."
+_QWEN_BOXED = "Please reason step by step, and put your final answer within \\boxed{{}}."
+_QWEN_SOURCE = "Qwen2.5-Math's evaluation (qwen25-math-cot): the CoT instruction Qwen reports its GSM8K numbers with"
+_HASH = "{question}\nSolve the problem step by step. At the end, write the final numeric answer on its own line as '#### <number>'."
+_LMEVAL = "Q: {question}\nA: Let's think step by step."
+_LMEVAL_SOURCE = "lm-evaluation-harness, task gsm8k_cot_zeroshot (doc_to_text)"
+
+COT_PLAIN = register(PromptTemplate(name="cot-plain", user=COT.user, system=PLAIN_SYSTEM, source="this project's cot with the plain system prompt",
+                                    used_by="protocol candidate"))
+QWEN_BOXED = register(PromptTemplate(name="qwen-boxed", user="{question}\n" + _QWEN_BOXED, system=PLAIN_SYSTEM, source=_QWEN_SOURCE,
+                                     used_by="protocol candidate"))
+QWEN_BOXED_DEFAULT = register(PromptTemplate(name="qwen-boxed-default", user="{question}\n" + _QWEN_BOXED, source=_QWEN_SOURCE + ", default system",
+                                             used_by="protocol candidate"))
+QWEN_BOXED_SYSTEM = register(PromptTemplate(name="qwen-boxed-system", user="{question}", system=_QWEN_BOXED.replace("{{}}", "{}"),
+                                            source=_QWEN_SOURCE + ", given as the system prompt with the bare question",
+                                            used_by="protocol candidate"))
+LMEVAL_COT = register(PromptTemplate(name="lmeval-cot-zeroshot", user=_LMEVAL, source=_LMEVAL_SOURCE + ", default system",
+                                     used_by="protocol candidate"))
+LMEVAL_COT_PLAIN = register(PromptTemplate(name="lmeval-cot-zeroshot-plain", user=_LMEVAL, system=PLAIN_SYSTEM, source=_LMEVAL_SOURCE,
+                                           used_by="protocol candidate"))
+HASH_STEPS = register(PromptTemplate(name="hash-steps", user=_HASH, system=PLAIN_SYSTEM,
+                                     source="the common Qwen chat form: plain system, question, then the '#### <number>' instruction",
+                                     used_by="protocol candidate"))
+HASH_STEPS_DEFAULT = register(PromptTemplate(name="hash-steps-default", user=_HASH, source="the '#### <number>' chat form, default system",
+                                             used_by="protocol candidate"))
+
+PROTOCOL_CANDIDATES = ("cot", "cot-plain", "qwen-boxed", "qwen-boxed-default", "qwen-boxed-system",
+                       "lmeval-cot-zeroshot", "lmeval-cot-zeroshot-plain", "hash-steps", "hash-steps-default")
 
 
 DISTILL_TRACE = register(
@@ -218,5 +304,15 @@ PAL_3SHOT = register(
             + "Question: {question}"
         ),
         used_by="pal, pal-sc, hybrid-sc with --prompt pal-3shot (program_prompt=pal-3shot for hybrid-sc): PAL with 3 GSM8K-train exemplars",
+    )
+)
+
+PAL_PLAIN = register(
+    PromptTemplate(
+        name="pal-plain",
+        user=PAL.user,
+        system=PLAIN_SYSTEM,
+        used_by="protocol-pal candidate: pal with the plain system prompt instead of the model's default",
+        source="this project's pal prompt with the plain system prompt",
     )
 )

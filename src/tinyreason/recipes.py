@@ -24,7 +24,10 @@ and each experiment file one run:
       backend_options: {adapter: "${runs}/sft"}
 
 `${name}` takes a variable's value (a whole-value reference keeps its type: `${limit}` is an int). Command
-line values (`--var`, `--model`, ...) replace the index's vars; an unknown variable is an error. The name of
+line values (`--var`, `--model`, ...) replace the index's vars; an unknown variable is an error. A variable
+whose value is `{chosen_by: EXPERIMENT}` takes what a protocol experiment chose (its choice.json under
+`runs`): an experiment that uses it needs that experiment (added to its `needs`), and until the choice exists
+it is "waiting" (reproduce loads it again once the protocol has run). `--var NAME=VALUE` fixes it instead. The name of
 an experiment is its file's stem unless it sets `name:`. Every problem in every file is reported at once,
 each with its file and line.
 """
@@ -42,7 +45,7 @@ from tinyreason.config_io import ConfigFileError, Located, from_overrides, merge
 from tinyreason.experiments import KINDS, Kind
 
 NAME = r"^[a-z0-9][a-z0-9._-]*$"
-KindName = Literal["eval", "audit-verifier", "distill", "sft", "memorize", "grpo"]
+KindName = Literal["eval", "protocol", "audit-verifier", "distill", "sft", "memorize", "grpo"]
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -70,6 +73,14 @@ class ExperimentHead(BaseModel):
     config_file: str | None = Field(None, description="a YAML file (beside this one) of the kind's config, under `config`")
 
 
+@dataclass(frozen=True)
+class Chosen:
+    """A variable set by a protocol experiment's choice: `value` is None until that experiment has run."""
+
+    experiment: str
+    value: Any
+
+
 @dataclass
 class Experiment:
     name: str
@@ -79,8 +90,9 @@ class Experiment:
     description: str
     out: Path
     where: str  # file:line of its definition
-    config: BaseModel | None  # None when unavailable
+    config: BaseModel | None  # None when unavailable or waiting
     unavailable: str | None = None
+    waiting: str | None = None  # a variable it uses is chosen by an experiment that has not run yet
 
     @property
     def runner(self) -> Kind:
@@ -95,6 +107,11 @@ class Recipe:
     results: Path
     baseline: str | None
     experiments: list[Experiment] = field(default_factory=list)
+    reload_args: dict[str, Any] = field(default_factory=dict)  # what load_recipe was given, for reload()
+
+    def reload(self) -> "Recipe":
+        """The same recipe read again (a protocol's choice made since is now in its variables)."""
+        return load_recipe(self.path, **self.reload_args)
 
     def get(self, name: str) -> Experiment:
         for e in self.experiments:
@@ -125,14 +142,20 @@ class Recipe:
         return order, [n for n in names if n in wanted and only is not None and n not in only]
 
 
-def interpolate(doc: Located, values: dict[str, Any]) -> Located:
-    """Replace ${name} in every string of `doc` (a whole-value reference keeps the variable's type)."""
+def interpolate(doc: Located, values: dict[str, Any], used: list[tuple[str, Chosen]] | None = None) -> Located:
+    """Replace ${name} in every string of `doc` (a whole-value reference keeps the variable's type). A
+    Chosen variable gives its value and is listed in `used`."""
     problems: list[str] = []
 
     def value_of(name: str, loc: tuple[Any, ...]) -> Any:
         if name not in values:
             problems.append(f"{doc.at(loc)}: unknown variable ${{{name}}} (defined: {', '.join(sorted(values))})")
-        return values.get(name)
+        value = values.get(name)
+        if isinstance(value, Chosen):
+            if used is not None:
+                used.append((name, value))
+            return value.value
+        return value
 
     def walk(v: Any, loc: tuple[Any, ...]) -> Any:
         if isinstance(v, dict):
@@ -189,7 +212,13 @@ def load_experiment(index: Located, i: int, entry: Any, base: Path, values: dict
     if head.optional and absent is not None:
         exp.unavailable = absent[1]
         return exp
-    config = interpolate(merge(index.sub("defaults").sub(head.kind), _config_doc(doc, folder, head.config_file)), values)
+    used: list[tuple[str, Chosen]] = []
+    config = interpolate(merge(index.sub("defaults").sub(head.kind), _config_doc(doc, folder, head.config_file)), values, used)
+    exp.needs = [*exp.needs, *dict.fromkeys(c.experiment for _, c in used if c.experiment not in exp.needs)]
+    pending = [(n, c) for n, c in used if c.value is None]
+    if pending:
+        exp.waiting = "; ".join(f"${{{n}}} is chosen by {c.experiment}, which has not run yet" for n, c in pending)
+        return exp
     own = (settings or {}).get(head.name)
     if own:  # --set NAME.FIELD=VALUE: over everything the files say
         config = merge(config, from_overrides(own, {k: f"--set {head.name}.{k}" for k in own}))
@@ -246,8 +275,11 @@ def load_recipe(path: str | Path, variables: dict[str, Any] | None = None, *, ru
         raise ConfigFileError([f"{doc.at(('vars', 'runs'))}: `runs` is a built-in variable (the run root); set the top-level `runs:` instead"])
     runs_root = Path(runs if runs is not None else index.runs)
     values = {**index.vars, **variables, "runs": str(runs_root)}
-    recipe = Recipe(path, values, runs_root, Path(results if results is not None else index.results), index.baseline)
-    problems: list[str] = []
+    chosen = {k: v for k, v in values.items() if isinstance(v, dict) and "chosen_by" in v}
+    problems: list[str] = [f"{doc.at(('vars', k))}: {k}: a chosen variable is {{chosen_by: EXPERIMENT}} and nothing else" for k, v in chosen.items() if set(v) != {"chosen_by"}]
+    values.update({k: Chosen(str(v["chosen_by"]), _chosen_value(runs_root / str(v["chosen_by"]))) for k, v in chosen.items()})
+    recipe = Recipe(path, values, runs_root, Path(results if results is not None else index.results), index.baseline,
+                    reload_args={"variables": variables, "runs": runs, "results": results, "settings": settings})
     for i, entry in enumerate(index.experiments):
         try:
             recipe.experiments.append(load_experiment(doc, i, entry, path.parent, values, runs_root, settings))
@@ -257,6 +289,15 @@ def load_recipe(path: str | Path, variables: dict[str, Any] | None = None, *, ru
         names = {e.name for e in recipe.experiments}
         problems += [f"--set {n}.…: {path} has no experiment '{n}' (its experiments: {', '.join(sorted(names))})" for n in settings or {} if n not in names]
     problems += _check_graph(recipe, doc) if not problems else []
+    problems += [f"{doc.at(('vars', k))}: {k} is chosen by '{c.experiment}', which is not a protocol experiment of this recipe"
+                 for k, c in values.items() if isinstance(c, Chosen) and c.experiment not in {e.name for e in recipe.experiments if e.kind == "protocol"}]
     if problems:
         raise ConfigFileError(problems)
     return recipe
+
+
+def _chosen_value(protocol_dir: Path) -> Any:
+    from tinyreason.protocol import read_choice
+
+    choice = read_choice(protocol_dir)
+    return None if choice is None else choice["chosen"]

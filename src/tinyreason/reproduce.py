@@ -12,6 +12,7 @@ Ctrl-C stops everything; what finished is on disk, and the same command resumes.
 
 The pages are rendered only from run directories, by the analysis functions the single commands use:
 results/LEADERBOARD.md + leaderboard.csv + PNGs (tinyreason leaderboard, against the recipe's baseline),
+results/PROTOCOL.md (the protocol experiments: every candidate prompt on the dev slice, and the choice),
 results/INFERENCE_ANALYSIS.md (tinyreason regressions: baseline vs every other eval) and
 results/OVERFIT_REPORT.md (tinyreason report overfit: the memorize experiments). Every eval experiment with
 at least one finished question is on them, whichever experiments this call ran.
@@ -84,6 +85,9 @@ def survey(recipe: Recipe, only: list[str] | None = None) -> tuple[list[SurveyRo
             unavailable.add(e.name)
             rows.append(SurveyRow(e.name, e.kind, f"unavailable: {missing}", "—", e.needs))
             continue
+        if e.waiting:
+            rows.append(SurveyRow(e.name, e.kind, f"waiting: {e.waiting}", "known once it has run", e.needs))
+            continue
         try:
             state = e.runner.state(e.config, e.out)
             rows.append(SurveyRow(e.name, e.kind, str(state), e.runner.estimate(e.config, e.out, state, mean), e.needs))
@@ -115,6 +119,8 @@ def run_experiment(recipe: Recipe, e: Experiment, results: dict[str, Outcome], l
     waiting = _waiting_on(e, results)
     if waiting is not None:
         return waiting
+    if e.waiting:  # its needs finished, and yet the choice it waits for is not there
+        return Outcome(e.name, e.kind, "blocked", e.waiting)
     t0 = time.perf_counter()
     state: State | None = None
     try:
@@ -146,7 +152,10 @@ def reproduce(recipe: Recipe, only: list[str] | None = None, *, log: Log = print
     """Visit every planned experiment in dependency order, then render the pages."""
     order, added = recipe.plan(only)
     results: dict[str, Outcome] = {}
-    for e in order:
+    for i, e in enumerate(order):
+        if e.waiting:  # a protocol it needs has run since the recipe was read: read it again for the choice
+            recipe = recipe.reload()
+            e = order[i] = recipe.get(e.name)
         results[e.name] = run_experiment(recipe, e, results, log, progress)
         o = results[e.name]
         log(f"{o.name}: {o.status} — {o.detail}")
@@ -171,7 +180,7 @@ def render_pages(recipe: Recipe) -> list[Outcome]:
     out = recipe.results
     runs, pages = [], []
     for e in recipe.experiments:
-        if e.kind != "eval":
+        if e.kind != "eval" or e.config is None and not e.out.is_dir():
             continue
         try:
             if eval_token_stats(e.out) is not None:  # a run with at least one finished question
@@ -189,6 +198,11 @@ def render_pages(recipe: Recipe) -> list[Outcome]:
             pages.append(_page("INFERENCE_ANALYSIS.md", lambda: _files([write_regressions(base, others, out)], len(others), "pairs")))
         else:
             pages.append(Outcome("INFERENCE_ANALYSIS.md", "page", "skipped", "only the baseline has a run"))
+    protocols = [(e.name, e.config, e.out) for e in recipe.experiments if e.kind == "protocol" and e.config is not None and e.out.is_dir()]
+    if protocols:
+        from tinyreason.protocol import write_protocol_page
+
+        pages.append(_page("PROTOCOL.md", lambda: _files([write_protocol_page(protocols, out)], len(protocols), "protocols")))
     audits = [e.out for e in recipe.experiments if e.kind == "memorize" and (e.out / MEMORIZATION).is_file()]
     if audits:
         pages.append(_page("OVERFIT_REPORT.md", lambda: _files([write_overfit(audits, out)], len(audits), "audits")))

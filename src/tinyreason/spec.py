@@ -37,6 +37,7 @@ class EvalSpec(BaseModel):
     split: Literal["test", "train"] = Field("test", description="Hub split (a local file is its own split)")
     limit: int = Field(600, ge=1, description="questions in the seeded subset (>= the split size takes all)")
     seed: int = Field(42, description="subset seed, and the method's sampling seed unless method_options sets one")
+    subset_from: Literal["start", "end"] = Field("start", description="end: take the seeded order from its end (a dev slice of train disjoint from what training takes from its start)")
     skip_bad_rows: bool = Field(False, description="skip malformed data rows (counted in metrics) instead of failing")
     out: Path | None = Field(None, description="run directory (default runs/<model>-<method>-<split><limit>-s<seed>)")
 
@@ -82,7 +83,8 @@ def run_eval(spec: EvalSpec, *, progress: bool = True, warn: Any = None) -> tupl
     backend_cls = backend_class(spec.backend)
     config = validate_config(backend_cls.Config, spec.backend, spec.backend_config_options())
     describe = getattr(backend_cls, "describe_config", None)  # what it will describe(), without loading it
-    check_before_loading(out, describe(config) if describe else None, method, dataset, limit=spec.limit, seed=spec.seed)
+    check_before_loading(out, describe(config) if describe else None, method, dataset, limit=spec.limit, seed=spec.seed,
+                         from_end=spec.subset_from == "end")
     adapter = spec.backend_options.get("adapter")
     if adapter:
         from tinyreason.train.sft import adapter_prompt_warning
@@ -92,7 +94,8 @@ def run_eval(spec: EvalSpec, *, progress: bool = True, warn: Any = None) -> tupl
             warn(message)
     backend = backend_cls(config)
     batch_size = spec.backend_options.get("batch_size") or getattr(backend, "batch_size", 16)
-    metrics = evaluate(backend, method, dataset, out, limit=spec.limit, seed=spec.seed, batch_size=batch_size, progress=progress)
+    metrics = evaluate(backend, method, dataset, out, limit=spec.limit, seed=spec.seed, batch_size=batch_size, progress=progress,
+                       from_end=spec.subset_from == "end")
     return metrics, out
 
 

@@ -41,10 +41,11 @@ def eval_cmd(
     temperature: Optional[float] = typer.Option(None, help="sampling temperature (sampling methods; default 0.7)"),
     top_p: Optional[float] = typer.Option(None, help="nucleus sampling threshold"),
     max_new_tokens: int = typer.Option(512, help="generation budget per completion"),
-    prompt: Optional[str] = typer.Option(None, help="answer prompt template name (default: the method's, `cot` for most)"),
+    prompt: Optional[str] = typer.Option(None, help="answer prompt: a name from `tinyreason prompts` or a YAML prompt file (default: the method's, `cot` for most)"),
     option: list[str] = typer.Option([], "--option", "-o", help="extra method option KEY=VALUE (JSON value), repeatable"),
     limit: int = typer.Option(600, help="questions in the seeded subset (>= the split size takes all)"),
     seed: int = typer.Option(42, help="subset and sampling seed"),
+    subset_from: str = typer.Option("start", help="start, or end: read the seeded order from its end (a dev slice of train disjoint from what training takes)"),
     data: Optional[str] = typer.Option(None, help="local GSM8K .jsonl (default: openai/gsm8k from the Hub)"),
     split: str = typer.Option("test", help="Hub split: test or train"),
     out: Optional[Path] = typer.Option(None, help="run directory (default runs/<model>-<method>-<split><limit>-s<seed>)"),
@@ -77,7 +78,7 @@ def eval_cmd(
     b_opts = backend_options(backend_option, **b_flags)
     try:
         spec = EvalSpec(model=model, method=method, method_options=m_opts, backend=backend, backend_options=b_opts, data=data,
-                        split=split, limit=limit, seed=seed, skip_bad_rows=skip_bad_rows, out=out)
+                        split=split, limit=limit, seed=seed, subset_from=subset_from, skip_bad_rows=skip_bad_rows, out=out)
     except ValidationError as e:
         fail(spec_errors(e, {**given_as(m_flags, option, "-o"), **given_as(b_flags, backend_option, "-b")}))
     try:
@@ -150,6 +151,25 @@ def methods_cmd() -> None:
         console.print(f"[bold]{name}[/] — {doc[0] if doc else ''}")
         for field, info in cls.Config.model_fields.items():
             console.print(f"    {field} = {info.default!r}: {info.description}")
+
+
+@app.command("prompts")
+def prompts_cmd(name: Optional[str] = typer.Argument(None, help="one prompt (a name or a YAML prompt file) to show in full")) -> None:
+    """List the prompt templates: name, what uses it, its source, and its text (system and user turns)."""
+    from tinyreason.prompts import PROMPTS, get_prompt
+
+    try:
+        templates = [get_prompt(name)] if name else [PROMPTS[k] for k in sorted(PROMPTS)]
+    except ValueError as e:
+        fail(str(e))
+    for t in templates:
+        console.print(f"[bold]{t.name}[/] — {t.used_by}" + (f" [dim](source: {t.source})[/]" if t.source else ""), highlight=False, markup=True)
+        system = "(the model's default)" if t.system is None else repr(t.system)
+        console.print(f"    system: {system}", highlight=False, markup=False)
+        text = t.user if name else (t.user if len(t.user) <= 400 else t.user[:400] + f"… ({len(t.user)} characters; `tinyreason prompts {t.name}` shows all)")
+        console.print("    user: " + text.replace("\n", "\n          "), highlight=False, markup=False)
+        if t.exemplars:
+            console.print(f"    exemplars: {len(t.exemplars)} (rendered as prior user/assistant turns)", highlight=False, markup=False)
 
 
 @app.command("backends")

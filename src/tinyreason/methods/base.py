@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from tinyreason.answers import extract_answer
 from tinyreason.backends.base import Backend
@@ -30,9 +30,17 @@ class MethodConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    prompt: str = Field("cot", description="name of the answer prompt template (see tinyreason.prompts)")
+    prompt: str = Field("cot", description="answer prompt: a registered name (`tinyreason prompts`) or a YAML prompt file")
     max_new_tokens: int = Field(512, ge=1, description="generation budget per completion; longer ones are marked truncated")
     seed: int = Field(42, description="sampling seed (combined with the problem ids of each batch)")
+
+    @field_validator("*")
+    @classmethod
+    def _prompt_exists(cls, value: Any, info: ValidationInfo) -> Any:
+        """Every *prompt field (prompt, reflect_prompt, program_prompt, ...) names a template or a prompt file."""
+        if info.field_name and info.field_name.endswith("prompt") and isinstance(value, str):
+            get_prompt(value)  # UnknownPrompt / PromptFileError: a ValueError naming the valid choices
+        return value
 
 
 class SampledConfig(MethodConfig):
