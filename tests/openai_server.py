@@ -14,6 +14,7 @@ used up, requests get the normal reply (a plan with `repeat=True` keeps its last
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -33,6 +34,7 @@ class Action:
     finish: str = "stop"
     html: bool = False  # answer 200 with an HTML page (what a wrong URL often gets)
     hang: bool = False  # accept the request and never answer (until the server closes)
+    drop: bool = False  # accept the request, then close the connection without a response
 
 
 class FakeOpenAI:
@@ -84,6 +86,8 @@ class FakeOpenAI:
         if action.hang:
             self._closing.wait()
             return None
+        if action.drop:
+            return "drop"  # type: ignore[return-value]
         time.sleep(self.delay + action.sleep)
         if action.html:
             return 200, {"Content-Type": "text/html"}, {}
@@ -119,7 +123,10 @@ class FakeOpenAI:
                     srv.max_in_flight = max(srv.max_in_flight, srv.in_flight)
                 try:
                     answer = srv._answer(body)
-                    if answer is not None:
+                    if answer == "drop":
+                        self.close_connection = True
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                    elif answer is not None:
                         self._send(*answer)
                 finally:
                     with srv._lock:

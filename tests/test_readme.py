@@ -42,6 +42,14 @@ def _results_rows() -> list[list[str]]:
     return [[c.strip() for c in line.strip("|").split("|")] for line in section.splitlines() if line.startswith("| ") and ("--only " in line or "--out " in line)]
 
 
+def _root(command: str) -> Path:
+    """The run root a README command names (`--runs DIR`; the recipe's results/runs otherwise)."""
+    import re
+
+    given = re.search(r"--runs ([\w./-]+)", command)
+    return ROOT / (given.group(1) if given else "results/runs")
+
+
 def test_every_measured_row_of_the_results_table_is_what_its_committed_run_holds() -> None:
     """Nothing in the README's table that the tool did not produce: each 'k/n' row, recomputed from
     results/runs/<experiment> (or the `--out` directory its command names) over the first n questions of its
@@ -53,7 +61,7 @@ def test_every_measured_row_of_the_results_table_is_what_its_committed_run_holds
     for row in _results_rows():
         measured = re.search(r"\((\d+)/(\d+)\)", row[2])
         if row[3].endswith(" chains"):  # a verifier audit: "k of n ... chains judged right", from its audit file
-            (audit,) = (ROOT / "results" / "runs" / re.search(r"--only ([\w-]+)", row[-1]).group(1)).glob("*.json")
+            (audit,) = (_root(row[-1]) / re.search(r"--only ([\w-]+)", row[-1]).group(1)).glob("*.json")
             a = json.loads(audit.read_text())
             assert f"{a['correct']} of {a['total']} " in row[2] and row[3] == f"{a['total']} chains", row
             assert row[4] == "–".join(f"{100 * x:.0f}%" for x in a["ci95"]), row
@@ -64,7 +72,7 @@ def test_every_measured_row_of_the_results_table_is_what_its_committed_run_holds
             continue
         only, out = re.search(r"--only ([\w-]+)", row[-1]), re.findall(r"--out ([\w./-]+)", row[-1])
         name = only.group(1) if only else out[-1]  # a recipe row's experiment, else the eval's run directory
-        run = ROOT / "results" / "runs" / name if only else ROOT / name
+        run = _root(row[-1]) / name if only else ROOT / name
         k, n = int(measured.group(1)), int(measured.group(2))
         ids = json.loads((run / "config.json").read_text())["subset"]["ids"][:n]
         rows = {r["id"]: r for r in map(json.loads, (run / "samples.jsonl").read_text().splitlines())}

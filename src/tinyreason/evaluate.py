@@ -6,12 +6,22 @@
 Pending questions are ordered by question length (similar lengths share a batch: less padding) and given
 to the method a batch at a time; each finished batch is appended to samples.jsonl before the next starts,
 so Ctrl-C, a crash or kill -9 loses at most the batch in flight, and rerunning the same command resumes.
+
+An error is not an answer. A question any of whose generations failed (the backend's error completion:
+connection refused, timeout, 5xx/429 after the retries, a malformed response) or whose method raised (a
+backend crash, out of memory at batch 1, a sandbox that could not start) goes to errors.jsonl, whole — a
+multi-call method never keeps half a question — and is never graded: the accuracy, its interval and pass@k
+are over the answered questions only, metrics.json says `complete: false` with `errors`, and a rerun asks
+exactly those questions again. After `max_errors` failed questions in a row the run stops (the server is
+down: no point paying 600 timeouts). A FatalBackendError (a bad API key, an unknown model) stops the run at
+once with its message: every question would hit it.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+import traceback
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -21,12 +31,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColum
 from rich.text import Text
 
 from tinyreason.answers import answers_match
-from tinyreason.backends.base import Backend
+from tinyreason.backends.base import Backend, FatalBackendError
 from tinyreason.data import Dataset, select
 from tinyreason.methods.base import Method
 from tinyreason.metrics import compute_metrics
 from tinyreason.progress import listening
-from tinyreason.runs import RunDir, check_resume, environment
+from tinyreason.runs import RunDir, check_resume, environment, now
 from tinyreason.types import Prediction, Problem, to_jsonable
 
 console = Console(stderr=True, soft_wrap=True)  # paths in messages stay whole (copyable)
@@ -148,27 +158,53 @@ def evaluate(
     batch_size: int = 16,
     progress: bool = True,
     from_end: bool = False,
+    max_errors: int = 5,
 ) -> dict[str, Any]:
     problems = select(dataset, limit, seed, from_end=from_end)
     checked = method.preflight(backend)  # before the run directory exists: a refused run leaves nothing behind
     config = build_config(method, dataset, problems, limit, seed, backend=backend.describe(), example_prompt=_example_prompt(backend, method, problems),
                           from_end=from_end)
-    run = RunDir.open(out, {**config, **environment(), "preflight": checked})
-    done = _saved(run, len(problems), announce=progress)
-    pending = sorted((p for p in problems if p.id not in done), key=lambda p: len(p.question))
     per_batch = max(1, batch_size // max(1, method.samples_per_question))
+    env = environment()
+    env["runtime"] = {**env["runtime"], "batch_size": batch_size, "questions_per_batch": per_batch}  # greedy text can depend on the batch
+    run = RunDir.open(out, {**config, **env, "preflight": checked})
+    done = _saved(run, len(problems), announce=progress)
+    errors = run.errors(set(done))
+    if errors and progress:
+        console.print(f"retrying {len(errors)} question(s) whose generation failed before (errors.jsonl)")
+    pending = sorted((p for p in problems if p.id not in done), key=lambda p: len(p.question))
     generated = _Generated()
+    failed_in_a_row, stopped = 0, None
     with _progress(generated) if progress else _NullProgress() as bar, listening(generated) if progress else nullcontext():
         task = bar.add_task(f"{method.name}", total=len(problems), completed=len(done), acc=_accuracy(done))
         for start in range(0, len(pending), per_batch):
             rows = _solve(backend, method, pending[start : start + per_batch], generated)
-            run.append(rows)
-            done.update((r["id"], r) for r in rows)
+            graded = [r for r in rows if not r.get("error")]
+            run.append(graded)
+            run.append_errors([_error_row(r) for r in rows if r.get("error")])
+            done.update((r["id"], r) for r in graded)
+            for r in rows:
+                failed_in_a_row = failed_in_a_row + 1 if r.get("error") else 0
+                errors.pop(r["id"], None)
+                if r.get("error"):
+                    errors[r["id"]] = _error_row(r)
             bar.update(task, completed=len(done), acc=_accuracy(done))
-    metrics = compute_metrics([done[p.id] for p in problems], expected_total=len(problems))
+            if max_errors and failed_in_a_row >= max_errors and start + per_batch < len(pending):
+                stopped = f"stopped after {failed_in_a_row} failed questions in a row (--max-errors {max_errors}): is the server or backend up?"
+                break
+    metrics = compute_metrics([done[p.id] for p in problems if p.id in done], expected_total=len(problems), errors=list(errors.values()))
     metrics["skipped_rows"] = len(dataset.skipped)
+    if stopped:
+        metrics["stopped"] = stopped
     run.write_metrics(metrics)
     return metrics
+
+
+def _error_row(r: dict[str, Any]) -> dict[str, Any]:
+    """What errors.jsonl keeps of a failed question: which one, when, the error, and what was generated."""
+    return {"id": r["id"], "question": r["question"], "error": r["error"], "at": now(), "calls": r.get("calls"),
+            **({"traceback": r["traceback"]} if r.get("traceback") else {}),
+            "generations": [{k: g.get(k) for k in ("stage", "finish_reason", "n_tokens", "extra")} for g in r.get("generations", [])]}
 
 
 def _saved(run: RunDir, total: int, *, announce: bool) -> dict[int, dict[str, Any]]:
@@ -186,7 +222,13 @@ def _saved(run: RunDir, total: int, *, announce: bool) -> dict[int, dict[str, An
 def _solve(backend: Backend, method: Method, chunk: list[Problem], generated: _Generated) -> list[dict[str, Any]]:
     before = generated.snapshot()
     t0 = time.perf_counter()
-    preds = method.solve(backend, chunk)
+    try:
+        preds = method.solve(backend, chunk)
+    except FatalBackendError:  # a bad key or model: every question would fail the same way, so stop now, saying why
+        raise
+    except Exception as e:  # noqa: BLE001 — a backend crash, OOM at batch 1, a sandbox that did not start: the chunk's questions are errors
+        text = f"{type(e).__name__}: {str(e).strip()[:2000]}"
+        return [{"id": p.id, "question": p.question, "error": text, "traceback": traceback.format_exc(), "calls": None, "generations": []} for p in chunk]
     wall = (time.perf_counter() - t0) / len(chunk)
     rows = [sample_record(p, pred, wall) for p, pred in zip(chunk, preds, strict=True)]
     generated.settle(before, rows)
@@ -194,7 +236,7 @@ def _solve(backend: Backend, method: Method, chunk: list[Problem], generated: _G
 
 
 def _accuracy(done: dict[int, dict[str, Any]]) -> str:
-    return f"{sum(bool(s['correct']) for s in done.values()) / max(1, len(done)):.1%}"
+    return f"{sum(bool(s['correct']) for s in done.values()) / len(done):.1%}" if done else "—"
 
 
 class _NullProgress:

@@ -134,9 +134,10 @@ class EvalKind(Kind):
             return State("partial", done, total, stale=differs)
         if subset_limit(stored.get("subset", {})) < cfg.limit:  # eval grows a run whose stored subset is a prefix of the new one
             return State("partial", done, _grown_total(stored, cfg))
+        errors = len(run.errors())
         if done >= total and run.metrics_path.exists():
             return State("done", done, total)
-        return State("partial", done, total)
+        return State("partial", done, total, note=f"{errors} failed question(s) to retry" if errors else "")
 
     def estimate(self, cfg: Any, out: Path, state: State, mean_tokens: float | None) -> str:
         remaining = (state.total or cfg.limit) - (state.done or 0)
@@ -151,9 +152,11 @@ class EvalKind(Kind):
         return f"≈ {_tokens(remaining * per_q * mean)} tok: {remaining} q × {at_least}{per_q:.3g} completions × {mean:.0f} tok"
 
     def run(self, cfg: Any, out: Path, state: State, log: Log, progress: bool) -> str:
-        from tinyreason.spec import run_eval
+        from tinyreason.spec import error_summary, run_eval
 
         m, _ = run_eval(cfg, progress=progress, warn=log)
+        if error_summary(m):
+            raise StepFailed(error_summary(m))
         return f"accuracy {m['accuracy']:.1%} ({m['correct']}/{m['total']}), {m['generated_tokens_per_question']:.0f} gen tok/q"
 
 
@@ -187,6 +190,7 @@ def _method_differs(stored: dict[str, Any], spec: Any) -> list[str]:
     fields = type(m.config).model_fields
     now = json.loads(json.dumps(m.config.model_dump(), default=str))
     had = stored.get("method", {})
+    now = {k: v for k, v in now.items() if (fields[k].json_schema_extra or {}).get("identity", True)}  # e.g. a folder moved with its runs
     before = {k: had[k] if k in had else json.loads(json.dumps(fields[k].get_default(call_default_factory=True), default=str)) for k in now}
     out = [f"{k} {before[k]!r} ≠ {v!r}" for k, v in now.items() if before[k] != v]  # a field the run predates ran at its default
     stored_texts = stored.get("prompts") or {}
@@ -433,12 +437,14 @@ class ProtocolKind(Kind):
 
     def run(self, cfg: Any, out: Path, state: State, log: Log, progress: bool) -> str:
         from tinyreason.protocol import CHOICE, candidate_result, check_disjoint, choose
-        from tinyreason.spec import run_eval
+        from tinyreason.spec import error_summary, run_eval
 
         data = check_disjoint(cfg)
         results = []
         for c in cfg.candidates:
             m, run_dir = run_eval(cfg.spec(c), progress=progress, warn=log)
+            if error_summary(m):
+                raise StepFailed(f"protocol candidate {c}: {error_summary(m)}")
             log(f"  protocol candidate {c}: {m['accuracy']:.1%} ({m['correct']}/{m['total']}), {m['generated_tokens_per_question']:.0f} gen tok/q")
             results.append(candidate_result(run_dir, c))
         choice = choose(results, cfg.default, cfg.alpha)

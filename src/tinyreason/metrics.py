@@ -40,7 +40,13 @@ def _rate(k: int, n: int) -> dict[str, Any]:
     return {"accuracy": k / n if n else 0.0, "correct": k, "total": n, "ci95": [lo, hi]}
 
 
-def compute_metrics(samples: list[dict[str, Any]], expected_total: int | None = None) -> dict[str, Any]:
+def compute_metrics(samples: list[dict[str, Any]], expected_total: int | None = None,
+                    errors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Metrics over the graded samples. `errors`: the questions whose generation failed (errors.jsonl): never
+    graded, they make the run incomplete. A sample that carries an error (written by an older version) is
+    counted as an error too, never as a wrong answer."""
+    errors = [*(errors or []), *(s for s in samples if s.get("error"))]
+    samples = [s for s in samples if not s.get("error")]
     n = len(samples)
     correct = sum(bool(s["correct"]) for s in samples)
     strict = sum(bool(s.get("correct_strict")) for s in samples)
@@ -52,11 +58,12 @@ def compute_metrics(samples: list[dict[str, Any]], expected_total: int | None = 
         m["pass_at_k"] = _rate(sum(bool(s.get("pass_at_k")) for s in samples), n)
     m.update(
         {
-            "complete": expected_total is None or n == expected_total,
+            "complete": (expected_total is None or n == expected_total) and not errors,
             "expected_total": expected_total,
+            "answered": n,
             "no_answer": sum(s["prediction"] is None for s in samples),
             "truncated_questions": sum(bool(s.get("truncated")) for s in samples),
-            "errors": sum(bool(s.get("error")) for s in samples),
+            "errors": len(errors),
             "calls_per_question": sum(s["calls"] for s in samples) / n if n else 0.0,
             "prompt_tokens_per_question": sum(s["prompt_tokens"] for s in samples) / n if n else 0.0,
             "generated_tokens_per_question": gen_tokens / n if n else 0.0,
@@ -65,6 +72,8 @@ def compute_metrics(samples: list[dict[str, Any]], expected_total: int | None = 
             "tokens_per_s": gen_tokens / wall if wall > 0 else None,
         }
     )
+    if errors:
+        m["first_error"] = {"id": errors[0].get("id"), "error": errors[0].get("error")}
     m.update(method_metrics(samples))
     return m
 

@@ -57,6 +57,7 @@ class RecipeIndex(BaseModel):
     runs: str = Field("results/runs", description="root of the run directories (relative to the working directory)")
     results: str = Field("results", description="folder for LEADERBOARD.md, INFERENCE_ANALYSIS.md, OVERFIT_REPORT.md")
     baseline: str | None = Field("greedy", description="eval experiment every other is compared with")
+    also_runs: list[str] = Field(default_factory=list, description="other run roots (e.g. the study under another prompt) whose eval runs the pages show beside this recipe's")
     defaults: dict[KindName, dict[str, Any]] = Field(default_factory=dict, description="per kind: config laid under each experiment's")
     experiments: list[str | dict[str, Any]] = Field(min_length=1, description="experiment files (beside this one) or inline experiments")
 
@@ -69,6 +70,7 @@ class ExperimentHead(BaseModel):
     description: str = Field("", description="one line for people")
     needs: list[str] = Field(default_factory=list, description="experiments that must be done before this one")
     optional: bool = Field(False, description="skip (not fail) when this install lacks the method or trainer")
+    same_as: str | None = Field(None, description="an eval of the same thing by other means (backend, batch size) as this eval experiment: FIDELITY.md measures how far they agree")
     config: dict[str, Any] | None = Field(None, description="the kind's config")
     config_file: str | None = Field(None, description="a YAML file (beside this one) of the kind's config, under `config`")
 
@@ -92,7 +94,8 @@ class Experiment:
     where: str  # file:line of its definition
     config: BaseModel | None  # None when unavailable or waiting
     unavailable: str | None = None
-    waiting: str | None = None  # a variable it uses is chosen by an experiment that has not run yet
+    waiting: str | None = None
+    same_as: str | None = None  # a variable it uses is chosen by an experiment that has not run yet
 
     @property
     def runner(self) -> Kind:
@@ -107,6 +110,7 @@ class Recipe:
     results: Path
     baseline: str | None
     experiments: list[Experiment] = field(default_factory=list)
+    also_runs: list[Path] = field(default_factory=list)
     reload_args: dict[str, Any] = field(default_factory=dict)  # what load_recipe was given, for reload()
 
     def reload(self) -> "Recipe":
@@ -142,15 +146,19 @@ class Recipe:
         return order, [n for n in names if n in wanted and only is not None and n not in only]
 
 
-def interpolate(doc: Located, values: dict[str, Any], used: list[tuple[str, Chosen]] | None = None) -> Located:
+def interpolate(doc: Located, values: dict[str, Any], used: list[tuple[str, Chosen]] | None = None,
+                unset: dict[str, set[str]] | None = None) -> Located:
     """Replace ${name} in every string of `doc` (a whole-value reference keeps the variable's type). A
-    Chosen variable gives its value and is listed in `used`."""
+    Chosen variable gives its value and is listed in `used`; a variable left null is listed in `unset`
+    (name -> the places it is used)."""
     problems: list[str] = []
 
     def value_of(name: str, loc: tuple[Any, ...]) -> Any:
         if name not in values:
             problems.append(f"{doc.at(loc)}: unknown variable ${{{name}}} (defined: {', '.join(sorted(values))})")
         value = values.get(name)
+        if value is None and name in values and unset is not None:
+            unset.setdefault(name, set()).add(f"{doc.at(loc)}: {loc[-1]}" if loc else doc.at(loc))  # as validation names it
         if isinstance(value, Chosen):
             if used is not None:
                 used.append((name, value))
@@ -200,20 +208,20 @@ def _config_doc(doc: Located, folder: Path, config_file: str | None) -> Located:
 
 
 def load_experiment(index: Located, i: int, entry: Any, base: Path, values: dict[str, Any], runs: Path,
-                    settings: dict[str, dict[str, Any]] | None = None) -> Experiment:
+                    settings: dict[str, dict[str, Any]] | None = None, unset: dict[str, set[str]] | None = None) -> Experiment:
     doc, folder, stem = _experiment_doc(index, i, entry, base)
     if stem is not None and "name" not in doc.data:
         doc = merge(doc, from_overrides({"name": stem}, {"name": f"{doc.origin} (name from the file name)"}))
     head = validate(ExperimentHead, doc)
     kind = KINDS[head.kind]
     out = runs / head.name
-    exp = Experiment(head.name, head.kind, head.needs, head.optional, head.description, out, doc.at(()), None)
+    exp = Experiment(head.name, head.kind, head.needs, head.optional, head.description, out, doc.at(()), None, same_as=head.same_as)
     absent = kind.unavailable({})  # the kind itself (a trainer module) is missing: its config cannot be read
     if head.optional and absent is not None:
         exp.unavailable = absent[1]
         return exp
     used: list[tuple[str, Chosen]] = []
-    config = interpolate(merge(index.sub("defaults").sub(head.kind), _config_doc(doc, folder, head.config_file)), values, used)
+    config = interpolate(merge(index.sub("defaults").sub(head.kind), _config_doc(doc, folder, head.config_file)), values, used, unset)
     exp.needs = [*exp.needs, *dict.fromkeys(c.experiment for _, c in used if c.experiment not in exp.needs)]
     pending = [(n, c) for n, c in used if c.value is None]
     if pending:
@@ -245,6 +253,8 @@ def _check_graph(recipe: Recipe, index: Located) -> list[str]:
         seen[e.name] = e.where
     for e in recipe.experiments:
         problems += [f"{e.where}: needs '{n}', which is not an experiment of this recipe" for n in e.needs if n not in seen]
+        if e.same_as is not None and (e.same_as not in seen or recipe.get(e.same_as).kind != "eval"):
+            problems.append(f"{e.where}: same_as '{e.same_as}' is not an eval experiment of this recipe")
     done: set[str] = set()
     while True:
         ready = [e.name for e in recipe.experiments if e.name not in done and all(n in done or n not in seen for n in e.needs)]
@@ -279,21 +289,38 @@ def load_recipe(path: str | Path, variables: dict[str, Any] | None = None, *, ru
     problems: list[str] = [f"{doc.at(('vars', k))}: {k}: a chosen variable is {{chosen_by: EXPERIMENT}} and nothing else" for k, v in chosen.items() if set(v) != {"chosen_by"}]
     values.update({k: Chosen(str(v["chosen_by"]), _chosen_value(runs_root / str(v["chosen_by"]))) for k, v in chosen.items()})
     recipe = Recipe(path, values, runs_root, Path(results if results is not None else index.results), index.baseline,
-                    reload_args={"variables": variables, "runs": runs, "results": results, "settings": settings})
+                    also_runs=[Path(p) for p in index.also_runs], reload_args={"variables": variables, "runs": runs, "results": results, "settings": settings})
+    unset: dict[str, set[str]] = {}
     for i, entry in enumerate(index.experiments):
         try:
-            recipe.experiments.append(load_experiment(doc, i, entry, path.parent, values, runs_root, settings))
+            recipe.experiments.append(load_experiment(doc, i, entry, path.parent, values, runs_root, settings, unset))
         except ConfigFileError as e:
             problems += e.problems
+    nulls = [p for p in problems if "(got None)" in p]
+    culprits = {k: sorted(w for w in places if any(p.startswith(w + ":") for p in nulls)) for k, places in unset.items()}  # "file:line: field"
+    culprits = {k: w for k, w in culprits.items() if w}
+    if culprits:  # one line per variable left null that something needs, not one per experiment that uses it
+        blamed = {w for ws in culprits.values() for w in ws}
+        problems = [*(_unset_line(k, w[0], doc) for k, w in culprits.items()),
+                    *(p for p in problems if not (p in nulls and any(p.startswith(w + ":") for w in blamed)))]
     if not problems:
         names = {e.name for e in recipe.experiments}
         problems += [f"--set {n}.…: {path} has no experiment '{n}' (its experiments: {', '.join(sorted(names))})" for n in settings or {} if n not in names]
     problems += _check_graph(recipe, doc) if not problems else []
-    problems += [f"{doc.at(('vars', k))}: {k} is chosen by '{c.experiment}', which is not a protocol experiment of this recipe"
-                 for k, c in values.items() if isinstance(c, Chosen) and c.experiment not in {e.name for e in recipe.experiments if e.kind == "protocol"}]
+    if not problems:
+        problems += [f"{doc.at(('vars', k))}: {k} is chosen by '{c.experiment}', which is not a protocol experiment of this recipe"
+                     for k, c in values.items() if isinstance(c, Chosen) and c.experiment not in {e.name for e in recipe.experiments if e.kind == "protocol"}]
     if problems:
         raise ConfigFileError(problems)
     return recipe
+
+
+_FLAGS = {"model": "--model PATH", "backend": "--backend NAME", "limit": "--limit N"}
+
+
+def _unset_line(name: str, where: str, doc: Located) -> str:
+    flag = f" (or {_FLAGS[name]})" if name in _FLAGS else ""
+    return f"{doc.at(('vars', name))}: variable ${{{name}}} is not set (null), and {where.rsplit(': ', 1)[0]} needs it: pass --var {name}=VALUE{flag}"
 
 
 def _chosen_value(protocol_dir: Path) -> Any:

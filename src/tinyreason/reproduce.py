@@ -13,6 +13,7 @@ Ctrl-C stops everything; what finished is on disk, and the same command resumes.
 The pages are rendered only from run directories, by the analysis functions the single commands use:
 results/LEADERBOARD.md + leaderboard.csv + PNGs (tinyreason leaderboard, against the recipe's baseline),
 results/PROTOCOL.md (the protocol experiments: every candidate prompt on the dev slice, and the choice),
+results/FIDELITY.md (each eval with `same_as:` against its twin: agreement, the noise floor),
 results/INFERENCE_ANALYSIS.md (tinyreason regressions: baseline vs every other eval) and
 results/OVERFIT_REPORT.md (tinyreason report overfit: the memorize experiments). Every eval experiment with
 at least one finished question is on them, whichever experiments this call ran.
@@ -187,7 +188,13 @@ def render_pages(recipe: Recipe) -> list[Outcome]:
                 runs.append(load_run(e.out))
         except RunError as ex:  # one unreadable run is reported; the pages show the others
             pages.append(Outcome(e.name, "page", "failed", f"left off the pages: {ex}"))
-    base = next((r for r in runs if r.name == recipe.baseline), None)
+    for root in recipe.also_runs:  # eval runs of another run root (the study under another prompt), beside these
+        for d in sorted(p for p in root.iterdir() if (p / "samples.jsonl").is_file()) if root.is_dir() else []:
+            try:
+                runs.append(load_run(d))
+            except RunError as ex:
+                pages.append(Outcome(str(d), "page", "failed", f"left off the pages: {ex}"))
+    base = next((r for r in runs if r.name == recipe.baseline and r.path.parent == recipe.runs), None)
     if base is None:
         why = f"no run of the baseline '{recipe.baseline}' yet" if recipe.baseline else "the recipe names no baseline"
         pages += [Outcome(p, "page", "skipped", why) for p in ("LEADERBOARD.md", "INFERENCE_ANALYSIS.md")]
@@ -198,6 +205,13 @@ def render_pages(recipe: Recipe) -> list[Outcome]:
             pages.append(_page("INFERENCE_ANALYSIS.md", lambda: _files([write_regressions(base, others, out)], len(others), "pairs")))
         else:
             pages.append(Outcome("INFERENCE_ANALYSIS.md", "page", "skipped", "only the baseline has a run"))
+    by_name = {r.path: r for r in runs}
+    twins = [(by_name[recipe.get(e.same_as).out], by_name[e.out]) for e in recipe.experiments
+             if e.same_as and e.out in by_name and recipe.get(e.same_as).out in by_name]
+    if twins:
+        from tinyreason.analysis.fidelity import agreement, write_fidelity
+
+        pages.append(_page("FIDELITY.md", lambda: _files([write_fidelity([agreement(a, b) for a, b in twins], out)], len(twins), "pairs")))
     protocols = [(e.name, e.config, e.out) for e in recipe.experiments if e.kind == "protocol" and e.config is not None and e.out.is_dir()]
     if protocols:
         from tinyreason.protocol import write_protocol_page

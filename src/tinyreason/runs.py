@@ -4,6 +4,8 @@
                         data source + fingerprint, subset ids (in order), package versions, git commit
     DIR/samples.jsonl   one JSON line per finished question, appended and fsync'ed as it finishes
     DIR/metrics.json    derived from samples.jsonl (recomputable any time: `tinyreason metrics DIR`)
+    DIR/errors.jsonl    questions whose generation failed (server down, timeout, 5xx, backend crash): never
+                        graded, never in samples.jsonl; a rerun asks them again (an error is not an answer)
 
 Resume: opening a directory that already has a config compares the *identity* part of the configs
 (everything that changes what is measured). Equal: finished ids are skipped. Equal but for a larger
@@ -31,6 +33,7 @@ from tinyreason.backends.base import backend_identity
 CONFIG = "config.json"
 SAMPLES = "samples.jsonl"
 METRICS = "metrics.json"
+ERRORS = "errors.jsonl"
 # config keys that do not change what is measured (and so may differ on resume)
 NON_IDENTITY = ("created", "versions", "git", "runtime", "skipped_rows", "preflight", "extended")
 PACKAGES = ("tinyreason", "torch", "transformers", "tokenizers", "datasets", "accelerate", "peft", "trl", "vllm", "openvino", "openvino-genai", "nncf")
@@ -151,6 +154,37 @@ class RunDir:
     @property
     def metrics_path(self) -> Path:
         return self.path / METRICS
+
+    @property
+    def errors_path(self) -> Path:
+        return self.path / ERRORS
+
+    def append_errors(self, rows: list[dict[str, Any]]) -> None:
+        """Record failed attempts durably (the log keeps every attempt; `errors()` gives the outstanding ones)."""
+        if not rows:
+            return
+        with self.errors_path.open("a", encoding="utf-8") as fh:
+            for row in rows:
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def errors(self, answered: set[int] | None = None) -> dict[int, dict[str, Any]]:
+        """The latest failed attempt of each question that has no graded sample (`answered`: the ids that have
+        one; default: read from samples.jsonl). A torn last line (killed mid-write) is ignored."""
+        if not self.errors_path.exists():
+            return {}
+        if answered is None:
+            answered = {int(s["id"]) for s in self.iter_samples()}
+        out: dict[int, dict[str, Any]] = {}
+        for raw in self.errors_path.read_bytes().split(b"\n")[:-1]:
+            try:
+                row = json.loads(raw)
+            except json.JSONDecodeError:
+                continue
+            if int(row["id"]) not in answered:
+                out[int(row["id"])] = row
+        return out
 
     @classmethod
     def open(cls, path: str | Path, config: dict[str, Any]) -> "RunDir":

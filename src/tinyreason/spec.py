@@ -39,6 +39,7 @@ class EvalSpec(BaseModel):
     seed: int = Field(42, description="subset seed, and the method's sampling seed unless method_options sets one")
     subset_from: Literal["start", "end"] = Field("start", description="end: take the seeded order from its end (a dev slice of train disjoint from what training takes from its start)")
     skip_bad_rows: bool = Field(False, description="skip malformed data rows (counted in metrics) instead of failing")
+    max_errors: int = Field(5, ge=0, description="stop after this many failed questions in a row (0: never stop); failed questions are asked again on a rerun")
     out: Path | None = Field(None, description="run directory (default runs/<model>-<method>-<split><limit>-s<seed>)")
 
     @model_validator(mode="after")
@@ -95,8 +96,20 @@ def run_eval(spec: EvalSpec, *, progress: bool = True, warn: Any = None) -> tupl
     backend = backend_cls(config)
     batch_size = spec.backend_options.get("batch_size") or getattr(backend, "batch_size", 16)
     metrics = evaluate(backend, method, dataset, out, limit=spec.limit, seed=spec.seed, batch_size=batch_size, progress=progress,
-                       from_end=spec.subset_from == "end")
+                       from_end=spec.subset_from == "end", max_errors=spec.max_errors)
     return metrics, out
+
+
+def error_summary(metrics: dict[str, Any]) -> str | None:
+    """One line saying that (and how) generations failed, or None for a run without errors."""
+    if not metrics.get("errors"):
+        return None
+    first = metrics.get("first_error") or {}
+    line = (f"{metrics['errors']} question(s) failed to generate (not graded; answered {metrics['answered']} of {metrics['expected_total']}); "
+            f"first error (id {first.get('id')}): {first.get('error')}")
+    if metrics.get("stopped"):
+        line += f"; {metrics['stopped']}"
+    return line + ". Rerun the same command to retry them (errors.jsonl in the run directory has each one)."
 
 
 def _print_warning(message: str) -> None:

@@ -9,7 +9,9 @@ question, and the mirage column (first 100 vs all, minimum detectable effect).
 
 Ordering never turns noise into a win: runs significantly better than the baseline (McNemar p < 0.05) come
 first, then the baseline, then runs not significantly different (marked "n.s.", whatever their accuracy),
-then runs significantly worse; accuracy orders runs within a group.
+then runs significantly worse; accuracy orders runs within a group. A run that is incomplete (questions
+missing, or generations that failed: errors.jsonl) is listed last with its Δ and p but no verdict, unless
+`include_incomplete` asks for one (then it is still marked incomplete).
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ from tinyreason.analysis.paired import transitions, verdict
 from tinyreason.analysis.plots import Point, accuracy_bars, pareto
 from tinyreason.stats import wilson_interval
 
-_GROUP = {"better": 0, "baseline": 1, "n.s.": 2, "worse": 3}
-_COLOR = {"better": "#55A868", "baseline": "#8C8C8C", "n.s.": "#4C72B0", "worse": "#C44E52"}
+_GROUP = {"better": 0, "baseline": 1, "n.s.": 2, "worse": 3, "incomplete": 4}
+_COLOR = {"better": "#55A868", "baseline": "#8C8C8C", "n.s.": "#4C72B0", "worse": "#C44E52", "incomplete": "#BBBBBB"}
 
 
 @dataclass
@@ -58,7 +60,7 @@ def _names(runs: list[Run]) -> list[str]:
     return [str(r.path) if names.count(r.name) > 1 else r.name for r in runs]
 
 
-def build(runs: list[Run], baseline: Run) -> list[Row]:
+def build(runs: list[Run], baseline: Run, include_incomplete: bool = False) -> list[Row]:
     rows = []
     for run, name in zip(runs, _names(runs)):
         m = run.metrics()
@@ -71,7 +73,8 @@ def build(runs: list[Run], baseline: Run) -> list[Row]:
             pair = align(baseline, run)
             t = transitions(pair)
             pm = pair_mirage(pair)
-            row.verdict, row.delta, row.p_value, row.shared = verdict(t), t.delta, t.p_value, t.n
+            judged = verdict(t) if run.complete or include_incomplete else "incomplete"
+            row.verdict, row.delta, row.p_value, row.shared = judged, t.delta, t.p_value, t.n
             row.mirage, row.mirage_lines = pm.short, tuple(([pair.note] if pair.note else []) + pm.lines())
         rows.append(row)
     return sorted(rows, key=lambda r: (_GROUP[r.verdict], -r.accuracy))
@@ -88,16 +91,20 @@ def markdown(rows: list[Row], plots: dict[str, str]) -> str:
         "",
         f"Baseline: **{base.name}** ({base.run.label}). Δ is the accuracy difference on the questions both runs answered, "
         "tested with the exact McNemar test; **n.s.** (p ≥ 0.05) means not significantly different from the baseline — "
-        "not a win, whatever the accuracy. Order: significantly better, baseline, n.s., significantly worse.",
+        "not a win, whatever the accuracy. Order: significantly better, baseline, n.s., significantly worse; an incomplete "
+        "run (questions missing or failed to generate) last, with no verdict.",
         "",
         "| run | method | model | questions | accuracy | 95% CI | Δ vs baseline | McNemar p | verdict | gen tok/q | calls/q | mirage |",
         "|---|---|---|---:|---:|---|---:|---:|---|---:|---:|---|",
     ]
     for r in rows:
-        questions = f"{r.n}" + (f"/{r.run.expected}" if r.n < r.run.expected else "")
+        questions = f"{r.n}" + (f"/{r.run.expected}" if r.n < r.run.expected else "") + (f" ({r.run.errors} failed)" if r.run.errors else "")
         delta = "—" if r.delta is None else pp(r.delta) + (f" (on {r.shared})" if r.shared != r.n or r.shared != base.n else "")
         p = "—" if r.p_value is None else f"{r.p_value:.3g}"
-        verdict_cell = {"n.s.": "n.s. (not a win)" if (r.delta or 0) > 0 else "n.s."}.get(r.verdict, f"**{r.verdict}**")
+        verdict_cell = {"n.s.": "n.s. (not a win)" if (r.delta or 0) > 0 else "n.s.",
+                        "incomplete": f"none: {r.run.status}"}.get(r.verdict, f"**{r.verdict}**")
+        if r.verdict != "incomplete" and not r.run.complete:
+            verdict_cell += f" ({r.run.status})"
         out.append(
             f"| {_cell(r.name)} | {_cell(r.run.label)} | {_cell(r.run.model)} | {questions} | {pct(r.accuracy)} | "
             f"{pct(r.lo)}–{pct(r.hi)} | {delta} | {p} | {verdict_cell} | {r.tokens:.0f} | {r.calls:.2f} | {_cell(r.mirage)} |"
@@ -132,10 +139,10 @@ def write_csv(rows: list[Row], path: Path) -> Path:
     return path
 
 
-def write_leaderboard(runs: list[Run], baseline: Run, out: Path) -> tuple[list[Row], dict[str, Path]]:
+def write_leaderboard(runs: list[Run], baseline: Run, out: Path, include_incomplete: bool = False) -> tuple[list[Row], dict[str, Path]]:
     """Render LEADERBOARD.md, leaderboard.csv, leaderboard.png and pareto.png into `out`."""
     out.mkdir(parents=True, exist_ok=True)
-    rows = build(runs, baseline)
+    rows = build(runs, baseline, include_incomplete)
     points = [r.point() for r in rows]
     files = {
         "accuracy": accuracy_bars(points, out / "leaderboard.png"),

@@ -36,6 +36,7 @@ class Run:
     samples: dict[int, dict[str, Any]]  # id -> sample
     order: list[int]  # ids present, in subset order (config.subset.ids), then any extra ids
     expected: int  # questions in the run's subset
+    errors: int = 0  # questions whose generation failed (errors.jsonl; never graded): the run is incomplete
 
     @property
     def name(self) -> str:
@@ -63,7 +64,14 @@ class Run:
 
     @property
     def complete(self) -> bool:
-        return len(self.samples) >= self.expected
+        return len(self.samples) >= self.expected and not self.errors
+
+    @property
+    def status(self) -> str:
+        """'' for a complete run, else what it lacks: 'incomplete 412/600' (+ ', 3 errors')."""
+        if self.complete:
+            return ""
+        return f"incomplete {len(self.samples)}/{self.expected}" + (f", {self.errors} error{'s' * (self.errors != 1)}" if self.errors else "")
 
     def metrics(self) -> dict[str, Any]:
         return compute_metrics([self.samples[i] for i in self.order], expected_total=self.expected)
@@ -75,14 +83,15 @@ class Run:
 def load_run(path: str | Path) -> Run:
     run = RunDir(path)
     config = run.config()
-    samples = {int(s["id"]): s for s in run.iter_samples()}
+    samples = {int(s["id"]): s for s in run.iter_samples() if not s.get("error")}  # an error is never an answer
+    errors = len(run.errors(set(samples)))
     if not samples:
         raise AnalysisError(f"{path}: no finished questions in samples.jsonl (run `tinyreason eval` first)")
     ids = [int(i) for i in config.get("subset", {}).get("ids", [])]
     order = [i for i in ids if i in samples]
     seen = set(order)
     order += sorted(i for i in samples if i not in seen)
-    return Run(Path(path), config, samples, order, expected=len(ids) or len(samples))
+    return Run(Path(path), config, samples, order, expected=len(ids) or len(samples), errors=errors)
 
 
 @dataclass
@@ -133,5 +142,5 @@ def align(a: Run, b: Run) -> Paired:
         warnings.append(f"{len(differ)} shared id(s) have different question text (e.g. id {differ[0]}): same gold, edited question?")
     for r in (a, b):
         if not r.complete:
-            warnings.append(f"{r.name} is incomplete ({len(r.samples)}/{r.expected} questions): rerun its eval command to finish it")
+            warnings.append(f"{r.name} is {r.status} questions: rerun its eval command to finish it")
     return Paired(a, b, shared, [i for i in a.order if i not in b.samples], [i for i in b.order if i not in a.samples], warnings)

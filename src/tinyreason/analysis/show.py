@@ -62,7 +62,8 @@ def render(run: Run, qid: int, console: Console, max_chars: int | None = None) -
     s = sample_of(run, qid)
     gold = str(s["gold"])
     pos = run.order.index(qid) + 1
-    console.print(Panel(Text(str(s.get("question", ""))), title=f"{run.name} · id {qid} · #{pos} of {len(run.order)} in subset order · {run.label}"))
+    console.print(Panel(Text(str(s.get("question", ""))), title=f"{run.name} · id {qid} · #{pos} of {len(run.order)} in subset order · {run.label}"),
+                  soft_wrap=False)  # the question wraps inside its panel, whole
     console.print(f"gold: [bold]{gold}[/]")
     table = Table("#", "stage", "tokens", "prompt tok", "finish", "answer", "strict", "", title="completions")
     gens = s.get("generations") or []
@@ -100,7 +101,7 @@ def render_training_watch(run_dir: Path, console: Console, qid: int | None = Non
     ids = [qid] if qid is not None else first.order
     for i in ids:
         s = sample_of(first, i)
-        console.print(Panel(Text(str(s.get("question", ""))), title=f"{run_dir.name} · dev question id {i} · gold {s['gold']}"))
+        console.print(Panel(Text(str(s.get("question", ""))), title=f"{run_dir.name} · dev question id {i} · gold {s['gold']}"), soft_wrap=False)
         for step_path in steps:
             _render_step(run_dir, step_path, i, console, max_chars)
 

@@ -37,6 +37,26 @@ def _cuda() -> bool:
     return torch.cuda.is_available()
 
 
+# what each backend needs beyond the package itself (`tinyreason backends` shows whether it is there)
+_NEEDS = {"vllm": ("module", "vllm", "pip install -e '.[vllm]' (CUDA)"),
+          "openvino": ("module", "openvino_genai", "pip install -e '.[openvino]'"),
+          "openai": ("module", "openai", "pip install -e '.[api]'"),
+          "llamacpp": ("server", "llama-server", "pip install -e '.[llamacpp]', or put a llama-server on PATH")}
+
+
+def installed(name: str) -> tuple[bool, str]:
+    """(whether backend `name` can run in this install, what to install when it cannot)."""
+    what, thing, how = _NEEDS.get(name, ("", "", ""))
+    if what == "module" and not _installed(thing):
+        return False, f"needs {thing}: {how}"
+    if what == "server":
+        from tinyreason.backends.llamacpp import find_server
+
+        if find_server(thing) is None:
+            return False, f"needs {thing}: {how}"
+    return True, ""
+
+
 def candidates(model: str) -> list[tuple[str, str]]:
     """(backend, why it fits this machine) in order of preference; hf always last."""
     out: list[tuple[str, str]] = []

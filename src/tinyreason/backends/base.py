@@ -115,6 +115,11 @@ class MissingDependency(ImportError):
     pass
 
 
+class FatalBackendError(RuntimeError):
+    """A failure every question would hit (a bad key, an unknown model): the run stops at once with the
+    message, instead of recording it as an error of each question (tinyreason.evaluate)."""
+
+
 def backend_class(name: str) -> type:
     if name not in _REGISTRY:
         raise ValueError(f"unknown backend '{name}': choose one of {', '.join(backend_names())}")

@@ -38,7 +38,7 @@ import openai
 from pydantic import Field
 
 from tinyreason import progress
-from tinyreason.backends.base import BackendConfig, ConfiguredBackend
+from tinyreason.backends.base import BackendConfig, ConfiguredBackend, FatalBackendError
 from tinyreason.types import Chat, Completion, FinishReason, SamplingParams
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,12 @@ NO_KEY = "EMPTY"  # local servers (vLLM, llama.cpp) accept any key; the client i
 
 
 class OpenAIRequestError(ValueError):
-    """The server refused the request in a way retrying cannot fix (401/403/404/400...)."""
+    """The server answered in a way retrying cannot fix: a refusal (OpenAIConfigError) or a body that is not
+    the chat-completions format (a wrong URL, usually: the questions of that batch are errors)."""
+
+
+class OpenAIConfigError(OpenAIRequestError, FatalBackendError):
+    """401/403/404/400/422: the key, model or request is wrong for every question, so the run stops."""
 
 
 def public_url(url: str) -> str:
@@ -160,7 +165,7 @@ class OpenAIBackend(ConfiguredBackend):
                 resp = self._request(chat, params, want, seed=params.seed + round_no)
             except (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError, openai.BadRequestError,
                     openai.UnprocessableEntityError) as e:
-                raise OpenAIRequestError(self._fatal_message(e)) from None
+                raise OpenAIConfigError(self._fatal_message(e)) from None
             except openai.APIError as e:  # retries used up (429/5xx/timeout/connection)
                 return got + [self._error(self._gave_up(e))] * want
             except json.JSONDecodeError:

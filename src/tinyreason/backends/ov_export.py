@@ -25,17 +25,19 @@ The tiny test Qwen2 exports in ~3 s; the 0.5B reference model in about half a mi
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import hashlib
 import inspect
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Iterator, Literal
 
 import numpy as np
 
@@ -100,14 +102,37 @@ def ensure_exported(source: str, weight_format: str, *, revision: str | None = N
     if (out / EXPORT_RECORD).is_file() and is_openvino_folder(out):
         return out, {**json.loads((out / EXPORT_RECORD).read_text()), "cached": True}
     out.parent.mkdir(parents=True, exist_ok=True)
+    what = f"{source}" + (f" with the adapter {adapter} merged" if adapter else "")
+    print(f"openvino: exporting {what} to OpenVINO ({weight_format} weights) once, into {out} "
+          "(about a minute on 2 cores; later runs reuse it)", file=sys.stderr, flush=True)
     tmp = Path(tempfile.mkdtemp(prefix=out.name + ".", dir=out.parent))  # atomic: a killed export leaves no half folder
     try:
-        record = export(source, tmp, weight_format, revision=revision, adapter=adapter)
+        with _quiet():
+            record = export(source, tmp, weight_format, revision=revision, adapter=adapter)
         shutil.rmtree(out, ignore_errors=True)
         tmp.rename(out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out, {**record, "cached": False}
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """The export says one line (above); the libraries' FutureWarnings and NNCF's bit-width table are noise."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", UserWarning)
+            yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 def export(source: str, out: Path, weight_format: str, *, revision: str | None = None, adapter: str | None = None) -> dict[str, Any]:
@@ -233,8 +258,11 @@ def compress_weights(ov_model: Any, weight_format: str) -> None:
     """int8/int4 through NNCF (weights only; activations stay float), bf16 by rounding the float32 weight
     constants; fp16 is done by save_model, fp32 leaves them."""
     if weight_format in ("int8", "int4"):
+        import logging
+
         import nncf
 
+        nncf.set_log_level(logging.ERROR)  # its bit-width table is noise next to the export's one line
         if weight_format == "int8":
             nncf.compress_weights(ov_model, mode=nncf.CompressWeightsMode.INT8_ASYM)
         else:

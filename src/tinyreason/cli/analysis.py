@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import json
+
 from pathlib import Path
 from typing import Optional
 
@@ -50,9 +52,10 @@ def compare_cmd(run_a: Path = typer.Argument(..., help="run A (the reference)"),
         for w in pair.warnings:
             console.print(f"[yellow]warning:[/] {w}")
         t = transitions(pair)
-        table = Table("", f"B right ({b.name})", f"B wrong ({b.name})", title=f"B = {b.label} vs A = {a.label}, {t.n} questions")
-        table.add_row(f"A right ({a.name})", f"{t.both_right} both right", f"[red]{t.regressed} regressed[/]")
-        table.add_row(f"A wrong ({a.name})", f"[green]{t.fixed} fixed[/]", f"{t.both_wrong} both wrong")
+        name_a, name_b = (str(a.path), str(b.path)) if a.name == b.name else (a.name, b.name)  # runs, not methods, are the sides
+        table = Table("", f"B right ({name_b})", f"B wrong ({name_b})", title=f"B = {name_b} ({b.label}) vs A = {name_a} ({a.label}), {t.n} questions")
+        table.add_row(f"A right ({name_a})", f"{t.both_right} both right", f"[red]{t.regressed} regressed[/]")
+        table.add_row(f"A wrong ({name_a})", f"[green]{t.fixed} fixed[/]", f"{t.both_wrong} both wrong")
         console.print(table)
         console.print(
             f"A {pct(t.acc_a)} → B {pct(t.acc_b)}: Δ {pp(t.delta)}, exact McNemar p = {t.p_value:.4g} "
@@ -64,21 +67,36 @@ def compare_cmd(run_a: Path = typer.Argument(..., help="run A (the reference)"),
     _guard(go)
 
 
+def _not_a_run(path: Path) -> str | None:
+    """Why `path` is not an eval run directory (None when it is one)."""
+    if not path.is_dir():
+        return "not a directory"
+    config = path / "config.json"
+    if not config.is_file():
+        return "not a run directory (no config.json: a training, protocol or audit folder?)"
+    try:
+        kind = json.loads(config.read_text()).get("kind", "eval")
+    except (json.JSONDecodeError, AttributeError):
+        return None  # load_run says what is wrong with it
+    return None if kind == "eval" else f"not an eval run directory (its config.json is a {kind} run's)"
+
+
 @app.command("leaderboard")
 def leaderboard_cmd(
     runs: list[Path] = typer.Argument(..., help="run directories"),
     baseline: Optional[Path] = typer.Option(None, help="baseline run (default: the first RUN)"),
     out: Path = typer.Option(Path("results"), help="output folder for LEADERBOARD.md, leaderboard.csv and PNGs"),
+    include_incomplete: bool = typer.Option(False, help="give incomplete runs (missing or failed questions) a verdict too, marked incomplete"),
 ) -> None:
     """LEADERBOARD.md + CSV + PNGs: accuracy with Wilson CI, Δ vs baseline with McNemar p, cost, mirage."""
     from tinyreason.analysis.leaderboard import write_leaderboard
     from tinyreason.analysis.mirage import pct, pp
 
     def go() -> None:
-        dirs = [r for r in runs if r.is_dir()]
+        dirs = [r for r in runs if _not_a_run(r) is None]
         for r in runs:
-            if not r.is_dir():  # e.g. a log file caught by runs/bench/*
-                console.print(f"[yellow]warning:[/] skipping {r}: not a directory")
+            if r not in dirs:  # a log file, a training run, a protocol or audit folder caught by results/runs/*
+                console.print(f"[yellow]warning:[/] skipping {r}: {_not_a_run(r)}")
         if not dirs:
             fail("no run directories given")
         loaded = _load(dirs)
@@ -90,7 +108,7 @@ def leaderboard_cmd(
             else:
                 base = _load([baseline])[0]
                 loaded.insert(0, base)
-        rows, files = write_leaderboard(loaded, base, out)
+        rows, files = write_leaderboard(loaded, base, out, include_incomplete)
         for r in rows:
             d = "baseline" if r.delta is None else f"Δ {pp(r.delta)} p={r.p_value:.3g} {r.verdict}"
             console.print(f"{r.name:30s} {r.run.label:24s} {pct(r.accuracy):>6s} ({r.correct}/{r.n})  {d}  {r.tokens:.0f} tok/q")

@@ -14,7 +14,9 @@ from typing import Any, NoReturn
 import typer
 from rich.console import Console
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Can a small instruct LLM be made to reason? Measure it.")
+# rich_markup_mode=None: click's plain help. Typer's rich help (typer 0.29 with click 8.5) shows every flag as
+# `--version <bool>`, as if it took a value; the plain help shows flags as flags.
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None, help="Can a small instruct LLM be made to reason? Measure it.")
 console = Console(soft_wrap=True)  # never hard-wrap messages: paths in them must stay copyable, and tests must not depend on terminal width
 from tinyreason.spec import DEFAULT_MODEL, slug  # noqa: F401  (re-exported for the command modules)
 
@@ -71,6 +73,9 @@ def parse_key_values(pairs: list[str], flag: str) -> dict[str, Any]:
 def print_metrics(m: dict[str, Any], out: Path) -> None:
     lo, hi = m["ci95"]
     line = f"accuracy {m['accuracy']:.1%} ({m['correct']}/{m['total']}, 95% CI {lo:.1%}–{hi:.1%})"
+    expected = m.get("expected_total")
+    if expected and m.get("answered", m["total"]) < expected:
+        line += f" · answered {m.get('answered', m['total'])} of {expected} (incomplete)"
     line += f" · strict {m['strict']['accuracy']:.1%}"
     if "pass_at_k" in m:
         line += f" · pass@k {m['pass_at_k']['accuracy']:.1%}"

@@ -56,6 +56,7 @@ def eval_cmd(
     dtype: Optional[str] = typer.Option(None, help="auto, bfloat16, float16, float32"),
     batch_size: Optional[int] = typer.Option(None, help="sequences per generate call (default: the backend's)"),
     skip_bad_rows: bool = typer.Option(False, help="skip malformed data rows (counted in metrics) instead of failing"),
+    max_errors: int = typer.Option(5, help="stop after this many failed questions in a row (0: never); a rerun retries every failed question"),
     base_url: Optional[str] = typer.Option(None, help="server URL, e.g. http://127.0.0.1:8000/v1 (openai backend)"),
     api_key_env: Optional[str] = typer.Option(None, help="environment variable holding the API key (openai backend; never stored)"),
     concurrency: Optional[int] = typer.Option(None, help="requests in flight at once (openai backend)"),
@@ -78,7 +79,8 @@ def eval_cmd(
     b_opts = backend_options(backend_option, **b_flags)
     try:
         spec = EvalSpec(model=model, method=method, method_options=m_opts, backend=backend, backend_options=b_opts, data=data,
-                        split=split, limit=limit, seed=seed, subset_from=subset_from, skip_bad_rows=skip_bad_rows, out=out)
+                        split=split, limit=limit, seed=seed, subset_from=subset_from, skip_bad_rows=skip_bad_rows, out=out,
+                        max_errors=max_errors)
     except ValidationError as e:
         fail(spec_errors(e, {**given_as(m_flags, option, "-o"), **given_as(b_flags, backend_option, "-b")}))
     try:
@@ -86,9 +88,35 @@ def eval_cmd(
     except (ValueError, DataError, RunError, OSError, ImportError) as e:
         fail(str(e))
     except KeyboardInterrupt:
-        console.print(f"[yellow]interrupted[/]: finished questions are saved in {spec.run_dir()}; rerun the same command to resume")
+        console.print(f"[yellow]interrupted[/]: {saved_note(spec.run_dir())}; rerun the same command to resume")
         raise typer.Exit(130) from None
     print_metrics(metrics, out_dir)
+    exit_on_errors(metrics)
+
+
+ERRORS_EXIT = 3  # generations failed: the run is incomplete (130 is an interruption, 2 a usage error, 1 a failure)
+
+
+def exit_on_errors(metrics: dict[str, Any]) -> None:
+    from tinyreason.spec import error_summary
+
+    line = error_summary(metrics)
+    if line:
+        console.print(f"[bold red]incomplete[/]: {line}", highlight=False)
+        raise typer.Exit(ERRORS_EXIT)
+
+
+def saved_note(run_dir: Path) -> str:
+    """What an interrupted run kept: how many questions are saved, of how many."""
+    from tinyreason.runs import RunDir, RunError
+
+    run = RunDir(run_dir)
+    try:
+        total = len(run.config().get("subset", {}).get("ids", []))
+        kept = sum(1 for _ in run.iter_samples())
+    except (RunError, OSError):
+        return f"nothing was saved yet (no run in {run_dir})"
+    return f"{kept} of {total} questions are saved in {run_dir}" + (" (a batch in flight is asked again)" if kept < total else "")
 
 
 def given_as(flags: dict[str, Any], pairs: list[str], short: str) -> dict[str, str]:
@@ -131,12 +159,13 @@ def metrics_cmd(run_dir: Path = typer.Argument(..., help="run directory")) -> No
         run = RunDir(run_dir)
         cfg = run.config()
         samples = run.samples()
-        m = compute_metrics(samples, expected_total=len(cfg["subset"]["ids"]))
+        m = compute_metrics(samples, expected_total=len(cfg["subset"]["ids"]), errors=list(run.errors({int(s["id"]) for s in samples}).values()))
         m["skipped_rows"] = len(cfg.get("skipped_rows", []))
         run.write_metrics(m)
     except RunError as e:
         fail(str(e))
     print_metrics(m, run_dir)
+    exit_on_errors(m)
 
 
 @app.command("methods")
@@ -147,10 +176,15 @@ def methods_cmd() -> None:
 
     for name in method_names():
         cls = method_class(name)
-        doc = (sys.modules[cls.__module__].__doc__ or "").strip().splitlines()
-        console.print(f"[bold]{name}[/] — {doc[0] if doc else ''}")
+        console.print(f"[bold]{name}[/] — {first_paragraph(cls.__doc__ or sys.modules[cls.__module__].__doc__)}", highlight=False)
         for field, info in cls.Config.model_fields.items():
-            console.print(f"    {field} = {info.default!r}: {info.description}")
+            console.print(f"    {field} = {info.get_default(call_default_factory=True)!r}: {info.description}", highlight=False, markup=False)
+
+
+def first_paragraph(doc: str | None) -> str:
+    """A docstring's first paragraph as one line (a sentence that runs over lines is kept whole)."""
+    lines = (doc or "").strip().split("\n\n", 1)[0].splitlines()
+    return " ".join(line.strip() for line in lines)
 
 
 @app.command("prompts")
@@ -175,16 +209,20 @@ def prompts_cmd(name: Optional[str] = typer.Argument(None, help="one prompt (a n
 @app.command("backends")
 def backends_cmd() -> None:
     """List the generation backends, whether each is installed, and its options (-b KEY=VALUE)."""
+    from rich.markup import escape
+
+    from tinyreason.backends.auto import installed
     from tinyreason.backends.base import MissingDependency, backend_class, backend_names
 
     for name in backend_names():
         try:
             cls = backend_class(name)
         except MissingDependency as e:
-            console.print(f"[bold]{name}[/] — [yellow]not installed[/]: {e}")
+            console.print(f"[bold]{name}[/] [yellow](not installed)[/] — {e}", highlight=False)
             continue
-        doc = (sys.modules[cls.__module__].__doc__ or "").strip().splitlines()
-        console.print(f"[bold]{name}[/] — {doc[0] if doc else ''}")
+        ok, how = installed(name)
+        state = "[green](installed)[/]" if ok else f"[yellow](not installed: {escape(how)})[/]"
+        console.print(f"[bold]{name}[/] {state} — {first_paragraph(sys.modules[cls.__module__].__doc__)}", highlight=False)
         for field, info in cls.Config.model_fields.items():
-            default = "required" if info.is_required() else repr(info.default)
-            console.print(f"    {field} = {default}: {info.description}")
+            default = "required" if info.is_required() else repr(info.get_default(call_default_factory=True))
+            console.print(f"    {field} = {default}: {info.description}", highlight=False, markup=False)

@@ -33,6 +33,8 @@ class PALSCConfig(ProgramConfig, SampledConfig):
 
 @register_method
 class PAL(ProgramMethod):
+    """Program-aided reasoning: the model writes one Python program, a sandbox runs it, the grader reads its result."""
+
     name = "pal"
     Config = ProgramConfig
 
@@ -44,6 +46,8 @@ class PAL(ProgramMethod):
 
 @register_method
 class PALSC(ProgramMethod):
+    """Self-consistency over programs: n sampled programs, each run in the sandbox, a majority vote over their results."""
+
     name = "pal-sc"
     Config = PALSCConfig
 

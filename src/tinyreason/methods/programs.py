@@ -118,16 +118,21 @@ def run_programs(gens: list[Generation], config: ProgramConfig) -> None:
     programs = [extract_program(g.text) for g in gens]
     todo = [i for i, p in enumerate(programs) if p is not None]
 
+    unavailable: dict[int, str] = {}
+
     def one(i: int) -> SandboxResult:
         try:
             return execute(programs[i] or "", timeout_s=config.timeout_s, memory_mb=config.memory_mb, isolation=config.isolation)
-        except SandboxUnavailable as e:  # one sandbox failed (preflight proved it can run): this program fails, not the batch
+        except SandboxUnavailable as e:  # the sandbox did not start: not the program's fault, so an error, never a wrong answer
+            unavailable[i] = f"the sandbox did not start: {e}"[:500]
             return SandboxResult(None, stdout="", error=f"died: the sandbox failed: {e}"[:500], timed_out=False, status="died")
 
     with ThreadPoolExecutor(max_workers=config.workers) as pool:
         results: dict[int, SandboxResult] = dict(zip(todo, pool.map(one, todo), strict=True))
     for i, g in enumerate(gens):
         record_result(g, programs[i], results.get(i))
+        if i in unavailable:
+            g.extra["error"] = unavailable[i]  # the question becomes an error (evaluate), asked again on a rerun
 
 
 class ProgramMethod(Method):

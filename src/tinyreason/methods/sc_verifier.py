@@ -39,7 +39,8 @@ class SCVerifierConfig(SampledConfig):
     verify_max_new_tokens: int = Field(32, ge=1, description="generation budget of one verdict")
     gate: float = Field(0.6, ge=0, le=1, description="least audit accuracy that lets the method run")
     force: bool = Field(False, description="run without a passing audit (recorded in the run config)")
-    audit_dir: str = Field(DEFAULT_AUDIT_DIR, description="where `tinyreason audit-verifier` wrote its results")
+    audit_dir: str = Field(DEFAULT_AUDIT_DIR, description="where `tinyreason audit-verifier` wrote its results",
+                           json_schema_extra={"identity": False})  # where the audit lies, not what it found (preflight records that)
     incorrect_weight: float = Field(0.0, ge=0, le=1, description="vote weight of a sample judged INCORRECT")
     unparseable_weight: float = Field(0.5, ge=0, le=1, description="vote weight of a sample whose verdict could not be read")
 

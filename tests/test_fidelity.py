@@ -1,0 +1,54 @@
+"""FIDELITY.md: two runs of the same evaluation by other means (a `same_as` twin in a recipe) — agreement of
+text and answer, McNemar, the paired MDE — and `also_runs`: another run root's evals on the same pages."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from runfab import make_run, simple_samples
+from tiny import PROBLEMS
+from tinyreason.analysis.fidelity import agreement
+from tinyreason.analysis.loading import load_run
+from tinyreason.answers import parse_gold
+from tinyreason.cli import app
+
+RECIPE = """\
+vars: {rules: null, data: null}
+runs: RUNS
+results: PAGES
+baseline: greedy
+also_runs: [OTHER]
+defaults:
+  eval: {model: "${rules}", backend: scripted, data: "${data}", limit: 4}
+experiments:
+  - {name: greedy, kind: eval, config: {method: greedy}}
+  - {name: greedy-b1, kind: eval, same_as: greedy, config: {method: greedy, method_options: {max_new_tokens: 64}}}
+"""
+
+
+def test_agreement_counts_text_answers_and_the_paired_test(tmp_path: Path) -> None:
+    a = load_run(make_run(tmp_path / "a", simple_samples([0, 1, 2, 3], {0, 1})))
+    b = load_run(make_run(tmp_path / "b", simple_samples([0, 1, 2, 3], {0, 2})))
+    r = agreement(a, b)
+    assert (r.n, r.same_answer, r.same_text, r.fixed, r.regressed, r.acc_a, r.acc_b) == (4, 2, 2, 1, 1, 0.5, 0.5)
+    assert r.p_value == 1.0 and r.mde > 0
+
+
+def test_a_same_as_twin_gets_a_fidelity_page_and_also_runs_join_the_leaderboard(gsm8k_file: Path, tmp_path: Path) -> None:
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps([{"match": q, "responses": [f"So #### {parse_gold(a)}"]} for q, a in PROBLEMS]))
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(RECIPE.replace("RUNS", str(tmp_path / "runs")).replace("PAGES", str(tmp_path / "pages")).replace("OTHER", str(tmp_path / "other")))
+    args = ["reproduce", "--recipe", str(recipe), "--var", f"rules={rules}", "--var", f"data={gsm8k_file}", "--no-progress"]
+    res = CliRunner().invoke(app, args, catch_exceptions=False, env={"COLUMNS": "300"})
+    assert res.exit_code == 0, res.output
+    page = (tmp_path / "pages" / "FIDELITY.md").read_text()
+    assert "| greedy (scripted, batch 16) | greedy-b1 (scripted, batch 16) | 4 | 4 (100%) | 4 (100%) |" in page
+    shutil.copytree(tmp_path / "runs" / "greedy", tmp_path / "other" / "copy")  # a run of another root (another prompt, say)
+    res = CliRunner().invoke(app, [*args, "--pages-only"], catch_exceptions=False, env={"COLUMNS": "300"})
+    assert res.exit_code == 0, res.output
+    assert "| copy |" in (tmp_path / "pages" / "LEADERBOARD.md").read_text()
