@@ -1,6 +1,8 @@
 """GSM8K from the Hugging Face Hub or a local JSONL file, gold parsing, and the seeded subset.
 
     load_problems("openai/gsm8k", split="test")        # Hub (datasets), config "main"
+    load_problems("gsm8k:test")                         # the copy shipped in the package (sha256-pinned)
+    load_problems(None, "test")                         # the Hub when reachable, else the shipped copy (said once)
     load_problems("path/to/test.jsonl")                 # local, same fields: question, answer
     ids = subset_ids(len(problems), limit=600, seed=42) # the same ids on every machine
 
@@ -13,8 +15,10 @@ itself a uniformly random 100-subset, which the mirage check uses.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +29,10 @@ from tinyreason.types import Problem
 HUB_DATASET = "openai/gsm8k"
 HUB_CONFIG = "main"
 SPLITS = ("test", "train")
+# GSM8K as shipped in the package (data_files/gsm8k, MIT): each split pinned by the sha256 of its file
+PACKAGED = {"test": "3730d312f6e3440559ace48831e51066acaca737f6eabec99bccb9e4b3c39d14",
+            "train": "17f347dc51477c50d4efb83959dbb7c56297aba886e5544ee2aaed3024813465"}
+PACKAGED_PREFIX = "gsm8k:"
 
 
 class DataError(ValueError):
@@ -147,13 +155,49 @@ def load_hub(name: str = HUB_DATASET, split: str = "test", *, skip_bad_rows: boo
     return Dataset(source=f"hub:{name}/{HUB_CONFIG}", split=split, problems=problems, skipped=skipped)
 
 
+def packaged_path(split: str) -> Path:
+    if split not in PACKAGED:
+        raise DataError(f"gsm8k:{split}: the package ships GSM8K's {' and '.join(PACKAGED)} splits (gsm8k:test, gsm8k:train)")
+    return Path(__file__).resolve().parent / "data_files" / "gsm8k" / f"{split}.jsonl"
+
+
+def load_packaged(split: str, *, skip_bad_rows: bool = False) -> Dataset:
+    """GSM8K as shipped in the package, its sha256 checked (a changed file is refused, never used)."""
+    path = packaged_path(split)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "missing"
+    if digest != PACKAGED[split]:
+        raise DataError(f"{path}: the packaged GSM8K {split} split is {digest[:12]}, not the pinned {PACKAGED[split][:12]}: reinstall tinyreason")
+    ds = load_jsonl(path, skip_bad_rows=skip_bad_rows)
+    return Dataset(source=f"{PACKAGED_PREFIX}{split} (tinyreason's copy, sha256 {digest[:12]})", split=split, problems=ds.problems, skipped=ds.skipped)
+
+
 def load_problems(data: str | None = None, split: str = "test", *, skip_bad_rows: bool = False) -> Dataset:
-    """`data` is a local .jsonl path, or a Hub dataset id (default openai/gsm8k)."""
+    """`data` is a local .jsonl path, `gsm8k:SPLIT` (the packaged copy), or a Hub dataset id. None: the
+    Hub's openai/gsm8k when the Hub is reachable, else the packaged copy (said once on stderr)."""
     if data is None:
-        return load_hub(HUB_DATASET, split, skip_bad_rows=skip_bad_rows)
+        return _default(split, skip_bad_rows)
+    if data.startswith(PACKAGED_PREFIX):
+        return load_packaged(data[len(PACKAGED_PREFIX):], skip_bad_rows=skip_bad_rows)
     if data.endswith(".jsonl") or Path(data).exists():
         return load_jsonl(data, skip_bad_rows=skip_bad_rows)
     return load_hub(data, split, skip_bad_rows=skip_bad_rows)
+
+
+def _default(split: str, skip_bad_rows: bool) -> Dataset:
+    from huggingface_hub import constants
+
+    from tinyreason.hub import unreachable
+
+    why = "HF_HUB_OFFLINE is set" if constants.HF_HUB_OFFLINE else unreachable(constants.ENDPOINT)
+    if why is None:
+        return load_hub(HUB_DATASET, split, skip_bad_rows=skip_bad_rows)
+    _say_once(f"note: GSM8K {split} from tinyreason's packaged copy (gsm8k:{split}, sha256-pinned): the Hub is not reachable ({why})")
+    return load_packaged(split, skip_bad_rows=skip_bad_rows)
+
+
+@functools.lru_cache(maxsize=None)
+def _say_once(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def select(dataset: Dataset, limit: int | None, seed: int, *, from_end: bool = False) -> list[Problem]:

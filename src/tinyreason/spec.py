@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 DEFAULT_MODEL = "Qwen/Qwen2.5-0.5B-Instruct"
 
@@ -28,12 +28,12 @@ class EvalSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
 
-    model: str = Field(DEFAULT_MODEL, description="Hub id, local model folder, or local .gguf file")
+    model: str = Field(DEFAULT_MODEL, description="Hub id, local model folder, local .gguf file, or `reference` (fetched by `tinyreason fetch-model reference`)")
     method: str = Field("greedy", description="inference method (see `tinyreason methods`)")
     method_options: dict[str, Any] = Field(default_factory=dict, description="options of the method's Config (n, temperature, prompt, ...)")
     backend: str = Field("auto", description="generation backend (see `tinyreason backends`; auto picks the fastest installed for the machine and model)")
     backend_options: dict[str, Any] = Field(default_factory=dict, description="options of the backend's Config besides model (dtype, adapter, ...)")
-    data: str | None = Field(None, description="local GSM8K .jsonl (None: openai/gsm8k from the Hub)")
+    data: str | None = Field(None, description="local GSM8K .jsonl, gsm8k:test / gsm8k:train (the packaged copy), or None: the Hub when reachable, else the packaged copy")
     split: Literal["test", "train"] = Field("test", description="Hub split (a local file is its own split)")
     limit: int = Field(600, ge=1, description="questions in the seeded subset (>= the split size takes all)")
     seed: int = Field(42, description="subset seed, and the method's sampling seed unless method_options sets one")
@@ -41,6 +41,13 @@ class EvalSpec(BaseModel):
     skip_bad_rows: bool = Field(False, description="skip malformed data rows (counted in metrics) instead of failing")
     max_errors: int = Field(5, ge=0, description="stop after this many failed questions in a row (0: never stop); failed questions are asked again on a rerun")
     out: Path | None = Field(None, description="run directory (default runs/<model>-<method>-<split><limit>-s<seed>)")
+
+    @field_validator("model")
+    @classmethod
+    def _reference(cls, model: str) -> str:
+        from tinyreason.reference_model import resolve
+
+        return resolve(model)  # `reference` -> its cached folder (the run records the path), or the fix
 
     @model_validator(mode="after")
     def _check_plugins(self) -> "EvalSpec":

@@ -7,7 +7,7 @@
     tinyreason metrics runs/local                      # recompute metrics.json from samples.jsonl
 """
 
-from tinyreason.cli import analysis, distill, evaluate, grpo, methods, reproduce, train  # noqa: F401  (register commands)
+from tinyreason.cli import analysis, distill, evaluate, fetch, grpo, methods, reproduce, train  # noqa: F401  (register commands)
 from tinyreason.cli.app import app
 
 __all__ = ["app"]

@@ -35,7 +35,7 @@ def backend_options(backend_option: list[str], **given: Any) -> dict[str, Any]:
 
 @app.command("eval")
 def eval_cmd(
-    model: str = typer.Option(DEFAULT_MODEL, help="Hub id, local model folder, or local .gguf file"),
+    model: str = typer.Option(DEFAULT_MODEL, help="Hub id, local model folder, local .gguf file, or `reference` (see `tinyreason fetch-model`)"),
     method: str = typer.Option("greedy", help="inference method (see `tinyreason methods`)"),
     n: Optional[int] = typer.Option(None, help="samples per question (sampling methods; sc default 5)"),
     temperature: Optional[float] = typer.Option(None, help="sampling temperature (sampling methods; default 0.7)"),
@@ -46,7 +46,7 @@ def eval_cmd(
     limit: int = typer.Option(600, help="questions in the seeded subset (>= the split size takes all)"),
     seed: int = typer.Option(42, help="subset and sampling seed"),
     subset_from: str = typer.Option("start", help="start, or end: read the seeded order from its end (a dev slice of train disjoint from what training takes)"),
-    data: Optional[str] = typer.Option(None, help="local GSM8K .jsonl (default: openai/gsm8k from the Hub)"),
+    data: Optional[str] = typer.Option(None, help="local GSM8K .jsonl, or gsm8k:test / gsm8k:train (the copy shipped with tinyreason); default: the Hub's openai/gsm8k when reachable, else the shipped copy"),
     split: str = typer.Option("test", help="Hub split: test or train"),
     out: Optional[Path] = typer.Option(None, help="run directory (default runs/<model>-<method>-<split><limit>-s<seed>)"),
     backend: str = typer.Option("auto", help="generation backend (see `tinyreason backends`); auto: vllm on CUDA, openvino on CPU, llamacpp for .gguf, if installed, else hf"),
