@@ -52,3 +52,24 @@ def test_a_same_as_twin_gets_a_fidelity_page_and_also_runs_join_the_leaderboard(
     res = CliRunner().invoke(app, [*args, "--pages-only"], catch_exceptions=False, env={"COLUMNS": "300"})
     assert res.exit_code == 0, res.output
     assert "| copy |" in (tmp_path / "pages" / "LEADERBOARD.md").read_text()
+
+
+def test_the_pngs_are_readable_n_shown_axis_fitted_labels_apart(tmp_path: Path) -> None:
+    """leaderboard.png: n beside every run, the axis ends near the highest interval; pareto.png: no minor tick
+    labels, and crowded point labels do not overlap."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from tinyreason.analysis.plots import Point, _place_labels, accuracy_bars
+
+    points = [Point(f"method-{i}", 0.2 + 0.003 * i, 0.17, 0.24 + 0.003 * i, 1000 + 20 * i, n=600 if i else 10) for i in range(6)]
+    assert points[0].name == "method-0 (n=10)" and points[1].name == "method-1 (n=600)"
+    accuracy_bars(points, tmp_path / "bars.png")
+    fig, ax = plt.subplots()
+    for p in points:
+        ax.plot(p.tokens, p.accuracy * 100, "o")
+    boxes = _place_labels(ax, fig, points)
+    assert len(boxes) == 6 and not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
+    plt.close(fig)

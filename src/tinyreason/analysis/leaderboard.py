@@ -52,7 +52,7 @@ class Row:
         return self.correct / self.n
 
     def point(self) -> Point:
-        return Point(self.name, self.accuracy, self.lo, self.hi, self.tokens, _COLOR[self.verdict])
+        return Point(self.name, self.accuracy, self.lo, self.hi, self.tokens, _COLOR[self.verdict], self.n)
 
 
 def _names(runs: list[Run]) -> list[str]:

@@ -24,6 +24,11 @@ class Point:
     hi: float
     tokens: float  # generated tokens per question
     color: str = "#4C72B0"
+    n: int = 0  # questions answered (shown: a 10-question run must not pass for a 600-question one)
+
+    @property
+    def name(self) -> str:
+        return f"{self.label} (n={self.n})" if self.n else self.label
 
 
 def _plt():
@@ -49,47 +54,77 @@ def pareto_front(points: list[Point]) -> list[Point]:
 
 
 def accuracy_bars(points: list[Point], path: Path) -> Path:
+    """Horizontal bars (long run names stay readable), each with its interval and n, the value in dark text
+    beyond the interval; the axis ends a little past the highest interval, not at 100%."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * len(points) + 2), 4))
-    xs = range(len(points))
+    fig, ax = plt.subplots(figsize=(8, max(2.5, 0.42 * len(points) + 1.4)))
+    ys = list(range(len(points)))[::-1]  # the first row on top
     accs = [p.accuracy * 100 for p in points]
     err = [[(p.accuracy - p.lo) * 100 for p in points], [(p.hi - p.accuracy) * 100 for p in points]]
-    ax.bar(xs, accs, yerr=err, capsize=5, color=[p.color for p in points], ecolor="black")
-    for x, a in zip(xs, accs):
-        ax.text(x, a / 2, f"{a:.1f}%", ha="center", color="white", fontsize=9)
-    ax.set_xticks(list(xs), [p.label for p in points], rotation=20, ha="right", fontsize=8)
-    ax.set_ylabel("accuracy (%), 95% Wilson interval")
-    ax.set_ylim(0, 100)
-    ax.set_title("GSM8K accuracy\ngreen: better than baseline, red: worse, blue: n.s., grey: baseline", fontsize=8)
+    ax.barh(ys, accs, xerr=err, capsize=3, color=[p.color for p in points], ecolor="#333333", height=0.6)
+    top = max((p.hi * 100 for p in points), default=100.0)
+    for y, p in zip(ys, points):
+        ax.text(p.hi * 100 + top * 0.015, y, f"{p.accuracy * 100:.1f}%", va="center", ha="left", color="#222222", fontsize=8)
+    ax.set_yticks(ys, [p.name for p in points], fontsize=8)
+    ax.set_xlim(0, min(100.0, top * 1.18 + 1))
+    ax.set_xlabel("accuracy (%), 95% Wilson interval")
+    ax.set_title("GSM8K accuracy — green: better than the baseline, red: worse, blue: n.s., grey: baseline or incomplete", fontsize=8)
+    ax.grid(axis="x", color="#DDDDDD", linewidth=0.6)
+    ax.set_axisbelow(True)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
 
 
+# where a point's label may go, in offset points, tried in order until one overlaps no label placed before
+_OFFSETS = [(6, 4, "left"), (6, -11, "left"), (-6, 4, "right"), (-6, -11, "right"), (6, 14, "left"), (6, -21, "left"),
+            (-6, 14, "right"), (-6, -21, "right"), (6, 24, "left"), (-6, -31, "right")]
+
+
+def _place_labels(ax, fig, points: list[Point]) -> list:  # type: ignore[no-untyped-def]
+    """Annotate each point where its label overlaps no earlier label and stays inside the axes; the boxes placed."""
+    fig.canvas.draw()  # the axes' final place on the canvas, which the boxes are measured against
+    renderer = fig.canvas.get_renderer()
+    frame = ax.get_window_extent(renderer)
+    placed = []
+    for p in sorted(points, key=lambda q: (-q.accuracy, q.tokens)):
+        for k, (dx, dy, ha) in enumerate(_OFFSETS):
+            text = ax.annotate(p.label, (p.tokens, p.accuracy * 100), textcoords="offset points", xytext=(dx, dy), fontsize=7, ha=ha)
+            box = text.get_window_extent(renderer).expanded(1.05, 1.15)
+            inside = frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
+            if (inside and not any(box.overlaps(b) for b in placed)) or k == len(_OFFSETS) - 1:
+                placed.append(box)
+                break
+            text.remove()
+    return placed
+
+
 def pareto(points: list[Point], path: Path) -> Path:
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    fig, ax = plt.subplots(figsize=(7.5, 5))
     front = pareto_front(points)
     for p in points:
         on = p in front
         ax.errorbar(p.tokens, p.accuracy * 100, yerr=[[(p.accuracy - p.lo) * 100], [(p.hi - p.accuracy) * 100]],
                     fmt="o" if on else "x", color="#C44E52" if on else "#555555", capsize=3)  # fmt: skip
-        ax.annotate(p.label, (p.tokens, p.accuracy * 100), textcoords="offset points", xytext=(5, 5), fontsize=8)
     if len(front) > 1:
         ax.plot([p.tokens for p in front], [p.accuracy * 100 for p in front], "--", color="#C44E52", label="Pareto front")
-        ax.legend(loc="lower right")
+        ax.legend(loc="lower right", fontsize=8)
     if points and max(p.tokens for p in points) > 4 * max(1.0, min(p.tokens for p in points)):
-        from matplotlib.ticker import ScalarFormatter
+        from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter
 
         ax.set_xscale("log")
+        lo, hi = min(p.tokens for p in points), max(p.tokens for p in points)
+        ticks = [t for t in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000) if lo / 2 <= t <= hi * 2]
+        ax.xaxis.set_major_locator(FixedLocator(ticks))
         ax.xaxis.set_major_formatter(ScalarFormatter())
-        ax.xaxis.set_minor_formatter(ScalarFormatter())
-        ax.tick_params(axis="x", which="minor", labelsize=7)
+        ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collided (400 500600700800900)
     ax.set_xlabel("generated tokens per question")
     ax.set_ylabel("accuracy (%)")
-    ax.set_title("accuracy vs inference compute")
+    ax.set_title("accuracy vs inference compute (95% intervals)")
     fig.tight_layout()
+    _place_labels(ax, fig, points)
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
