@@ -99,7 +99,7 @@ def test_the_smoke_recipe_end_to_end_with_a_resume_and_a_failure(smoke, tmp_path
     resumed = (runs / "greedy" / "samples.jsonl").read_text().splitlines()
     assert resumed[:2] == kept and len(resumed) == 6 and len({json.loads(s)["id"] for s in resumed}) == 6
     assert results_of(out, "pages") == {"LEADERBOARD.md": "written", "INFERENCE_ANALYSIS.md": "written", "PROTOCOL.md": "written",
-                                        "OVERFIT_REPORT.md": "skipped"}
+                                        "site/index.html": "written", "OVERFIT_REPORT.md": "skipped"}
 
     before = {n: (runs / n / "samples.jsonl").read_bytes() for n in INFERENCE}
     code, out = smoke()
@@ -109,7 +109,8 @@ def test_the_smoke_recipe_end_to_end_with_a_resume_and_a_failure(smoke, tmp_path
     assert all(got[n] == "ran" for n in TRAINING + NEEDS_TRAINING), got
     assert before == {n: (runs / n / "samples.jsonl").read_bytes() for n in INFERENCE}  # done runs are left alone
     assert results_of(out, "pages") == {"LEADERBOARD.md": "written", "INFERENCE_ANALYSIS.md": "written", "PROTOCOL.md": "written",
-                                        "OVERFIT_REPORT.md": "written"}
+                                        "site/index.html": "written", "OVERFIT_REPORT.md": "written"}
+    assert (pages / "site" / "run-greedy.html").is_file() and (pages / "site" / "training.html").is_file()
     protocol_page = (pages / "PROTOCOL.md").read_text()
     assert "**Chosen: `cot`**" in protocol_page and "| `qwen-boxed` |" in protocol_page and "Please reason step by step" in protocol_page
     board = (pages / "LEADERBOARD.md").read_text()
@@ -156,7 +157,8 @@ def test_the_loop_skips_what_is_unavailable_and_runs_past_a_failure(gsm8k_file: 
                                       "after-someday": "skipped", "sc": "ran"}
     assert "DataError" in cells(res.output, "broken")[3] and "gsm8k.jsonl.missing" in cells(res.output, "broken")[3]
     assert cells(res.output, "someday")[3].startswith("not available: method 'not-yet-a-method' is not registered")
-    assert results_of(res.output, "pages") == {"LEADERBOARD.md": "written", "INFERENCE_ANALYSIS.md": "written", "OVERFIT_REPORT.md": "skipped"}
+    assert results_of(res.output, "pages") == {"LEADERBOARD.md": "written", "INFERENCE_ANALYSIS.md": "written", "site/index.html": "written",
+                                               "OVERFIT_REPORT.md": "skipped"}
     assert "| sc |" in (tmp_path / "pages" / "LEADERBOARD.md").read_text()
     res = runner.invoke(app, [*args, "--only", "sc,greedy"], catch_exceptions=False, env={"COLUMNS": "300"})
     assert res.exit_code == 0 and results_of(res.output) == {"greedy": "done", "sc": "done"}, res.output

@@ -26,7 +26,7 @@ and each experiment file one run:
 `${name}` takes a variable's value (a whole-value reference keeps its type: `${limit}` is an int). Command
 line values (`--var`, `--model`, ...) replace the index's vars; an unknown variable is an error. A variable
 whose value is `{chosen_by: EXPERIMENT}` takes what a protocol experiment chose (its choice.json under
-`runs`): an experiment that uses it needs that experiment (added to its `needs`), and until the choice exists
+`runs`; `pick: best` takes its best dev candidate instead, significant or not): an experiment that uses it needs that experiment (added to its `needs`), and until the choice exists
 it is "waiting" (reproduce loads it again once the protocol has run). `--var NAME=VALUE` fixes it instead. The name of
 an experiment is its file's stem unless it sets `name:`. Every problem in every file is reported at once,
 each with its file and line.
@@ -286,8 +286,9 @@ def load_recipe(path: str | Path, variables: dict[str, Any] | None = None, *, ru
     runs_root = Path(runs if runs is not None else index.runs)
     values = {**index.vars, **variables, "runs": str(runs_root)}
     chosen = {k: v for k, v in values.items() if isinstance(v, dict) and "chosen_by" in v}
-    problems: list[str] = [f"{doc.at(('vars', k))}: {k}: a chosen variable is {{chosen_by: EXPERIMENT}} and nothing else" for k, v in chosen.items() if set(v) != {"chosen_by"}]
-    values.update({k: Chosen(str(v["chosen_by"]), _chosen_value(runs_root / str(v["chosen_by"]))) for k, v in chosen.items()})
+    problems: list[str] = [f"{doc.at(('vars', k))}: {k}: a chosen variable is {{chosen_by: EXPERIMENT}} (and optionally pick: chosen|best), nothing else"
+                           for k, v in chosen.items() if not set(v) <= {"chosen_by", "pick"} or v.get("pick", "chosen") not in ("chosen", "best")]
+    values.update({k: Chosen(str(v["chosen_by"]), _chosen_value(runs_root / str(v["chosen_by"]), str(v.get("pick", "chosen")))) for k, v in chosen.items()})
     recipe = Recipe(path, values, runs_root, Path(results if results is not None else index.results), index.baseline,
                     also_runs=[Path(p) for p in index.also_runs], reload_args={"variables": variables, "runs": runs, "results": results, "settings": settings})
     unset: dict[str, set[str]] = {}
@@ -323,8 +324,9 @@ def _unset_line(name: str, where: str, doc: Located) -> str:
     return f"{doc.at(('vars', name))}: variable ${{{name}}} is not set (null), and {where.rsplit(': ', 1)[0]} needs it: pass --var {name}=VALUE{flag}"
 
 
-def _chosen_value(protocol_dir: Path) -> Any:
+def _chosen_value(protocol_dir: Path, pick: str) -> Any:
+    """The protocol's choice (`chosen`: what the rule kept) or its best dev candidate (`best`), None before it ran."""
     from tinyreason.protocol import read_choice
 
     choice = read_choice(protocol_dir)
-    return None if choice is None else choice["chosen"]
+    return None if choice is None else choice[pick]

@@ -14,6 +14,7 @@ The pages are rendered only from run directories, by the analysis functions the 
 results/LEADERBOARD.md + leaderboard.csv + PNGs (tinyreason leaderboard, against the recipe's baseline),
 results/PROTOCOL.md (the protocol experiments: every candidate prompt on the dev slice, and the choice),
 results/FIDELITY.md (each eval with `same_as:` against its twin: agreement, the noise floor),
+results/site/ (`tinyreason view` of every run: a static site to browse; rebuilt here, not committed),
 results/INFERENCE_ANALYSIS.md (tinyreason regressions: baseline vs every other eval) and
 results/OVERFIT_REPORT.md (tinyreason report overfit: the memorize experiments). Every eval experiment with
 at least one finished question is on them, whichever experiments this call ran.
@@ -217,6 +218,13 @@ def render_pages(recipe: Recipe) -> list[Outcome]:
         from tinyreason.protocol import write_protocol_page
 
         pages.append(_page("PROTOCOL.md", lambda: _files([write_protocol_page(protocols, out)], len(protocols), "protocols")))
+    site_dirs = [e.out for e in recipe.experiments if e.out.is_dir() and e.kind in ("eval", "protocol", "sft", "grpo", "memorize")]
+    site_dirs += [r.path for r in runs if r.path.parent != recipe.runs]  # the also_runs
+    if site_dirs:
+        from tinyreason.site import build_site
+
+        base_dir = recipe.get(recipe.baseline).out if recipe.baseline else None
+        pages.append(_page("site/index.html", lambda: f"{len(site_dirs)} run folders: {build_site(site_dirs, out / 'site', baseline=base_dir)[0]}"))
     audits = [e.out for e in recipe.experiments if e.kind == "memorize" and (e.out / MEMORIZATION).is_file()]
     if audits:
         pages.append(_page("OVERFIT_REPORT.md", lambda: _files([write_overfit(audits, out)], len(audits), "audits")))

@@ -180,3 +180,42 @@ def show_cmd(
     from tinyreason.analysis.show import render
 
     _guard(lambda: render(_load([run])[0], id, console, max_chars))
+
+
+@app.command("view")
+def view_cmd(
+    runs: list[Path] = typer.Argument(..., help="run directories (eval, training, or a folder of eval runs such as a protocol's)"),
+    out: Path = typer.Option(Path("site"), help="folder for the site (index.html and its pages)"),
+    baseline: Optional[Path] = typer.Option(None, help="baseline run (default: the run named greedy, else the first)"),
+    compare: Optional[list[Path]] = typer.Option(None, help="two runs to put side by side (repeat: --compare A --compare B)"),
+    serve: bool = typer.Option(False, "--serve", help="serve the site on 127.0.0.1 (loopback only) until Ctrl-C"),
+    port: int = typer.Option(8000, help="port for --serve"),
+) -> None:
+    """A static site of the runs: leaderboard, every question's raw generations, two runs side by side, training
+    curves. Self-contained (no network): open OUT/index.html from disk, or --serve it on loopback."""
+    from tinyreason.site import build_site
+
+    def go() -> None:
+        if compare is not None and len(compare) not in (0, 2):
+            fail("--compare takes two runs: --compare A --compare B")
+        index, skipped = build_site(runs, out, baseline=baseline, compare=tuple(compare) if compare else None)  # type: ignore[arg-type]
+        for s in skipped:
+            console.print(f"[yellow]warning:[/] skipped {s}")
+        console.print(f"wrote {index}")
+        if serve:
+            _serve(out, port)
+
+    _guard(go)
+
+
+def _serve(folder: Path, port: int) -> None:
+    import functools
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(folder))
+    with ThreadingHTTPServer(("127.0.0.1", port), handler) as httpd:
+        console.print(f"serving {folder} on http://127.0.0.1:{port}/ (Ctrl-C stops)")
+        try:
+            httpd.serve_forever()
+        except KeyboardInterrupt:
+            pass
