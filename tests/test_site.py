@@ -117,3 +117,40 @@ def _right(site: Path, i: int) -> bool:
     data = (site / "data" / "sc.js").read_text()
     rows = json.loads(data.split("] = ", 1)[1].rstrip().rstrip(";"))["rows"]
     return next(r["ok"] for r in rows if r["id"] == i)
+
+
+def test_serve_answers_on_loopback_only(site: Path, tmp_path: Path) -> None:
+    import socket
+    import sys
+    import time
+    import urllib.request
+
+    base, sc, _ = (tmp_path / "runs" / n for n in ("greedy", "sc", "sft"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "tinyreason", "view", str(base), str(sc), "--out", str(tmp_path / "served"), "--serve",
+                             "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/index.html", timeout=2) as r:
+                    assert r.status == 200 and b"Leaderboard" in r.read()
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read() if proc.stdout else ""
+                time.sleep(0.3)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_compare_puts_any_two_runs_side_by_side(tmp_path: Path) -> None:
+    base, sc, _ = _runs(tmp_path)
+    res = CliRunner().invoke(app, ["view", str(base), str(sc), "--out", str(tmp_path / "s"), "--compare", str(sc), "--compare", str(base)])
+    assert res.exit_code == 0, res.output
+    page = (tmp_path / "s" / "compare-sc--greedy.html").read_text()
+    assert "greedy against sc" in page and 'data-ids="[' in page
+    bad = CliRunner().invoke(app, ["view", str(base), "--out", str(tmp_path / "s2"), "--compare", str(sc), "--compare", str(base)])
+    assert bad.exit_code != 0 and "both must be among the runs given" in bad.output
