@@ -47,6 +47,7 @@ class Dataset:
     split: str
     problems: list[Problem]
     skipped: list[str] = field(default_factory=list)  # human-readable "file:line: reason"
+    task: dict | None = None  # a task file's fields (tinyreason.tasks); None for GSM8K as loaded here
 
     def fingerprint(self) -> str:
         """SHA-256 over ids, questions and golds: two runs on different data never look alike."""

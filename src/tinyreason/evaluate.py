@@ -35,6 +35,7 @@ from tinyreason.backends.base import Backend, FatalBackendError
 from tinyreason.data import Dataset, select
 from tinyreason.methods.base import Method
 from tinyreason.metrics import compute_metrics
+from tinyreason.plugins import records as plugin_records
 from tinyreason.progress import listening
 from tinyreason.runs import RunDir, check_resume, environment, now
 from tinyreason.types import Prediction, Problem, to_jsonable
@@ -55,6 +56,8 @@ def build_config(method: Method, dataset: Dataset, problems: list[Problem], limi
         "data": {"source": dataset.source, "split": dataset.split, "fingerprint": dataset.fingerprint(), "rows": len(dataset.problems)},
         "subset": subset,
         "skipped_rows": dataset.skipped,
+        **({"task": dataset.task} if dataset.task else {}),  # a task file's fields (GSM8K runs keep their old identity)
+        **({"plugins": plugin_records()} if plugin_records() else {}),  # an edited plug-in makes another run
     }
 
 

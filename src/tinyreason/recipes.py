@@ -57,6 +57,7 @@ class RecipeIndex(BaseModel):
     runs: str = Field("results/runs", description="root of the run directories (relative to the working directory)")
     results: str = Field("results", description="folder for LEADERBOARD.md, INFERENCE_ANALYSIS.md, OVERFIT_REPORT.md")
     baseline: str | None = Field("greedy", description="eval experiment every other is compared with")
+    include: list[str] = Field(default_factory=list, description="plug-in files (.py, relative to this file) loaded before the experiments are read")
     also_runs: list[str] = Field(default_factory=list, description="other run roots (e.g. the study under another prompt) whose eval runs the pages show beside this recipe's")
     defaults: dict[KindName, dict[str, Any]] = Field(default_factory=dict, description="per kind: config laid under each experiment's")
     experiments: list[str | dict[str, Any]] = Field(min_length=1, description="experiment files (beside this one) or inline experiments")
@@ -277,6 +278,12 @@ def load_recipe(path: str | Path, variables: dict[str, Any] | None = None, *, ru
     path = Path(path)
     doc = read_mapping(path)
     index = validate(RecipeIndex, doc)
+    from tinyreason.plugins import PluginError, load
+
+    try:
+        load([str(p if p.is_absolute() else path.parent / p) for p in map(Path, index.include)])
+    except PluginError as e:
+        raise ConfigFileError([f"{doc.at(('include',))}: {e}"]) from None
     variables = variables or {}
     unknown = [k for k in variables if k not in index.vars]
     if unknown:

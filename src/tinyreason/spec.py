@@ -35,6 +35,7 @@ class EvalSpec(BaseModel):
     backend_options: dict[str, Any] = Field(default_factory=dict, description="options of the backend's Config besides model (dtype, adapter, ...)")
     data: str | None = Field(None, description="local GSM8K .jsonl, gsm8k:test / gsm8k:train (the packaged copy), or None: the Hub when reachable, else the packaged copy")
     split: Literal["test", "train"] = Field("test", description="Hub split (a local file is its own split)")
+    task: str | None = Field(None, description="a task (a name from `tinyreason tasks`, or a task YAML file): its data, question and gold fields; None: GSM8K (`data`, `split`)")
     limit: int = Field(600, ge=1, description="questions in the seeded subset (>= the split size takes all)")
     seed: int = Field(42, description="subset seed, and the method's sampling seed unless method_options sets one")
     subset_from: Literal["start", "end"] = Field("start", description="end: take the seeded order from its end (a dev slice of train disjoint from what training takes from its start)")
@@ -60,7 +61,21 @@ class EvalSpec(BaseModel):
         return self
 
     def method_config_options(self) -> dict[str, Any]:
-        return {"seed": self.seed, **self.method_options}
+        default = {"prompt": self.load_task().prompt} if self.task and self.load_task().prompt else {}  # the task's own prompt, unless set
+        return {"seed": self.seed, **default, **self.method_options}
+
+    def load_task(self) -> Any:
+        from tinyreason.tasks import get_task
+
+        return get_task(self.task) if self.task else None
+
+    def dataset(self) -> Any:
+        from tinyreason.data import load_problems
+        from tinyreason.tasks import load_task
+
+        if self.task and self.task != "gsm8k":
+            return load_task(self.load_task(), skip_bad_rows=self.skip_bad_rows)
+        return load_problems(self.data, self.split, skip_bad_rows=self.skip_bad_rows)
 
     def backend_config_options(self) -> dict[str, Any]:
         return {"model": self.model, **self.backend_options}
@@ -73,7 +88,7 @@ class EvalSpec(BaseModel):
     def run_dir(self) -> Path:
         if self.out is not None:
             return self.out
-        source = self.split if self.data is None else Path(self.data).stem
+        source = Path(self.task).stem if self.task else self.split if self.data is None else Path(self.data).stem
         return Path("runs") / f"{slug(self.model)}-{self.method}-{source}{self.limit}-s{self.seed}"
 
 
@@ -81,12 +96,11 @@ def run_eval(spec: EvalSpec, *, progress: bool = True, warn: Any = None) -> tupl
     """Run (or resume) the evaluation the spec describes; returns (metrics, run directory). `warn` gets
     warnings meant for the user (default: printed to stderr)."""
     from tinyreason.backends.base import backend_class, validate_config
-    from tinyreason.data import load_problems
     from tinyreason.evaluate import check_before_loading, evaluate
 
     warn = warn or _print_warning
     method = spec.build_method()
-    dataset = load_problems(spec.data, spec.split, skip_bad_rows=spec.skip_bad_rows)
+    dataset = spec.dataset()
     out = spec.run_dir()
     backend_cls = backend_class(spec.backend)
     config = validate_config(backend_cls.Config, spec.backend, spec.backend_config_options())

@@ -98,10 +98,11 @@ def backend_identity(description: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in description.items() if k not in PROVENANCE_KEYS}
 
 
-_REGISTRY: dict[str, tuple[str, str]] = {}  # name -> ("module:Class", extra to install if import fails)
+_REGISTRY: dict[str, tuple[str | type, str]] = {}  # name -> ("module:Class" or the class, extra to install if import fails)
 
 
-def register_backend(name: str, target: str, extra: str = "") -> None:
+def register_backend(name: str, target: str | type, extra: str = "") -> None:
+    """A backend by "module:Class" (imported when first used) or by the class itself (a plug-in's)."""
     if name in _REGISTRY:
         raise ValueError(f"backend '{name}' is already registered (by {_REGISTRY[name][0]})")
     _REGISTRY[name] = (target, extra)
@@ -124,6 +125,8 @@ def backend_class(name: str) -> type:
     if name not in _REGISTRY:
         raise ValueError(f"unknown backend '{name}': choose one of {', '.join(backend_names())}")
     target, extra = _REGISTRY[name]
+    if isinstance(target, type):
+        return target
     module_name, cls_name = target.split(":")
     try:
         module = importlib.import_module(module_name)

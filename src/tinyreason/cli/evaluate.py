@@ -19,8 +19,27 @@ from typing import Any, Optional
 
 import typer
 
+from rich.markup import escape
+
 from tinyreason.cli.app import app, console, fail, parse_key_values, print_metrics
 from tinyreason.spec import DEFAULT_MODEL
+
+
+def load_plugins(include: list[str]) -> None:
+    """Entry-point plug-ins and the --include files, before anything looks a name up (an error: exit 2)."""
+    from tinyreason.plugins import PluginError, load
+
+    try:
+        load(include)
+    except PluginError as e:
+        fail(str(e))
+
+
+def _from(kind: str, name: str) -> str:
+    from tinyreason.plugins import origin
+
+    where = origin(kind, name)
+    return "" if where == "built-in" else f" [dim](plug-in: {escape(where)})[/]"
 
 
 def method_options(option: list[str], **given: Any) -> dict[str, Any]:
@@ -48,6 +67,8 @@ def eval_cmd(
     subset_from: str = typer.Option("start", help="start, or end: read the seeded order from its end (a dev slice of train disjoint from what training takes)"),
     data: Optional[str] = typer.Option(None, help="local GSM8K .jsonl, or gsm8k:test / gsm8k:train (the copy shipped with tinyreason); default: the Hub's openai/gsm8k when reachable, else the shipped copy"),
     split: str = typer.Option("test", help="Hub split: test or train"),
+    task: Optional[str] = typer.Option(None, help="a task instead of GSM8K: a name from `tinyreason tasks` or a task YAML file (its data, question template, gold field)"),
+    include: list[str] = typer.Option([], "--include", help="a plug-in file (.py) registering methods, prompts, tasks or backends; repeatable"),
     out: Optional[Path] = typer.Option(None, help="run directory (default runs/<model>-<method>-<split><limit>-s<seed>)"),
     backend: str = typer.Option("auto", help="generation backend (see `tinyreason backends`); auto: vllm on CUDA, openvino on CPU, llamacpp for .gguf, if installed, else hf"),
     backend_option: list[str] = typer.Option([], "--backend-option", "-b", help="backend option KEY=VALUE (JSON value), repeatable; see `tinyreason backends`"),
@@ -70,6 +91,7 @@ def eval_cmd(
     from tinyreason.runs import RunError
     from tinyreason.spec import EvalSpec, run_eval
 
+    load_plugins(include)
     m_flags = dict(max_new_tokens=max_new_tokens, prompt=prompt, n=n, temperature=temperature, top_p=top_p)
     b_flags = dict(adapter=adapter, device=device, dtype=dtype, batch_size=batch_size, base_url=base_url, api_key_env=api_key_env,
                    concurrency=concurrency, timeout=timeout)
@@ -79,7 +101,7 @@ def eval_cmd(
     b_opts = backend_options(backend_option, **b_flags)
     try:
         spec = EvalSpec(model=model, method=method, method_options=m_opts, backend=backend, backend_options=b_opts, data=data,
-                        split=split, limit=limit, seed=seed, subset_from=subset_from, skip_bad_rows=skip_bad_rows, out=out,
+                        split=split, task=task, limit=limit, seed=seed, subset_from=subset_from, skip_bad_rows=skip_bad_rows, out=out,
                         max_errors=max_errors)
     except ValidationError as e:
         fail(spec_errors(e, {**given_as(m_flags, option, "-o"), **given_as(b_flags, backend_option, "-b")}))
@@ -168,15 +190,19 @@ def metrics_cmd(run_dir: Path = typer.Argument(..., help="run directory")) -> No
     exit_on_errors(m)
 
 
+INCLUDE = typer.Option([], "--include", help="a plug-in file (.py) to load first; repeatable")
+
+
 @app.command("methods")
-def methods_cmd() -> None:
-    """List the inference methods and their options."""
+def methods_cmd(include: list[str] = INCLUDE) -> None:
+    """List the inference methods (built-in and plug-ins) and their options."""
     from tinyreason.methods import method_names
     from tinyreason.methods.base import method_class
 
+    load_plugins(include)
     for name in method_names():
         cls = method_class(name)
-        console.print(f"[bold]{name}[/] — {first_paragraph(cls.__doc__ or sys.modules[cls.__module__].__doc__)}", highlight=False)
+        console.print(f"[bold]{name}[/]{_from('method', name)} — {escape(first_paragraph(cls.__doc__ or sys.modules[cls.__module__].__doc__))}", highlight=False)
         for field, info in cls.Config.model_fields.items():
             console.print(f"    {field} = {info.get_default(call_default_factory=True)!r}: {info.description}", highlight=False, markup=False)
 
@@ -188,16 +214,19 @@ def first_paragraph(doc: str | None) -> str:
 
 
 @app.command("prompts")
-def prompts_cmd(name: Optional[str] = typer.Argument(None, help="one prompt (a name or a YAML prompt file) to show in full")) -> None:
+def prompts_cmd(name: Optional[str] = typer.Argument(None, help="one prompt (a name or a YAML prompt file) to show in full"),
+                include: list[str] = INCLUDE) -> None:
     """List the prompt templates: name, what uses it, its source, and its text (system and user turns)."""
     from tinyreason.prompts import PROMPTS, get_prompt
 
+    load_plugins(include)
     try:
         templates = [get_prompt(name)] if name else [PROMPTS[k] for k in sorted(PROMPTS)]
     except ValueError as e:
         fail(str(e))
     for t in templates:
-        console.print(f"[bold]{t.name}[/] — {t.used_by}" + (f" [dim](source: {t.source})[/]" if t.source else ""), highlight=False, markup=True)
+        console.print(f"[bold]{escape(t.name)}[/]{_from('prompt', t.name)} — {escape(t.used_by)}" + (f" [dim](source: {escape(t.source)})[/]" if t.source else ""),
+                      highlight=False, markup=True)
         system = "(the model's default)" if t.system is None else repr(t.system)
         console.print(f"    system: {system}", highlight=False, markup=False)
         text = t.user if name else (t.user if len(t.user) <= 400 else t.user[:400] + f"… ({len(t.user)} characters; `tinyreason prompts {t.name}` shows all)")
@@ -206,14 +235,26 @@ def prompts_cmd(name: Optional[str] = typer.Argument(None, help="one prompt (a n
             console.print(f"    exemplars: {len(t.exemplars)} (rendered as prior user/assistant turns)", highlight=False, markup=False)
 
 
-@app.command("backends")
-def backends_cmd() -> None:
-    """List the generation backends, whether each is installed, and its options (-b KEY=VALUE)."""
-    from rich.markup import escape
+@app.command("tasks")
+def tasks_cmd(include: list[str] = INCLUDE) -> None:
+    """List the tasks (datasets with their question and gold fields): built-in and plug-ins."""
+    from tinyreason.tasks import get_task, task_names
 
+    load_plugins(include)
+    for name in task_names():
+        t = get_task(name)
+        where = f"data {t.data}" if t.data else f"hub {t.hub} ({t.config}, {t.split})"
+        console.print(f"[bold]{name}[/]{_from('task', name)} — {escape(t.description)}", highlight=False)
+        console.print(f"    {where}; question {t.question!r}; gold {t.answer_field} ({t.answer_parse})", highlight=False, markup=False)
+
+
+@app.command("backends")
+def backends_cmd(include: list[str] = INCLUDE) -> None:
+    """List the generation backends, whether each is installed, and its options (-b KEY=VALUE)."""
     from tinyreason.backends.auto import installed
     from tinyreason.backends.base import MissingDependency, backend_class, backend_names
 
+    load_plugins(include)
     for name in backend_names():
         try:
             cls = backend_class(name)
@@ -222,7 +263,8 @@ def backends_cmd() -> None:
             continue
         ok, how = installed(name)
         state = "[green](installed)[/]" if ok else f"[yellow](not installed: {escape(how)})[/]"
-        console.print(f"[bold]{name}[/] {state} — {first_paragraph(sys.modules[cls.__module__].__doc__)}", highlight=False)
+        console.print(f"[bold]{name}[/]{_from('backend', name)} {state} — {escape(first_paragraph(cls.__doc__ or sys.modules[cls.__module__].__doc__))}",
+                      highlight=False)
         for field, info in cls.Config.model_fields.items():
             default = "required" if info.is_required() else repr(info.get_default(call_default_factory=True))
             console.print(f"    {field} = {default}: {info.description}", highlight=False, markup=False)

@@ -76,6 +76,7 @@ def reproduce_cmd(
     dry_run: bool = typer.Option(False, "--dry-run", help="print each experiment's state and estimated cost; run nothing"),
     pages_only: bool = typer.Option(False, "--pages-only", help="run nothing; render the pages from the run directories"),
     progress: bool = typer.Option(True, help="progress bars while experiments run"),
+    include: list[str] = typer.Option([], "--include", help="a plug-in file (.py) to load first (also the recipe's `include:`); repeatable"),
 ) -> None:
     """Run a recipe: what is missing runs, what is partial resumes, what is done is skipped; a failed
     experiment is reported and the rest go on. Then render LEADERBOARD.md, INFERENCE_ANALYSIS.md, OVERFIT_REPORT.md."""
@@ -83,6 +84,9 @@ def reproduce_cmd(
     from tinyreason.recipes import load_recipe
     from tinyreason.reproduce import render_pages, reproduce, survey
 
+    from tinyreason.cli.evaluate import load_plugins
+
+    load_plugins(include)
     names = [n.strip() for item in only for n in item.split(",") if n.strip()] or None
     try:
         loaded = load_recipe(recipe, _variables(model, backend, limit, var), runs=runs, results=results, settings=_settings(set_))
