@@ -37,6 +37,16 @@ def test_a_task_with_other_field_names_runs_end_to_end_with_a_plugin_method(tmp_
     assert samples[10]["prediction"] == "13" and samples[10]["correct"]  # the long sample outweighs two bare guesses
     assert samples[10]["question"] == "Jack had 8 pens and Mary had 5 pens. How many pens do they have in all?"
     assert all(s["correct"] for s in samples.values())
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["overruled"] == 1 and "the weights overruled the plain count on 1 questions" in res.output  # the method's own section
+
+
+def test_metrics_py_names_no_method() -> None:
+    from tinyreason.methods import method_names
+
+    source = (Path(__file__).resolve().parents[1] / "src" / "tinyreason" / "metrics.py").read_text()
+    private = ("verdict", "program_status", "decided_by", "format_ok", "stop_reason", "initial_answer", "reflected")
+    assert not [w for w in (*private, *(f'"{m}"' for m in method_names())) if w in source]
 
 
 @pytest.mark.parametrize("text, says", [

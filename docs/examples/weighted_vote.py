@@ -4,6 +4,7 @@
 """
 
 from tinyreason.methods.base import Method, SampledConfig, register_method
+from tinyreason.methods.records import Section
 from tinyreason.prompts import PromptTemplate, register
 from tinyreason.types import Prediction
 
@@ -14,6 +15,10 @@ class WeightedVote(Method):
 
     name = "weighted-vote"
     Config = SampledConfig
+    # what its records add to metrics.json and the run's summary: the questions where the weights overruled the count
+    record_sections = (Section("overruled", lambda samples: sum(s["extra"].get("overruled", False) for s in samples)
+                               if any("overruled" in s.get("extra", {}) for s in samples) else None,
+                               lambda m: f"the weights overruled the plain count on {m['overruled']} questions"),)
 
     def solve(self, backend, problems):
         import math
@@ -25,8 +30,10 @@ class WeightedVote(Method):
                 if g.answer is not None:
                     score[g.answer] = score.get(g.answer, 0.0) + 1 + math.log2(1 + g.n_tokens)
             best = max(score, key=lambda a: (score[a], a)) if score else None
+            counts = [g.answer for g in gens if g.answer is not None]
+            plain = max(set(counts), key=lambda a: (counts.count(a), a)) if counts else None
             strict = next((g.answer_strict for g in gens if g.answer == best and g.answer_strict), None)
-            preds.append(Prediction(best, strict, gens, calls=1, extra={"scores": score}))
+            preds.append(Prediction(best, strict, gens, calls=1, extra={"scores": score, "overruled": best != plain}))
         return preds
 
 

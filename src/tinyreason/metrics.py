@@ -4,35 +4,17 @@ accuracy/correct/total/ci95 (95% Wilson), strict-mode accuracy, pass@k (oracle: 
 multi-sample methods, compute per question (model calls, prompt and generated tokens), truncations,
 questions with no extractable answer, wall time and generated tokens per second.
 
-Method records add sections when (and only when) their keys are present in the samples, so this module
-knows no method by name:
-  extra.initial_answer   -> "revision": questions changed / fixed (initial wrong -> final right) /
-                            regressed (initial right -> final wrong)         (reflect, sc-reflect, sc-verifier)
-  extra.reflected        -> "reflected": questions where reflection triggered  (sc-reflect)
-  stage == "sample"      -> "samples_per_question"                              (every multi-sample method)
-  extra.stop_reason      -> "stop_reasons": questions per reason                (adaptive-sc)
-  generation format_ok   -> "format_ok": share of completions in the asked format (structured-sc)
-  generation verdict     -> "verdicts": CORRECT / INCORRECT / unparseable counts  (sc-verifier)
-  generation program_status -> "programs": programs run, counted by PROGRAM_GROUPS and by status, mean
-                            sandbox seconds                                 (pal, pal-sc, hybrid-sc)
-  extra.decided_by       -> "decided_by": questions per voting source ("both", "chains", ...)  (hybrid-sc)
+Methods add their own sections (tinyreason.methods.records: each method declares `record_sections`, computed
+from its own records); this module aggregates those of every registered method, a plug-in's too, and names
+none of them. The one generic section: `samples_per_question`, from the generation stage "sample" that every
+multi-sample method uses (the stage names are the contract, tinyreason.types).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from tinyreason.answers import answers_match
 from tinyreason.stats import wilson_interval
-
-
-# program failures, grouped as the metrics report them (keys: generation extra.program_status)
-PROGRAM_GROUPS = {
-    "failed_to_parse": ("no-program", "syntax-error"),
-    "raised": ("exception", "memory", "output-limit", "died"),  # raised, or was ended by a limit other than time
-    "timed_out": ("timeout",),
-    "no_number": ("no-number",),
-}
 
 
 def _rate(k: int, n: int) -> dict[str, Any]:
@@ -78,82 +60,32 @@ def compute_metrics(samples: list[dict[str, Any]], expected_total: int | None = 
     return m
 
 
-def _revision(samples: list[dict[str, Any]]) -> dict[str, int]:
-    fixed = regressed = changed = 0
-    for s in samples:
-        before = answers_match(s["extra"]["initial_answer"], s["gold"])
-        fixed += bool(s["correct"]) and not before
-        regressed += before and not s["correct"]
-        changed += bool(s["extra"].get("changed"))
-    return {"questions": len(samples), "changed": changed, "fixed": fixed, "regressed": regressed, "net": fixed - regressed}
+def _sections() -> list[Any]:
+    """Every registered method's record sections, each key once."""
+    import tinyreason.methods  # noqa: F401  (registers the built-in methods)
+    from tinyreason.methods.base import method_class, method_names
+
+    seen: dict[str, Any] = {}
+    for name in method_names():
+        for section in getattr(method_class(name), "record_sections", ()):
+            seen.setdefault(section.key, section)
+    return list(seen.values())
 
 
 def method_metrics(samples: list[dict[str, Any]]) -> dict[str, Any]:
     """The sections that method records add (see the module docstring); {} for greedy."""
     out: dict[str, Any] = {}
-    revised = [s for s in samples if "initial_answer" in s.get("extra", {})]
-    if revised:
-        out["revision"] = _revision(revised)
-    flagged = [s for s in samples if "reflected" in s.get("extra", {})]
-    if flagged:
-        out["reflected"] = {"questions": sum(bool(s["extra"]["reflected"]) for s in flagged), "of": len(flagged)}
-    gens = [g for s in samples for g in s.get("generations", [])]
     drawn = [sum(g["stage"] == "sample" for g in s.get("generations", [])) for s in samples]
     if any(drawn):
         out["samples_per_question"] = sum(drawn) / len(samples)
-    reasons = [s["extra"]["stop_reason"] for s in samples if "stop_reason" in s.get("extra", {})]
-    if reasons:
-        out["stop_reasons"] = {r: reasons.count(r) for r in sorted(set(reasons))}
-    formatted = [g["extra"]["format_ok"] for g in gens if "format_ok" in g.get("extra", {})]
-    if formatted:
-        out["format_ok"] = {"share": sum(map(bool, formatted)) / len(formatted), "completions": len(formatted)}
-    verdicts = [g["extra"]["verdict"] for g in gens if "verdict" in g.get("extra", {})]
-    if verdicts:
-        out["verdicts"] = {"CORRECT": verdicts.count("CORRECT"), "INCORRECT": verdicts.count("INCORRECT"), "unparseable": verdicts.count(None)}
-    programs = [g["extra"] for g in gens if "program_status" in g.get("extra", {})]
-    if programs:
-        out["programs"] = _programs(programs)
-    decided = [s["extra"]["decided_by"] for s in samples if "decided_by" in s.get("extra", {})]
-    if decided:
-        out["decided_by"] = {d: decided.count(d) for d in sorted(set(decided))}
-    return out
-
-
-def _programs(records: list[dict[str, Any]]) -> dict[str, Any]:
-    statuses = [r["program_status"] for r in records]
-    elapsed = [r["program_elapsed_s"] for r in records if r.get("program_elapsed_s") is not None]
-    out: dict[str, Any] = {"total": len(statuses), "ok": statuses.count("ok")}
-    out.update({group: sum(statuses.count(s) for s in members) for group, members in PROGRAM_GROUPS.items()})
-    out["by_status"] = {s: statuses.count(s) for s in sorted(set(statuses))}
-    out["mean_elapsed_s"] = sum(elapsed) / len(elapsed) if elapsed else None
+    for section in _sections():
+        value = section.compute(samples)
+        if value is not None:
+            out[section.key] = value
     return out
 
 
 def summary_lines(m: dict[str, Any]) -> list[str]:
     """One human line per method section, for the CLI summary."""
-    lines = []
-    if "revision" in m:
-        r = m["revision"]
-        lines.append(f"revision: {r['changed']} changed · {r['fixed']} fixed · {r['regressed']} regressed (net {r['net']:+d}) of {r['questions']}")
-    if "reflected" in m:
-        lines.append(f"reflection triggered on {m['reflected']['questions']}/{m['reflected']['of']} questions")
-    if "samples_per_question" in m:
-        line = f"samples/q {m['samples_per_question']:.2f}"
-        if "stop_reasons" in m:
-            line += " · stopped by " + ", ".join(f"{k} {v}" for k, v in m["stop_reasons"].items())
-        lines.append(line)
-    if "format_ok" in m:
-        lines.append(f"all four sections present in {m['format_ok']['share']:.1%} of {m['format_ok']['completions']} completions")
-    if "verdicts" in m:
-        v = m["verdicts"]
-        lines.append(f"verdicts: {v['CORRECT']} CORRECT · {v['INCORRECT']} INCORRECT · {v['unparseable']} unparseable")
-    if "programs" in m:
-        p = m["programs"]
-        each = f" · {p['mean_elapsed_s']:.2f} s each in the sandbox" if p["mean_elapsed_s"] is not None else ""
-        lines.append(
-            f"programs: {p['ok']}/{p['total']} gave a number · {p['failed_to_parse']} failed to parse · {p['raised']} raised "
-            f"(or hit a limit) · {p['timed_out']} timed out · {p['no_number']} returned no number{each}"
-        )
-    if "decided_by" in m:
-        lines.append("decided by: " + " · ".join(f"{k} {v}" for k, v in m["decided_by"].items()))
-    return lines
+    lines = [f"samples/q {m['samples_per_question']:.2f}"] if "samples_per_question" in m else []
+    return lines + [section.line(m) for section in _sections() if section.key in m]

@@ -28,6 +28,7 @@ from scipy.stats import beta
 
 from tinyreason.answers import vote_counts
 from tinyreason.backends.base import Backend
+from tinyreason.methods.records import STOP_REASONS
 from tinyreason.methods.base import Method, MethodConfig, register_method
 from tinyreason.methods.sc import vote
 from tinyreason.types import Generation, Prediction, Problem
@@ -72,6 +73,7 @@ def stop_reason(answers: list[str | None], max_n: int, confidence: float) -> Sto
 @register_method
 class AdaptiveSC(Method):
     name = "adaptive-sc"
+    record_sections = (STOP_REASONS,)
     Config = AdaptiveConfig
 
     @property

@@ -54,6 +54,9 @@ class SampledConfig(MethodConfig):
 class Method:
     name: ClassVar[str]
     Config: ClassVar[type[MethodConfig]] = MethodConfig
+    # what its records add to metrics.json and the summary (tinyreason.methods.records.Section); metrics.py
+    # aggregates every registered method's, naming none
+    record_sections: ClassVar[tuple[Any, ...]] = ()
 
     def __init__(self, config: MethodConfig) -> None:
         self.config = config

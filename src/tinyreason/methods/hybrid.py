@@ -28,6 +28,7 @@ from pydantic import Field
 
 from tinyreason.answers import vote_counts
 from tinyreason.backends.base import Backend
+from tinyreason.methods.records import DECIDED_BY, PROGRAMS
 from tinyreason.methods.base import SampledConfig, register_method
 from tinyreason.methods.programs import ProgramConfig, ProgramMethod, run_programs
 from tinyreason.methods.sc import vote
@@ -52,6 +53,7 @@ def decided_by(programs: list[Generation], chains: list[Generation]) -> str:
 @register_method
 class HybridSC(ProgramMethod):
     name = "hybrid-sc"
+    record_sections = (PROGRAMS, DECIDED_BY)
     Config = HybridConfig
 
     @property

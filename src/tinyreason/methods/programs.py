@@ -22,7 +22,7 @@ text), program_source ("solution" / "stdout"), program_stdout (cut to 2,000 char
 program_elapsed_s. program_status is the sandbox's status ("ok", "syntax-error", "exception", "memory",
 "timeout", "output-limit", "died"; also "died" when the sandbox failed for this one program, the
 error saying why), or "no-program" (nothing to run) or "no-number" (ran, returned no
-number). metrics.py counts them (metrics.PROGRAM_GROUPS: failed to parse, raised, timed out, no number).
+number). its `programs` record section counts them (methods.records.PROGRAM_GROUPS: failed to parse, raised, timed out, no number).
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from pydantic import Field
 
 from tinyreason.answers import extract_answer
 from tinyreason.backends.base import Backend
+from tinyreason.methods.records import PROGRAMS
 from tinyreason.methods.base import Method, MethodConfig
 from tinyreason.sandbox import SandboxResult, SandboxUnavailable, check_isolation, execute
 from tinyreason.types import Generation
@@ -138,6 +139,8 @@ def run_programs(gens: list[Generation], config: ProgramConfig) -> None:
 class ProgramMethod(Method):
     """A method that runs programs (its Config is a ProgramConfig): before the first question it probes
     the chosen sandbox and refuses the run, with the reason and the fix, where it cannot run."""
+
+    record_sections = (PROGRAMS,)
 
     def preflight(self, backend: Backend) -> dict[str, Any]:
         try:

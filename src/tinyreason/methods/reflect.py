@@ -23,6 +23,7 @@ from pydantic import Field
 
 from tinyreason.answers import same_answer
 from tinyreason.backends.base import Backend
+from tinyreason.methods.records import REVISION
 from tinyreason.methods.base import Method, MethodConfig, register_method
 from tinyreason.prompts import PromptTemplate, get_prompt
 from tinyreason.types import Prediction, Problem
@@ -35,6 +36,7 @@ class ReflectConfig(MethodConfig):
 @register_method
 class Reflect(Method):
     name = "reflect"
+    record_sections = (REVISION,)
     Config = ReflectConfig
 
     def templates(self) -> list[PromptTemplate]:

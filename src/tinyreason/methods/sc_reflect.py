@@ -23,6 +23,7 @@ from pydantic import Field
 
 from tinyreason.answers import normalize_number, same_answer, vote_counts
 from tinyreason.backends.base import Backend
+from tinyreason.methods.records import REFLECTED, REVISION
 from tinyreason.methods.base import Method, SampledConfig, register_method
 from tinyreason.methods.sc import vote
 from tinyreason.prompts import PromptTemplate, get_prompt
@@ -51,6 +52,7 @@ def format_candidates(chains: list[Generation]) -> str:
 @register_method
 class SCReflect(Method):
     name = "sc-reflect"
+    record_sections = (REVISION, REFLECTED)
     Config = SCReflectConfig
 
     def templates(self) -> list[PromptTemplate]:

@@ -27,6 +27,7 @@ from pydantic import Field
 
 from tinyreason.answers import normalize_number, same_answer
 from tinyreason.backends.base import Backend
+from tinyreason.methods.records import REVISION, VERDICTS
 from tinyreason.methods.base import Method, SampledConfig, register_method
 from tinyreason.methods.sc import vote
 from tinyreason.prompts import PromptTemplate, get_prompt
@@ -62,6 +63,7 @@ def weighted_choice(gens: list[Generation], weights: list[float]) -> tuple[str |
 @register_method
 class SCVerifier(Method):
     name = "sc-verifier"
+    record_sections = (REVISION, VERDICTS)
     Config = SCVerifierConfig
 
     def templates(self) -> list[PromptTemplate]:

@@ -26,6 +26,7 @@ import re
 from pydantic import Field
 
 from tinyreason.backends.base import Backend
+from tinyreason.methods.records import FORMAT_OK
 from tinyreason.methods.base import Method, SampledConfig, register_method
 from tinyreason.methods.sc import vote
 from tinyreason.types import Prediction, Problem
@@ -61,6 +62,7 @@ class StructuredConfig(SampledConfig):
 @register_method
 class StructuredSC(Method):
     name = "structured-sc"
+    record_sections = (FORMAT_OK,)
     Config = StructuredConfig
 
     def solve(self, backend: Backend, problems: list[Problem]) -> list[Prediction]:
