@@ -179,3 +179,37 @@ def test_distill_with_a_local_hf_teacher(tiny_model: Path, tmp_path: Path) -> No
     rejects = _lines(tmp_path / "t.rejects.jsonl")
     assert len(rejects) == 3 and {r["reason"] for r in rejects} <= {"truncated", "missing_labels"}
     assert rejects[0]["teacher"]["backend"] == "hf" and rejects[0]["teacher"]["model"] == str(tiny_model)
+
+
+def test_rejection_sampling_keeps_the_first_valid_sample_and_counts_the_rest(tmp_path: Path) -> None:
+    """Self-distillation (STaR/RFT): k samples per question, the first one the grader accepts is kept (free
+    format: any finished chain); a question with none is a reject naming each reason's count; resumable."""
+    ds = load_jsonl(write_gsm8k_jsonl(tmp_path / "train.jsonl"))
+
+    def responder(chat: list, params: object, k: int) -> list[str]:
+        q = chat[-1]["content"]
+        gold = next(g for qq, g in GOLD.items() if qq in q)
+        if "apples" in q:
+            return ["So #### 999", f"Add them: #### {gold}", f"again #### {gold}"]
+        if "eggs" in q:
+            return ["#### 1", "#### 2", "#### 3"]
+        return [f"It is #### {gold}", "#### 0", "#### 0"]
+
+    out = tmp_path / "self" / "t.jsonl"
+    n = len(ds.problems) - 1  # every question is asked: all but the eggs one have a valid sample
+    opts = DistillOptions(n=n, batch_size=4, samples=3, temperature=0.7, format="free", prompt="cot")
+    teacher = ScriptedBackend(responder=responder)
+    s = distill(teacher, ds, out, opts, progress=False)
+    kept = {r["id"]: r for r in _lines(out)}
+    rejects = {r["id"]: r for r in _lines(out.with_name("t.rejects.jsonl"))}
+    apples = next(r for r in [*kept.values(), *rejects.values()] if "apples" in r["question"])
+    assert apples["id"] in kept and apples["sample"] == 1 and apples["completion"].startswith("Add them")
+    (eggs,) = [r for r in rejects.values() if "eggs" in r["question"]]
+    assert eggs["reason"] == "wrong_answer" and eggs["detail"] == "0 of 3 valid: wrong_answer 3"
+    assert s["accepted"] == n and all(r["teacher"]["backend"] == "scripted" for r in kept.values())
+    cfg = json.loads(out.with_name("t.config.json").read_text())
+    assert cfg["sampling"]["samples_per_question"] == 3 and cfg["validation"]["labels"] is None and cfg["prompt"]["name"] == "cot"
+    asked = len(teacher.calls)
+    assert distill(teacher, ds, out, opts, progress=False)["accepted"] == n and len(teacher.calls) == asked  # resumed: nothing asked again
+    with pytest.raises(DistillError, match="temperature > 0"):
+        distill(teacher, ds, tmp_path / "t0" / "t.jsonl", DistillOptions(n=1, samples=2), progress=False)

@@ -270,7 +270,7 @@ class DistillKind(Kind):
         files = TraceFiles(out / "traces.jsonl")
         rows = [json.loads(line) for f in (files.traces, files.rejects) if f.exists() for line in f.read_text().splitlines() if line.strip()]
         if not rows:
-            return f"unknown (no traces yet): ≥ {remaining} teacher completions"
+            return f"unknown (no traces yet): ≥ {remaining} questions × {cfg.samples} teacher completion{'s' * (cfg.samples > 1)}"
         per_accept = len(rows) / max(1, state.done or 0)
         mean = sum(r.get("n_tokens") or 0 for r in rows) / len(rows)
         return f"≈ {_tokens(remaining * per_accept * mean)} teacher tok: {remaining} traces × {per_accept:.2g} asks × {mean:.0f} tok"

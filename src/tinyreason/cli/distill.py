@@ -41,7 +41,9 @@ def generate_cmd(
     seed: int = typer.Option(42, help="question order and teacher sampling seed"),
     temperature: float = typer.Option(0.0, help="teacher sampling temperature (0 = greedy)"),
     max_new_tokens: int = typer.Option(1024, help="teacher budget per trace; longer ones are rejected as truncated"),
-    prompt: str = typer.Option("distill_trace", help="teacher prompt template name"),
+    prompt: str = typer.Option("distill_trace", help="teacher prompt: a name from `tinyreason prompts` or a YAML prompt file"),
+    samples: int = typer.Option(1, help="completions per question: rejection sampling keeps the first valid one (needs --temperature > 0)"),
+    format: str = typer.Option("structured", "--format", help="structured (the five labelled sections) or free (any finished chain whose answer matches gold)"),
     batch_size: Optional[int] = typer.Option(None, help="questions per teacher call (default: the backend's batch size)"),
     concurrency: int = typer.Option(8, help="requests in flight at once (openai teacher)"),
     api_key_env: str = typer.Option("OPENAI_API_KEY", help="environment variable holding the API key (openai teacher; never stored)"),
@@ -58,7 +60,7 @@ def generate_cmd(
         ds = load_problems(data, split)
         backend = create_backend_from_spec(teacher, **_teacher_options(teacher, batch_size, concurrency, api_key_env, timeout, max_retries))
         opts = DistillOptions(n=n, max_attempts=max_attempts, seed=seed, temperature=temperature, max_new_tokens=max_new_tokens,
-                              prompt=prompt, batch_size=batch_size or getattr(backend, "batch_size", 16))
+                              prompt=prompt, batch_size=batch_size or getattr(backend, "batch_size", 16), samples=samples, format=format)
         summary = distill(backend, ds, out, opts)
     except (ValueError, KeyError, DataError, DistillError, FileNotFoundError, ImportError) as e:
         fail(str(e).strip("'\""))

@@ -23,6 +23,13 @@ Files (OUT = traces.jsonl):
     traces.config.json    teacher describe(), prompt text, sampling, data fingerprint, seed
     traces.summary.json   counts and reject reasons, recomputed from the two JSONL files
 
+Rejection sampling (self-distillation, STaR / RFT: Zelikman et al. 2022, Yuan et al. 2023): `samples: k`
+asks k completions per question (at the teacher's temperature) and keeps the first valid one; a question
+with none is rejected with the count of each reason (`detail`: "0 of 4 valid: wrong_answer 3, truncated 1").
+`format: free` drops the five-label check (the model's own chains under an eval prompt, e.g. `prompt: cot`):
+a completion is then valid when it is finished and the grader's answer matches gold. The teacher may be any
+backend spec, the student's own model through openvino included (`openvino:PATH`): no server needed.
+
 Train questions are drawn in the seeded subset order (data.select) until --n traces are accepted or
 --max-attempts questions have been asked; a batch never asks for more questions than traces still
 needed, so the result is the first n accepted questions in that order whatever the batch size.
@@ -38,7 +45,7 @@ import re
 from collections import Counter, deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
@@ -78,6 +85,8 @@ class DistillOptions(BaseModel):
     top_p: float = Field(1.0, gt=0, le=1, description="teacher nucleus sampling threshold")
     max_new_tokens: int = Field(1024, ge=1, description="teacher generation budget; longer traces are rejected as truncated")
     batch_size: int = Field(16, ge=1, description="questions per teacher call")
+    samples: int = Field(1, ge=1, description="completions per question (rejection sampling: the first valid one is kept; >1 needs temperature > 0)")
+    format: Literal["structured", "free"] = Field("structured", description="structured: the five labelled sections; free: any finished chain whose answer matches gold")
     max_consecutive_errors: int = Field(10, ge=1, description="stop after this many backend errors in a row")
 
 
@@ -89,12 +98,14 @@ class Verdict:
     answer_strict: str | None = None
 
 
-def check_trace(c: Completion, gold: str) -> Verdict:
-    """Validate one teacher completion against the trace format and the gold answer."""
+def check_trace(c: Completion, gold: str, form: str = "structured") -> Verdict:
+    """Validate one teacher completion against the trace format (unless `form` is free) and the gold answer."""
     if c.finish_reason == "error":
         return Verdict("backend_error", c.error or "the backend returned an error")
     if c.finish_reason == "length":
         return Verdict("truncated", f"hit the generation budget after {c.n_tokens} tokens")
+    if form == "free":
+        return _graded(c.text, gold)
     first: dict[str, tuple[int, int]] = {}
     answer_at = -1
     for m in _LABEL.finditer(c.text):
@@ -113,13 +124,31 @@ def check_trace(c: Completion, gold: str) -> Verdict:
     empty = [lab for lab, a, b in zip(LABELS, ends, starts) if not c.text[a:b].strip()]
     if empty:
         return Verdict("empty_section", "empty: " + ", ".join(empty))
-    section = c.text[answer_at:]
+    return _graded(c.text[answer_at:], gold, "no number after the Answer label")
+
+
+def _graded(section: str, gold: str, none: str = "no number in the completion") -> Verdict:
     answer, strict = extract_answer(section, "flexible"), extract_answer(section, "strict")
     if answer is None:
-        return Verdict("no_answer", "no number after the Answer label", None, strict)
+        return Verdict("no_answer", none, None, strict)
     if not answers_match(answer, gold):
         return Verdict("wrong_answer", f"answer {answer} != gold {gold}", answer, strict)
     return Verdict(None, "", answer, strict)
+
+
+def pick(completions: list[Completion], gold: str, form: str) -> tuple[Completion, Verdict, int]:
+    """The first valid completion of a question's samples (and its index); else the first one with a verdict
+    that counts every sample's reason."""
+    verdicts = [check_trace(c, gold, form) for c in completions]
+    for i, (c, v) in enumerate(zip(completions, verdicts)):
+        if v.reason is None:
+            return c, v, i
+    if len(completions) == 1:
+        return completions[0], verdicts[0], 0
+    counts = Counter(v.reason for v in verdicts)
+    reason = "backend_error" if counts.get("backend_error") == len(verdicts) else verdicts[0].reason
+    detail = f"0 of {len(verdicts)} valid: " + ", ".join(f"{r} {k}" for r, k in counts.most_common())
+    return completions[0], Verdict(reason, detail, verdicts[0].answer, verdicts[0].answer_strict), 0
 
 
 @dataclass(frozen=True)
@@ -194,13 +223,16 @@ def append_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
         os.fsync(fh.fileno())
 
 
-def build_config(teacher: Backend, template: PromptTemplate, params: SamplingParams, dataset: Dataset) -> dict[str, Any]:
+def build_config(teacher: Backend, template: PromptTemplate, params: SamplingParams, dataset: Dataset, form: str = "structured") -> dict[str, Any]:
+    sampling = {"temperature": params.temperature, "top_p": params.top_p, "max_new_tokens": params.max_new_tokens, "seed": params.seed}
+    validation = ({"labels": list(LABELS), "answer": "extract_answer(flexible) of the text after the last Answer label, answers_match gold"}
+                  if form == "structured" else {"labels": None, "answer": "extract_answer(flexible) of the whole completion, answers_match gold"})
     return {
         "kind": "distill",
         "teacher": teacher.describe(),
         "prompt": {"name": template.name, "system": template.system, "user": template.user},
-        "sampling": {"temperature": params.temperature, "top_p": params.top_p, "max_new_tokens": params.max_new_tokens, "seed": params.seed},
-        "validation": {"labels": list(LABELS), "answer": "extract_answer(flexible) of the text after the last Answer label, answers_match gold"},
+        "sampling": {**sampling, **({"samples_per_question": params.n} if params.n > 1 else {})},  # (a single sample keeps old runs' identity)
+        "validation": validation,
         "data": {"source": dataset.source, "split": dataset.split, "fingerprint": dataset.fingerprint(), "rows": len(dataset.problems)},
         **environment(),
     }
@@ -236,8 +268,11 @@ class _Run:
         self.teacher, self.files, self.opts = teacher, files, opts
         self.who = teacher.describe()
         self.template = get_prompt(opts.prompt)
-        self.params = SamplingParams(n=1, temperature=opts.temperature, top_p=opts.top_p, max_new_tokens=opts.max_new_tokens, seed=opts.seed)
-        files.open(build_config(teacher, self.template, self.params, dataset))
+        if opts.samples > 1 and opts.temperature == 0:
+            raise DistillError(f"samples {opts.samples} at temperature 0 would draw the same completion {opts.samples} times: set a temperature > 0")
+        self.params = SamplingParams(n=opts.samples, temperature=opts.temperature, top_p=opts.top_p, max_new_tokens=opts.max_new_tokens,
+                                     seed=opts.seed)
+        files.open(build_config(teacher, self.template, self.params, dataset, opts.format))
         self.accepted = {r["id"]: r for r in read_jsonl(files.traces)}
         self.rejected = {r["id"]: r for r in read_jsonl(files.rejects)}  # later lines win
         self.tried = set(self.accepted) | set(self.rejected)
@@ -262,9 +297,12 @@ class _Run:
     def run_batch(self, batch: list[Problem]) -> None:
         outs = self.teacher.generate([self.template.render(question=p.question) for p in batch], self.params)
         good, bad = [], []
-        for p, (c,) in zip(batch, outs, strict=True):
-            v = check_trace(c, p.gold)
-            (good if v.reason is None else bad).append(trace_row(p, c, v, self.who))
+        for p, comps in zip(batch, outs, strict=True):
+            c, v, k = pick(comps, p.gold, self.opts.format)
+            row = trace_row(p, c, v, self.who)
+            if len(comps) > 1:
+                row["sample"] = k  # which of the question's samples was kept (or judged)
+            (good if v.reason is None else bad).append(row)
             self.errors_in_a_row = self.errors_in_a_row + 1 if v.reason == "backend_error" else 0
         append_jsonl(self.files.traces, good)
         append_jsonl(self.files.rejects, bad)
