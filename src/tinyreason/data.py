@@ -162,6 +162,14 @@ def packaged_path(split: str) -> Path:
     return Path(__file__).resolve().parent / "data_files" / "gsm8k" / f"{split}.jsonl"
 
 
+def data_file(data: str | None) -> Path | None:
+    """The local file a data reference names (gsm8k:SPLIT: the packaged one); None for the Hub or a missing file."""
+    if data is None:
+        return None
+    path = packaged_path(data[len(PACKAGED_PREFIX):]) if data.startswith(PACKAGED_PREFIX) else Path(data)
+    return path if path.is_file() else None
+
+
 def load_packaged(split: str, *, skip_bad_rows: bool = False) -> Dataset:
     """GSM8K as shipped in the package, its sha256 checked (a changed file is refused, never used)."""
     path = packaged_path(split)

@@ -333,8 +333,12 @@ class TrainKind(Kind):
     def state(self, cfg: Any, out: Path) -> State:
         stored_path = out / self.trainer.stored_config
         if stored_path.is_file():
-            stored = with_later_defaults(json.loads(stored_path.read_text()).get("config", {}), type(cfg))
+            record = json.loads(stored_path.read_text())
+            stored = with_later_defaults(record.get("config", {}), type(cfg))
             now = cfg.model_dump(mode="json")
+            if "data" in now and stored.get("data") != now["data"] and same_data(record, stored.get("data"), now["data"]):
+                stored.pop("data")  # the same content from another path (a clone's, or the packaged copy): the same run
+                now.pop("data")
             for field in CADENCE:  # how often a run checkpoints is not what it trained: changing it leaves the run as it is
                 stored.pop(field, None)
                 now.pop(field, None)
@@ -369,6 +373,21 @@ class TrainKind(Kind):
         failed_before = (out / self.trainer.done_file).is_file()  # a finished run whose checks failed: it starts over
         train(cfg, out, force=state.status == "partial" and (failed_before or not self.trainer.resumes))
         return train_summary(out, self.trainer.done_file)
+
+
+def same_data(record: dict[str, Any], stored: Any, now: Any) -> bool:
+    """Whether two data references of a training run hold the same content: by the fingerprint the run recorded,
+    else by the bytes of the two files (gsm8k:SPLIT being the packaged file)."""
+    from tinyreason.data import DataError, data_file, load_problems
+
+    recorded = (record.get("data") or {}).get("fingerprint") if isinstance(record.get("data"), dict) else None
+    try:
+        if recorded:
+            return load_problems(now, "train").fingerprint() == recorded
+        a, b = data_file(stored), data_file(now)
+    except (DataError, OSError, ValueError):
+        return False
+    return a is not None and b is not None and a.read_bytes() == b.read_bytes()
 
 
 def train_summary(out: Path, done_file: str) -> str:
