@@ -207,15 +207,16 @@ def protocol_page(name: str, cfg: ProtocolConfig, out: Path) -> str:
         tpl = next(iter(run.config.get("prompts", {}).values()), {})
         system = "model default" if tpl.get("system") is None else ("plain" if tpl["system"] == "You are a helpful assistant." else "instruction")
         lo, hi = m["ci95"]
-        done = "" if run.complete else f" ({m['total']}/{run.expected} so far)"
+        done = "" if run.complete else f", {m['total']} of {run.expected} so far"
         vs = "—" if r["p"] is None else f"{r['fixed']} / {r['regressed']}"
         p = "—" if r["p"] is None else f"{r['p']:.2g}"
         mark = "**" if c == ref else ""
-        lines.append(f"| {mark}`{c}`{mark} | {system} | {mark}{m['accuracy']:.1%}{mark} ({m['correct']}/{m['total']}){done} | "
+        lines.append(f"| {mark}`{c}`{mark} | {system} | {mark}{m['accuracy']:.1%}{mark} ({m['correct']}/{m['total']}{done}) | "
                      f"{lo:.1%}–{hi:.1%} | {m['strict']['accuracy']:.1%} | {m['truncated_questions']} | {m['no_answer']} | "
                      f"{m['generated_tokens_per_question']:.0f} | {vs} | {p} |")
         system_text = "(the model's default system prompt)" if tpl.get("system") is None else tpl["system"]
-        texts += [f"**`{c}`**", "", "```text", f"[system] {system_text}", f"[user] {tpl.get('user', '?')}", "```", ""]
+        user = str(tpl.get("user", "?")).replace("{{", "{").replace("}}", "}")  # as the model sees it ({question} aside)
+        texts += [f"**`{c}`**", "", "```text", f"[system] {system_text}", f"[user] {user}", "```", ""]
     return "\n".join([*lines, "", "### The candidates' text", "", *texts])
 
 
