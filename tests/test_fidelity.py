@@ -73,3 +73,13 @@ def test_the_pngs_are_readable_n_shown_axis_fitted_labels_apart(tmp_path: Path) 
     boxes = _place_labels(ax, fig, points)
     assert len(boxes) == 6 and not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
     plt.close(fig)
+
+
+def test_a_replicated_row_reads_as_mean_and_spread_not_its_best_seed(tmp_path: Path) -> None:
+    from tinyreason.analysis.leaderboard import write_leaderboard
+
+    base = load_run(make_run(tmp_path / "greedy", simple_samples(list(range(20)), set(range(5)))))
+    seeds = [load_run(make_run(tmp_path / f"grpo-eval-s{k}", simple_samples(list(range(20)), set(range(5 + k))))) for k in (1, 2, 3)]
+    write_leaderboard([base, *seeds], base, tmp_path / "lb")
+    page = (tmp_path / "lb" / "LEADERBOARD.md").read_text()
+    assert "## Replicated rows" in page and "**grpo-eval** over 3 seeds: mean 35.0%, sd 5.0 pp, range 30.0%–40.0%" in page

@@ -72,6 +72,7 @@ class ExperimentHead(BaseModel):
     needs: list[str] = Field(default_factory=list, description="experiments that must be done before this one")
     optional: bool = Field(False, description="skip (not fail) when this install lacks the method or trainer")
     same_as: str | None = Field(None, description="an eval of the same thing by other means (backend, batch size) as this eval experiment: FIDELITY.md measures how far they agree")
+    seeds: list[int] | None = Field(None, min_length=1, description="a seed axis: one experiment NAME-s<seed> per seed, with ${run_seed} = the seed and ${seed_suffix} = -s<seed>")
     config: dict[str, Any] | None = Field(None, description="the kind's config")
     config_file: str | None = Field(None, description="a YAML file (beside this one) of the kind's config, under `config`")
 
@@ -128,6 +129,7 @@ class Recipe:
         """Experiments in dependency order (recipe order where free). With `only`: those and, transitively,
         what they need; the second value lists the names added that way."""
         names = [e.name for e in self.experiments]
+        only = [m for n in only or [] for m in (_seeded(n, names) or [n])] if only else only  # NAME selects every NAME-s<seed>
         unknown = [n for n in only or [] if n not in names]
         if unknown:
             raise ConfigFileError([f"--only: no experiment named {', '.join(unknown)} in {self.path} (it has: {', '.join(names)})"])
@@ -145,6 +147,10 @@ class Recipe:
                     order.append(e)
                     placed.add(e.name)
         return order, [n for n in names if n in wanted and only is not None and n not in only]
+
+
+def _seeded(base: str, names: list[str]) -> list[str]:
+    return [] if base in names else [n for n in names if re.fullmatch(re.escape(base) + r"-s\d+", n)]
 
 
 def interpolate(doc: Located, values: dict[str, Any], used: list[tuple[str, Chosen]] | None = None,
@@ -208,12 +214,25 @@ def _config_doc(doc: Located, folder: Path, config_file: str | None) -> Located:
     return merge(read_mapping(path), config)
 
 
-def load_experiment(index: Located, i: int, entry: Any, base: Path, values: dict[str, Any], runs: Path,
-                    settings: dict[str, dict[str, Any]] | None = None, unset: dict[str, set[str]] | None = None) -> Experiment:
+def load_experiments(index: Located, i: int, entry: Any, base: Path, values: dict[str, Any], runs: Path,
+                     settings: dict[str, dict[str, Any]] | None = None, unset: dict[str, set[str]] | None = None) -> list[Experiment]:
+    """One entry of the index: one experiment, or one per seed of its `seeds:` axis (NAME-s<seed>)."""
     doc, folder, stem = _experiment_doc(index, i, entry, base)
     if stem is not None and "name" not in doc.data:
         doc = merge(doc, from_overrides({"name": stem}, {"name": f"{doc.origin} (name from the file name)"}))
     head = validate(ExperimentHead, doc)
+    if not head.seeds:
+        return [load_experiment(index, doc, folder, head, values, runs, settings, unset)]
+    out = []
+    for seed in head.seeds:
+        axis = {**values, "run_seed": seed, "seed_suffix": f"-s{seed}"}
+        named = head.model_copy(update={"name": f"{head.name}-s{seed}", "needs": [_VAR.sub(lambda m: str(axis.get(m[1], m[0])), n) for n in head.needs]})
+        out.append(load_experiment(index, doc, folder, named, axis, runs, settings, unset))
+    return out
+
+
+def load_experiment(index: Located, doc: Located, folder: Path, head: ExperimentHead, values: dict[str, Any], runs: Path,
+                    settings: dict[str, dict[str, Any]] | None = None, unset: dict[str, set[str]] | None = None) -> Experiment:
     kind = KINDS[head.kind]
     out = runs / head.name
     exp = Experiment(head.name, head.kind, head.needs, head.optional, head.description, out, doc.at(()), None, same_as=head.same_as)
@@ -288,10 +307,11 @@ def load_recipe(path: str | Path, variables: dict[str, Any] | None = None, *, ru
     unknown = [k for k in variables if k not in index.vars]
     if unknown:
         raise ConfigFileError([f"--var {k}: {path} has no such variable (its variables: {', '.join(index.vars)})" for k in unknown])
-    if "runs" in index.vars:
-        raise ConfigFileError([f"{doc.at(('vars', 'runs'))}: `runs` is a built-in variable (the run root); set the top-level `runs:` instead"])
+    for builtin in ("runs", "run_seed", "seed_suffix"):
+        if builtin in index.vars:
+            raise ConfigFileError([f"{doc.at(('vars', builtin))}: `{builtin}` is a built-in variable; set the top-level `runs:` or an experiment's `seeds:` instead"])
     runs_root = Path(runs if runs is not None else index.runs)
-    values = {**index.vars, **variables, "runs": str(runs_root)}
+    values = {**index.vars, **variables, "runs": str(runs_root), "run_seed": variables.get("seed", index.vars.get("seed")), "seed_suffix": ""}
     chosen = {k: v for k, v in values.items() if isinstance(v, dict) and "chosen_by" in v}
     problems: list[str] = [f"{doc.at(('vars', k))}: {k}: a chosen variable is {{chosen_by: EXPERIMENT}} (and optionally pick: chosen|best), nothing else"
                            for k, v in chosen.items() if not set(v) <= {"chosen_by", "pick"} or v.get("pick", "chosen") not in ("chosen", "best")]
@@ -301,7 +321,7 @@ def load_recipe(path: str | Path, variables: dict[str, Any] | None = None, *, ru
     unset: dict[str, set[str]] = {}
     for i, entry in enumerate(index.experiments):
         try:
-            recipe.experiments.append(load_experiment(doc, i, entry, path.parent, values, runs_root, settings, unset))
+            recipe.experiments += load_experiments(doc, i, entry, path.parent, values, runs_root, settings, unset)
         except ConfigFileError as e:
             problems += e.problems
     nulls = [p for p in problems if "(got None)" in p]

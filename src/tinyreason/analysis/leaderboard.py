@@ -17,6 +17,7 @@ missing, or generations that failed: errors.jsonl) is listed last with its Δ an
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,6 +85,33 @@ def _cell(s: str) -> str:
     return s.replace("|", "\\|")
 
 
+_SEED = re.compile(r"^(?P<base>.+)-s(?P<seed>\d+)$")
+
+
+def replicated(rows: list[Row]) -> list[tuple[str, list[Row]]]:
+    """Rows that are one experiment under several seeds (named BASE-s1, BASE-s2, ...), grouped by BASE; only
+    groups of two or more. A replicated result is read as its mean and spread, never as its best seed."""
+    groups: dict[str, list[Row]] = {}
+    for r in rows:
+        m = _SEED.match(r.name)
+        if m:
+            groups.setdefault(m["base"], []).append(r)
+    return [(base, sorted(g, key=lambda r: int(_SEED.match(r.name)["seed"]))) for base, g in groups.items() if len(g) > 1]
+
+
+def replicated_lines(rows: list[Row]) -> list[str]:
+    out = []
+    for base, group in replicated(rows):
+        accs = [r.accuracy for r in group]
+        mean = sum(accs) / len(accs)
+        sd = (sum((a - mean) ** 2 for a in accs) / (len(accs) - 1)) ** 0.5
+        each = ", ".join(f"{r.name} {pct(r.accuracy)}" + (f" (p = {r.p_value:.2g}, {r.verdict})" if r.p_value is not None else "") for r in group)
+        better = sum(r.verdict == "better" for r in group)
+        out.append(f"- **{base}** over {len(group)} seeds: mean {pct(mean)}, sd {100 * sd:.1f} pp, range {pct(min(accs))}–{pct(max(accs))}; "
+                   f"{better} of {len(group)} seeds significantly better than the baseline — {each}")
+    return out
+
+
 def markdown(rows: list[Row], plots: dict[str, str]) -> str:
     base = next(r for r in rows if r.verdict == "baseline")
     out = [
@@ -109,6 +137,9 @@ def markdown(rows: list[Row], plots: dict[str, str]) -> str:
             f"| {_cell(r.name)} | {_cell(r.run.label)} | {_cell(r.run.model)} | {questions} | {pct(r.accuracy)} | "
             f"{pct(r.lo)}–{pct(r.hi)} | {delta} | {p} | {verdict_cell} | {r.tokens:.0f} | {r.calls:.2f} | {_cell(r.mirage)} |"
         )
+    seeds = replicated_lines(rows)
+    if seeds:
+        out += ["", "## Replicated rows (one experiment, several seeds)", "", *seeds]
     out += ["", "## Mirage check", ""]
     for r in rows:
         out.append(f"- **{r.name}**" + (" (baseline)" if r.verdict == "baseline" else f" vs {base.name}") + ":")
