@@ -23,7 +23,7 @@ runner = CliRunner()
 
 
 def test_the_packaged_copy_is_the_committed_studys_data_and_subset() -> None:
-    for split, run in (("test", "results/runs-cot/greedy"), ("train", "results/runs/protocol/cot")):
+    for split, run in (("test", "results/runs/greedy"), ("train", "results/runs/protocol/cot")):
         ds = load_problems(f"gsm8k:{split}")
         cfg = json.loads((ROOT / run / "config.json").read_text())
         assert ds.fingerprint() == cfg["data"]["fingerprint"] and len(ds.problems) == cfg["data"]["rows"]

@@ -1,6 +1,6 @@
 """`tinyreason view`: the study as a static site a person can browse, from run directories alone (no model).
 
-    tinyreason view results/runs/* results/runs-cot/* --out site          # then open site/index.html
+    tinyreason view results/runs/* --out site                # then open site/index.html
     tinyreason view results/runs/* --out site --serve                      # and serve it on 127.0.0.1
 
 See tinyreason.site.build.
