@@ -82,3 +82,27 @@ def test_every_measured_row_of_the_results_table_is_what_its_committed_run_holds
         assert round(sum(rows[i]["generated_tokens"] for i in ids) / n) == int(row[6]), f"{name}: tokens per question"
         checked += 1
     assert checked >= 7
+
+
+def test_the_column_against_the_best_dev_prompt_is_what_the_runs_give() -> None:
+    """The README's 'vs greedy under the best dev prompt' column, recomputed from the committed runs."""
+    import math
+    import re
+
+    from tinyreason.analysis.loading import align, load_run
+    from tinyreason.analysis.paired import transitions
+
+    base = load_run(ROOT / "results" / "runs" / "greedy-best-dev")
+    checked = 0
+    for row in _results_rows():
+        cell = row[7]
+        m = re.fullmatch(r"([+−-]\d+\.\d) pp, p = ([\d.e-]+), .*", cell)
+        if not m:
+            continue
+        only, out = re.search(r"--only ([\w-]+)", row[-1]), re.findall(r"--out ([\w./-]+)", row[-1])
+        run = load_run(_root(row[-1]) / only.group(1) if only else ROOT / out[-1])
+        t = transitions(align(base, run))
+        assert f"{100 * t.delta:+.1f}".replace("-", "−") == m.group(1), (row[0], t.delta)
+        assert math.isclose(t.p_value, float(m.group(2)), rel_tol=0.35), (row[0], t.p_value, m.group(2))  # as rounded in the README
+        checked += 1
+    assert checked >= 12
