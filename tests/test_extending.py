@@ -37,6 +37,10 @@ def test_a_task_with_other_field_names_runs_end_to_end_with_a_plugin_method(tmp_
     assert samples[10]["prediction"] == "13" and samples[10]["correct"]  # the long sample outweighs two bare guesses
     assert samples[10]["question"] == "Jack had 8 pens and Mary had 5 pens. How many pens do they have in all?"
     assert all(s["correct"] for s in samples.values())
+    plain = runner.invoke(app, ["eval", "--include", str(plugin), "--task", str(task), "--prompt", "cot", "--backend", "scripted",
+                                "--model", str(rules), "--limit", "3", "--out", str(tmp_path / "plain")], env=ENV)
+    assert plain.exit_code == 0, plain.output
+    assert "plugins" not in json.loads((tmp_path / "plain" / "config.json").read_text())  # loaded but unused: not part of that run
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["overruled"] == 1 and "the weights overruled the plain count on 1 questions" in res.output  # the method's own section
 

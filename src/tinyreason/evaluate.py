@@ -47,6 +47,9 @@ def build_config(method: Method, dataset: Dataset, problems: list[Problem], limi
                  backend: dict[str, Any] | None, example_prompt: str | None, from_end: bool = False) -> dict[str, Any]:
     """The identity of a run (what resuming compares); `backend` is the backend's describe()."""
     subset: dict[str, Any] = {"limit": limit, "seed": seed, **({"from": "end"} if from_end else {}), "ids": [p.id for p in problems]}
+    used = {("method", method.name), *(("prompt", t.name) for t in method.templates()), *((("backend", backend["backend"]),) if backend else ()),
+            *((("task", dataset.task["name"]),) if dataset.task else ())}
+    plugins = plugin_records(used)  # the plug-ins this run uses: an edited one makes another run
     return {
         "kind": "eval",
         "method": {"name": method.name, **method.config.model_dump()},
@@ -57,7 +60,7 @@ def build_config(method: Method, dataset: Dataset, problems: list[Problem], limi
         "subset": subset,
         "skipped_rows": dataset.skipped,
         **({"task": dataset.task} if dataset.task else {}),  # a task file's fields (GSM8K runs keep their old identity)
-        **({"plugins": plugin_records()} if plugin_records() else {}),  # an edited plug-in makes another run
+        **({"plugins": plugins} if plugins else {}),
     }
 
 

@@ -96,9 +96,16 @@ def load(includes: list[str] | None = None) -> list[dict[str, Any]]:
     return records()
 
 
-def records() -> list[dict[str, Any]]:
-    """What a run config records: each plug-in's source and sha256 (empty when none is loaded)."""
-    return [{"source": r["source"], "sha256": r["sha256"]} for r in LOADED.values()]
+def records(used: set[tuple[str, str]] | None = None) -> list[dict[str, Any]]:
+    """What a run config records: the source and sha256 of each plug-in loaded — with `used` ((kind, name)
+    pairs: the run's method, prompts, task, backend), only those that registered one of them, so an unrelated
+    plug-in never makes a run another run."""
+    out = []
+    for r in LOADED.values():
+        names = {(kind, n) for kind, ns in r["registered"].items() for n in ns}
+        if used is None or names & used:
+            out.append({"source": r["source"], "sha256": r["sha256"]})
+    return out
 
 
 def origin(kind: str, name: str) -> str:
