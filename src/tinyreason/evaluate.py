@@ -186,14 +186,14 @@ def evaluate(
         for start in range(0, len(pending), per_batch):
             rows = _solve(backend, method, pending[start : start + per_batch], generated)
             graded = [r for r in rows if not r.get("error")]
+            failed = {r["id"]: _error_row(r) for r in rows if r.get("error")}
             run.append(graded)
-            run.append_errors([_error_row(r) for r in rows if r.get("error")])
+            run.append_errors(list(failed.values()))
             done.update((r["id"], r) for r in graded)
             for r in rows:
-                failed_in_a_row = failed_in_a_row + 1 if r.get("error") else 0
+                failed_in_a_row = failed_in_a_row + 1 if r["id"] in failed else 0
                 errors.pop(r["id"], None)
-                if r.get("error"):
-                    errors[r["id"]] = _error_row(r)
+            errors.update(failed)
             bar.update(task, completed=len(done), acc=_accuracy(done))
             if max_errors and failed_in_a_row >= max_errors and start + per_batch < len(pending):
                 stopped = f"stopped after {failed_in_a_row} failed questions in a row (--max-errors {max_errors}): is the server or backend up?"

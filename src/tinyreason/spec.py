@@ -61,7 +61,8 @@ class EvalSpec(BaseModel):
         return self
 
     def method_config_options(self) -> dict[str, Any]:
-        default = {"prompt": self.load_task().prompt} if self.task and self.load_task().prompt else {}  # the task's own prompt, unless set
+        task = self.load_task()
+        default = {"prompt": task.prompt} if task is not None and task.prompt else {}  # the task's own prompt, unless set
         return {"seed": self.seed, **default, **self.method_options}
 
     def load_task(self) -> Any:
