@@ -134,9 +134,9 @@ class EvalKind(Kind):
             return State("partial", done, total, stale=differs)
         if subset_limit(stored.get("subset", {})) < cfg.limit:  # eval grows a run whose stored subset is a prefix of the new one
             return State("partial", done, _grown_total(stored, cfg))
-        errors = len(run.errors())
         if done >= total and run.metrics_path.exists():
             return State("done", done, total)
+        errors = len(run.errors())  # only a run that is not done can have questions left to retry
         return State("partial", done, total, note=f"{errors} failed question(s) to retry" if errors else "")
 
     def estimate(self, cfg: Any, out: Path, state: State, mean_tokens: float | None) -> str:

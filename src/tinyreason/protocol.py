@@ -167,15 +167,16 @@ def candidate_result(run_dir: Path, prompt: str) -> Candidate:
                      frozenset(i for i in run.order if run.correct(i)))
 
 
-def _row(run_dir: Path, against: Path | None) -> dict[str, Any]:
+def _row(run_dir: Path, against: Any) -> dict[str, Any]:
+    """One candidate's run and metrics, and its transitions against `against` (the chosen candidate's loaded run)."""
     from tinyreason.analysis.loading import align, load_run
     from tinyreason.analysis.paired import transitions
 
     run = load_run(run_dir)
     m = run.metrics()
     row = {"run": run, "m": m, "p": None, "fixed": None, "regressed": None}
-    if against is not None and against != run_dir and (against / "samples.jsonl").is_file():
-        t = transitions(align(load_run(against), run))
+    if against is not None and against.path != run_dir:
+        t = transitions(align(against, run))
         row.update(p=t.p_value, fixed=t.fixed, regressed=t.regressed)
     return row
 
@@ -184,7 +185,10 @@ def protocol_page(name: str, cfg: ProtocolConfig, out: Path) -> str:
     """One protocol experiment as Markdown: every candidate's dev result, the choice, and each prompt's text."""
     choice = read_choice(out)
     ref = choice["chosen"] if choice else cfg.default
+    from tinyreason.analysis.loading import load_run
+
     ref_dir = out / candidate_dir(ref)
+    ref_run = load_run(ref_dir) if (ref_dir / "samples.jsonl").is_file() else None  # loaded once, paired with every candidate
     lines = [f"## {name}: {cfg.method} under {len(cfg.candidates)} candidate prompts", ""]
     if choice:
         lines += [f"**Chosen: `{choice['chosen']}`** — {choice['reason']}.", ""]
@@ -202,7 +206,7 @@ def protocol_page(name: str, cfg: ProtocolConfig, out: Path) -> str:
         if not (run_dir / "samples.jsonl").is_file():
             lines.append(f"| `{c}` | | not run | | | | | | | |")
             continue
-        r = _row(run_dir, ref_dir)
+        r = _row(run_dir, ref_run)
         m, run = r["m"], r["run"]
         tpl = next(iter(run.config.get("prompts", {}).values()), {})
         system = "model default" if tpl.get("system") is None else ("plain" if tpl["system"] == "You are a helpful assistant." else "instruction")
