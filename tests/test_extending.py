@@ -1,5 +1,6 @@
 """docs/extending.md, run as written: a task file with other field names, a plug-in method and prompt loaded
-by --include, listed with their source, recorded in the run config; bad task files and plug-ins named."""
+by --include, listed with their source, recorded in the run config; a plug-in GRPO reward named by a recipe
+and trained with; bad task files and plug-ins named."""
 
 from __future__ import annotations
 
@@ -80,3 +81,58 @@ def test_a_plugin_that_fails_to_load_is_one_line(tmp_path: Path) -> None:
     bad.write_text("raise RuntimeError('boom')\n")
     res = runner.invoke(app, ["methods", "--include", str(bad)], env=ENV)
     assert res.exit_code != 0 and f"--include {bad}: the plug-in failed to load: RuntimeError: boom" in res.output
+
+
+REWARD_RECIPE = """\
+dev_n: 2
+num_generations: 4
+generation_batch_size: 8
+batch_size: 8
+max_completion_length: 8
+temperature: 1.0
+learning_rate: 2.0e-2
+lora_r: 4
+lora_alpha: 8
+lora_dropout: 0.0
+gradient_checkpointing: false
+dtype: float32
+eval_every: 10
+dev_max_new_tokens: 4
+watch_questions: 0
+rewards:
+  - {name: correctness}
+  - {name: checked-steps, weight: 0.5, options: {min_steps: 1}}
+  - {name: reflection, weight: 1.0, options: {phrases: [les, man]}}   # fragments the tiny tokenizer writes: groups differ
+"""
+
+
+def test_a_plugin_reward_is_named_by_a_recipe_and_trains(tiny_model_wide_init: Path, tmp_path: Path) -> None:
+    """docs/extending.md's reward: loaded by --include, listed in `rewards:`, called as TRL calls it, and a
+    two-step GRPO run on the tiny model that records the plug-in in its train_config.json."""
+    from tinyreason import plugins
+    from tinyreason.train.grpo_config import load_grpo_config
+    from tinyreason.train.rewards import RewardSpec, reward_funcs
+
+    plugin = EXAMPLES / "checked_steps.py"
+    plugins.load([str(plugin)])
+    (tmp_path / "r.yaml").write_text(REWARD_RECIPE)
+    rows = [json.dumps({"question": f"{n} has 8 pens and gives away 3. How many are left?", "answer": "8 - 3 = 5\n#### 5"}) + "\n"
+            for n in ("Ben", "Tom", "Sam", "Max", "Leo", "Eva")]
+    (tmp_path / "train.jsonl").write_text("".join(rows))
+    cfg, _ = load_grpo_config(tmp_path / "r.yaml", {"model": str(tiny_model_wide_init), "data": str(tmp_path / "train.jsonl")})
+    funcs, weights = reward_funcs(cfg)
+    assert [f.__name__ for f in funcs] == ["correctness", "checked-steps", "reflection"] and weights == [1.0, 0.5, 1.0]
+    texts = ["8 - 3 = 5\n#### 5", "8 - 3 = 4\n#### 4", "#### 5"]
+    assert funcs[1](texts, gold=["5"] * 3, completion_ids=[[1]] * 3, id=[0, 1, 2]) == [1.0, 0.0, 0.0]  # right work, wrong work, none
+    with pytest.raises(ValueError, match="reward 'checked-steps': unknown option min_step; it takes: min_steps"):
+        RewardSpec(name="checked-steps", options={"min_step": 2})
+
+    out = tmp_path / "run"
+    res = runner.invoke(app, ["train", "grpo", "--include", str(plugin), "--recipe", str(tmp_path / "r.yaml"), "--model", str(tiny_model_wide_init),
+                              "--data", str(tmp_path / "train.jsonl"), "--max-steps", "2", "--out", str(out)], env=ENV)
+    assert res.exit_code == 0, res.output
+    record = json.loads((out / "train_config.json").read_text())
+    assert record["plugins"] == [{"source": str(plugin.resolve()), "sha256": plugins.LOADED[str(plugin.resolve())]["sha256"]}]
+    assert record["config"]["rewards"][1] == {"name": "checked-steps", "weight": 0.5, "options": {"min_steps": 1}}
+    train = [r for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines()) if r["kind"] == "train"]
+    assert len(train) == 2 and all(set(r["rewards"]) == {"correctness", "checked-steps"} for r in train)  # TRL logs it by its name

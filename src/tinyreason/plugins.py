@@ -1,7 +1,8 @@
-"""Plug-ins: the user's own methods, prompts, tasks and backends, registered from their own files.
+"""Plug-ins: the user's own methods, prompts, tasks, backends and GRPO rewards, registered from their own files.
 
     tinyreason eval --include my_methods.py --method weighted-vote      # a file, by path (repeatable)
     tinyreason methods --include my_methods.py                           # listed beside the built-ins, with their source
+    tinyreason train grpo --include my_rewards.py --recipe r.yaml        # r.yaml: rewards: [{name: my-reward, weight: 0.2}, ...]
 
     # or, for an installed package, an entry point in its pyproject.toml:
     [project.entry-points."tinyreason.plugins"]
@@ -9,7 +10,8 @@
 
 A plug-in is an ordinary Python module that registers with the decorators and functions the package itself
 uses: `@register_method` (tinyreason.methods.base), `register(PromptTemplate(...))` (tinyreason.prompts),
-`register_task(...)` (tinyreason.tasks), `register_backend(name, cls)` (tinyreason.backends.base). Loading a
+`register_task(...)` (tinyreason.tasks), `register_backend(name, cls)` (tinyreason.backends.base),
+`@register_reward(name)` (tinyreason.train.rewards). Loading a
 file twice is a no-op; a name registered twice is an error naming both. Every run config records the plug-ins
 loaded (file and sha256), so an edited plug-in makes another run. See docs/extending.md.
 """
@@ -37,8 +39,10 @@ def _registries() -> dict[str, set[str]]:
     from tinyreason.methods import method_names
     from tinyreason.prompts import PROMPTS
     from tinyreason.tasks import task_names
+    from tinyreason.train.rewards import reward_names
 
-    return {"method": set(method_names()), "prompt": set(PROMPTS), "task": set(task_names()), "backend": set(backend_names())}
+    return {"method": set(method_names()), "prompt": set(PROMPTS), "task": set(task_names()), "backend": set(backend_names()),
+            "reward": set(reward_names())}
 
 
 def _record(source: str, digest: str | None, before: dict[str, set[str]]) -> dict[str, Any]:
@@ -57,7 +61,7 @@ def load_file(path: str | Path) -> dict[str, Any]:
     if str(p) in LOADED:
         return LOADED[str(p)]
     if not p.is_file() or p.suffix != ".py":
-        raise PluginError(f"--include {path}: not a Python file (a plug-in is a .py file that registers methods, prompts, tasks or backends)")
+        raise PluginError(f"--include {path}: not a Python file (a plug-in is a .py file that registers methods, prompts, tasks, backends or rewards)")
     digest = hashlib.sha256(p.read_bytes()).hexdigest()
     before = _registries()
     spec = importlib.util.spec_from_file_location(f"tinyreason_plugin_{p.stem}_{digest[:8]}", p)
@@ -98,7 +102,7 @@ def load(includes: list[str] | None = None) -> list[dict[str, Any]]:
 
 def records(used: set[tuple[str, str]] | None = None) -> list[dict[str, Any]]:
     """What a run config records: the source and sha256 of each plug-in loaded — with `used` ((kind, name)
-    pairs: the run's method, prompts, task, backend), only those that registered one of them, so an unrelated
+    pairs: the run's method, prompts, task, backend; a GRPO run's rewards), only those that registered one of them, so an unrelated
     plug-in never makes a run another run."""
     out = []
     for r in LOADED.values():

@@ -2,6 +2,7 @@
 
     tinyreason train grpo --model Qwen/Qwen2.5-0.5B-Instruct --recipe recipes/grpo-4gb.yaml --out runs/grpo
     tinyreason train grpo --recipe recipes/grpo-4gb.yaml --data gsm8k/train.jsonl --max-steps 2 --out runs/smoke
+    tinyreason train grpo --include my_rewards.py --recipe my-grpo.yaml --out runs/mine   # rewards: [{name: my-reward}, ...]
     tinyreason train grpo-show runs/grpo --id 1234 --max-chars 400
     accelerate launch -m tinyreason train grpo --recipe recipes/grpo-4gb.yaml --out runs/grpo
 
@@ -9,7 +10,8 @@ Every field of the run config (train/grpo_config.py) is a flag, generated from t
 (`max_steps` -> `--max-steps`; `--lr` is kept as a short form of `--learning-rate`, `--no-vllm` of
 `--no-use-vllm`). `--recipe FILE` (also spelled `--config`) reads the same fields from YAML; each flag given
 overrides its field, a flag not given leaves the recipe's value. Rerun the same command to resume from the
-last checkpoint.
+last checkpoint. `--include FILE.py` loads a plug-in whose rewards the recipe's `rewards:` list may name
+(docs/extending.md); the run config records its file and sha256.
 """
 
 from __future__ import annotations
@@ -26,11 +28,25 @@ from tinyreason.config_io import ConfigSource
 from tinyreason.train.grpo_config import FLAG_ALIASES, GRPORunConfig
 
 
+def _load_plugins(include: list[str]) -> list[str]:
+    """Entry-point plug-ins and the --include files, loaded while the flags are parsed: before the recipe is
+    validated, so its `rewards` may name a plug-in's reward."""
+    from tinyreason.plugins import PluginError, load
+
+    try:
+        load(list(include or []))
+    except PluginError as e:
+        fail(str(e))
+    return include
+
+
 @train_app.command("grpo")
 @config_flags(GRPORunConfig, aliases=FLAG_ALIASES, file_flags=("--recipe", "--config"))
 def grpo_cmd(
     cfg: GRPORunConfig,
     source: ConfigSource,
+    include: list[str] = typer.Option([], "--include", callback=_load_plugins,
+                                      help="a plug-in .py file registering rewards (@register_reward) the recipe's `rewards` names; repeatable"),
     out: Optional[Path] = typer.Option(None, help="run directory = adapter folder (default runs/grpo-<model>); rerun to resume"),
     force: bool = typer.Option(False, help="start over in --out, deleting its checkpoints and metrics"),
 ) -> None:

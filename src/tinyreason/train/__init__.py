@@ -4,7 +4,7 @@
     sft.py        `tinyreason train sft`: LoRA / QLoRA supervised fine-tuning with TRL's SFTTrainer
     grpo.py       `tinyreason train grpo`: GRPO with TRL's GRPOTrainer, LoRA / QLoRA, resumable
     grpo_config.py  the GRPO run config (recipe fields) and the checks run before any model loads
-    rewards.py    GRPO rewards on the one grader (correctness, format, length) and the reflection probe
+    rewards.py    GRPO rewards by name (@register_reward; plug-ins, module:function): correctness, format, length on the one grader, the reflection probe
     watch.py      the dev-slice evaluation, metrics.jsonl, curves.png and the zero-variance warning
     checks.py     pipeline checks recorded in every run: prompt parity, adapter active, loss curve
     merge.py      `tinyreason train merge`: adapter + base -> a standalone model folder

@@ -28,6 +28,7 @@ train_config.json (with the prompt), so `tinyreason eval --adapter RUN` loads it
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -46,7 +47,7 @@ from tinyreason.runs import environment
 from tinyreason.train import checks
 from tinyreason.train.checkpoints import CADENCE, checkpoint_step, start_or_resume, write_json
 from tinyreason.train.grpo_config import GRPORunConfig, check_recipe, grad_accum, recipe_warnings
-from tinyreason.train.rewards import reward_funcs
+from tinyreason.train.rewards import reward_funcs, reward_records
 from tinyreason.train.sft import TRAIN_CONFIG, TRAIN_REPORT, lora_config, mode_note, resolve_mode
 from tinyreason.train.watch import METRICS_FILE, TaskWatch, plot_curves, read_rows, rewind
 from tinyreason.types import Problem
@@ -130,12 +131,14 @@ def trainer_args(cfg: GRPORunConfig, out: Path, device: str, dtype: str, world_s
 
 
 def check_parity(cfg: GRPORunConfig, trainer: Any, records: list[dict[str, Any]], train: list[Problem]) -> dict[str, Any]:
-    """Every training prompt as GRPOTrainer tokenizes it (its own `_tokenize_prompts`, the path its
-    generation takes) against eval's prompt for the same question, with a tokenizer loaded afresh."""
+    """Every training prompt as GRPOTrainer tokenizes it for generation against eval's prompt for the same
+    question, with a tokenizer loaded afresh. The trainer's side is its public `processing_class` called as
+    TRL 1.16 calls it on a plain-text prompt (GRPOTrainer._tokenize_prompts: `processing_class(text=prompts)`,
+    special tokens at the tokenizer's default), so a tokenizer the trainer changed, or one that adds a BOS, shows."""
     from tinyreason.models import load_tokenizer
 
     eval_tok, template = load_tokenizer(cfg.model), get_prompt(cfg.prompt)
-    ids, _, _ = trainer._tokenize_prompts([r["prompt"] for r in records])
+    ids = trainer.processing_class(text=[r["prompt"] for r in records])["input_ids"]
     shown, bad = None, 0
     for p, r, train_ids in zip(train, records, ids, strict=True):
         c = checks.prompt_parity(eval_tok, template, p.question, r["prompt"], list(train_ids))
@@ -167,10 +170,24 @@ def run_config(cfg: GRPORunConfig, src: ConfigSource, template: PromptTemplate, 
     if src.file is not None:
         text = src.file.read_text(encoding="utf-8")
         recipe = {"path": str(src.file.resolve()), "sha256": hashlib.sha256(text.encode()).hexdigest(), "text": text}
+    plugins = reward_records(cfg)  # the code of a plug-in or module:function reward: an edited one makes another run
     return {"kind": "grpo", "config": cfg.model_dump(), "recipe": recipe, "flags": dict(src.flags), "device": device, "dtype": dtype,
             "mode": mode, "mode_note": mode_note(device, mode, dtype),
             "prompt": {"name": template.name, "system": template.system, "user": template.user},
-            "data": data, **environment()}
+            "data": data, **({"plugins": plugins} if plugins else {}), **environment()}
+
+
+def refuse_edited_rewards(out: Path, config: dict[str, Any], force: bool) -> None:
+    """A GRPO run in `out` whose reward code (plugins: file and sha256) differs is another run: refused unless `force`."""
+    path = out / TRAIN_CONFIG
+    if force or not path.is_file():
+        return
+    stored = json.loads(path.read_text())
+    was, now = ({r["source"]: r["sha256"] for r in c.get("plugins", [])} for c in (stored, config))
+    changed = sorted(k for k in was.keys() | now.keys() if was.get(k) != now.get(k))
+    if stored.get("kind") == config["kind"] and changed:
+        raise FileExistsError(f"{out} holds a GRPO run trained with other reward code (differs in: {', '.join(changed)}); an edited "
+                              "reward is another run: choose another --out, or pass --force to start over")
 
 
 def train_grpo(cfg: GRPORunConfig, out: str | Path, *, source: ConfigSource | None = None, force: bool = False) -> GRPOResult:
@@ -193,7 +210,9 @@ def train_grpo(cfg: GRPORunConfig, out: str | Path, *, source: ConfigSource | No
     tokenizer = load_tokenizer(cfg.model)
     records = prompt_records(train, tokenizer, template)
     data.update(check_prompt_lengths(records, prompt_records(dev, tokenizer, template), tokenizer, cfg, src))
-    resume = prepare_run(out, run_config(cfg, src, template, (device, dtype, mode), data), force, main=main)
+    config = run_config(cfg, src, template, (device, dtype, mode), data)
+    refuse_edited_rewards(out, config, force)
+    resume = prepare_run(out, config, force, main=main)
     console.print(f"[bold]train grpo[/]: {len(train)} prompts, dev slice {len(dev)}, {cfg.prompts_per_step()} prompts x "
                   f"{cfg.num_generations} completions per step, {mode_note(device, mode, dtype)}, {dtype}")
     if data["dev_duplicate_ids"]:

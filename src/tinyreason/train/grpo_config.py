@@ -14,13 +14,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 from tinyreason.config_io import ConfigFileError, ConfigSource, flag_names, load_with_source
+from tinyreason.train.rewards import REFLECTION_PHRASES, RewardSpec, get_reward, reward_specs
 from tinyreason.train.sft import AdapterRunConfig
 
-REFLECTION_PHRASES = ["wait", "let me re-check", "let me recheck", "let me check", "let's reconsider", "let me reconsider",
-                      "that doesn't seem right", "that's not right", "on second thought", "let me verify", "double-check", "hmm"]
+# the fields a `rewards` list replaces (without one, they build the list: rewards.legacy_specs)
+LEGACY_REWARD_FIELDS = ("correctness_mode", "correctness_weight", "format_weight", "format_when", "length_weight", "length_target",
+                        "reflection_phrases")
 # `train grpo` flags beside the generated --field-name ones (cli/grpo.py); errors name them too
 FLAG_ALIASES = {"learning_rate": ["--lr"], "use_vllm": ["--no-vllm"]}
 
@@ -52,6 +54,12 @@ class GRPORunConfig(AdapterRunConfig):
     scale_rewards: Literal["group", "batch", "none"] = Field("group", description="advantage scaling by the reward std (TRL: scale_rewards)")
     mask_truncated_completions: bool = Field(False, description="leave completions cut at the budget out of the loss")
     # rewards (train/rewards.py)
+    rewards: list[RewardSpec] | None = Field(
+        None, description="the rewards by name, in order: each {name, weight (default 1), options} with name a registered reward "
+                          "(correctness {mode}, format {when, mode}, length {target}, reflection {phrases}, or a plug-in's: --include "
+                          "FILE.py) or module:function; the reflection probe is added at weight 0 unless listed. None (the default): "
+                          "the correctness_*, format_*, length_* fields and reflection_phrases build the list; beside a list they "
+                          "must be left unset")
     correctness_mode: Literal["flexible", "strict"] = Field("flexible", description="grader extraction the correctness reward uses")
     correctness_weight: float = Field(1.0, ge=0, description="weight of correctness (1 right, 0 wrong)")
     format_weight: float = Field(0.1, ge=0, description="weight of the format reward (1 when a `#### N` line is present); 0: off")
@@ -77,8 +85,34 @@ class GRPORunConfig(AdapterRunConfig):
     use_vllm: bool = Field(False, description="generate with vLLM colocated on the GPU (needs CUDA and the vllm extra)")
     vllm_gpu_memory_utilization: float = Field(0.3, gt=0, lt=1, description="GPU memory share vLLM reserves (colocate mode)")
 
+    @field_validator("rewards")
+    @classmethod
+    def _distinct(cls, rewards: list[RewardSpec] | None) -> list[RewardSpec] | None:
+        if rewards is not None:
+            if not rewards:
+                raise ValueError("an empty list rewards nothing: name at least one reward, or leave `rewards` unset for the reward fields")
+            seen = [s.name for s in rewards]
+            twice = sorted({n for n in seen if seen.count(n) > 1})
+            if twice:
+                raise ValueError(f"{', '.join(twice)} listed twice: TRL logs each reward under its name; list each once")
+        return rewards
+
+    @field_validator(*LEGACY_REWARD_FIELDS)
+    @classmethod
+    def _not_beside_rewards(cls, value: Any, info: ValidationInfo) -> Any:
+        """Runs only for a field that was set (pydantic does not validate defaults): beside a list it would be ignored."""
+        if info.data.get("rewards") is not None:
+            raise ValueError(f"set, but `rewards` lists the rewards and replaces this field: remove it, or put its value in "
+                             f"the list ({_LEGACY_HOME[str(info.field_name)]})")
+        return value
+
     def prompts_per_step(self) -> int:
         return self.generation_batch_size // self.num_generations
+
+
+_LEGACY_HOME = {"correctness_mode": "correctness's option mode", "correctness_weight": "correctness's weight",
+                "format_weight": "format's weight", "format_when": "format's option when", "length_weight": "length's weight",
+                "length_target": "length's option target", "reflection_phrases": "reflection's option phrases, at weight 0"}
 
 
 def load_grpo_config(recipe: str | Path | None, overrides: dict[str, Any]) -> tuple[GRPORunConfig, ConfigSource]:
@@ -98,16 +132,27 @@ def check_recipe(cfg: GRPORunConfig, src: ConfigSource, *, device: str, world_si
         if limit is not None and value >= limit:
             problems.append(f"{src.where(name)}: {name} {value} does not fit the model's context (max_position_embeddings {limit} "
                             f"in {cfg.model}'s config.json, prompt included); use fewer tokens")
-    if cfg.length_weight and cfg.length_target >= cfg.max_completion_length:
-        problems.append(f"{src.where('length_target')}: length_target {cfg.length_target} must be below max_completion_length "
-                        f"{cfg.max_completion_length} (the penalty runs from the target to the budget)")
+    problems += _reward_problems(cfg, src)
     if cfg.watch_questions > cfg.dev_n:
         problems.append(f"{src.where('watch_questions')}: watch_questions {cfg.watch_questions} exceeds dev_n {cfg.dev_n} (they are dev questions)")
-    if not (cfg.correctness_weight or cfg.format_weight or cfg.length_weight):
-        problems.append(f"{src.where('correctness_weight')}: every reward weight is 0: nothing would be learned")
     problems += _vllm_problems(cfg, src, device)
     if problems:
         raise ConfigFileError(problems, heading="recipe refused before loading the model:")
+
+
+def _reward_problems(cfg: GRPORunConfig, src: ConfigSource) -> list[str]:
+    """Every weight 0 (the list's or the legacy fields'), and a length penalty whose target is not below the budget."""
+    listed, out = cfg.rewards is not None, []
+    specs = reward_specs(cfg)
+    for i, spec in enumerate(specs):
+        target = get_reward("length").settings(spec.options)["target"] if spec.name == "length" else None
+        if spec.weight and target is not None and target >= cfg.max_completion_length:
+            where, what = (src.where("rewards", i, "options", "target"), "length's target") if listed else (src.where("length_target"), "length_target")
+            out.append(f"{where}: {what} {target} must be below max_completion_length {cfg.max_completion_length} "
+                       "(the penalty runs from the target to the budget)")
+    if not any(s.weight for s in specs):
+        out.append(f"{src.where('rewards') if listed else src.where('correctness_weight')}: every reward weight is 0: nothing would be learned")
+    return out
 
 
 def _batch_problems(cfg: GRPORunConfig, src: ConfigSource, world_size: int) -> list[str]:

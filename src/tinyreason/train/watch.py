@@ -36,7 +36,7 @@ from rich.console import Console
 from transformers import TrainerCallback
 
 from tinyreason.data import Dataset
-from tinyreason.train.rewards import count_phrases, phrase_pattern
+from tinyreason.train.rewards import count_phrases, phrase_pattern, reflection_phrases
 from tinyreason.types import Problem
 
 METRICS_FILE = "metrics.jsonl"
@@ -104,7 +104,7 @@ class TaskWatch(TrainerCallback):
         self.dev = Dataset(source=source, split="train", problems=dev)
         self.watched = Dataset(source=source, split="train", problems=dev[: cfg.watch_questions])
         self.device, self.dtype = device, dtype
-        self.pattern = phrase_pattern(cfg.reflection_phrases)
+        self.pattern = phrase_pattern(reflection_phrases(cfg))  # the phrases the run's reflection reward counts
         self.barrier: Callable[[], None] = lambda: None  # grpo.py sets accelerator.wait_for_everyone
         self.backend: Any = None
         self.recent: list[dict[str, Any]] = []  # the last zero_std_patience train rows
