@@ -89,13 +89,31 @@ class Backend(Protocol):
         ...
 
 
-PROVENANCE_KEYS = ("auto",)  # describe() keys saying how a backend was chosen, not what generates
+# describe() keys that say how a backend was chosen or where its files lay, not what generates: recorded in
+# the run config, never compared
+PROVENANCE_KEYS = (
+    "auto",                # how `--backend auto` chose
+    "openvino_model",      # the exported folder in the OpenVINO cache (made from model + content + format)
+    "source_fingerprint",  # OpenVINO runs stored before content keys: names, sizes and mtimes of the model files
+)
+# a path beside the hash of its content is provenance too: the content is what generates, so the same
+# weights in another folder, clone or machine make the same run (without the hash, the path is compared)
+NAMED_BY_CONTENT = {"model": "source_sha256", "adapter": "adapter_sha256"}
+# content keys describe() gained after runs were stored: a stored run without one predates it and is
+# compared without it, its paths then as they were (so an old run still resumes where it was made)
+LATER_KEYS = ("source_sha256",)
 
 
-def backend_identity(description: dict[str, Any]) -> dict[str, Any]:
-    """describe() without its provenance keys: what a resumed run and a verifier audit must match. A run
-    that `--backend auto` sent to hf is the same run as one with `--backend hf`."""
-    return {k: v for k, v in description.items() if k not in PROVENANCE_KEYS}
+def backend_identity(description: dict[str, Any], stored: dict[str, Any] | None = None) -> dict[str, Any]:
+    """describe() without its provenance: what a resumed run and a verifier audit must match. A run that
+    `--backend auto` sent to hf is the same run as one with `--backend hf`; a model copied elsewhere is the
+    same model. `stored`: the description a stored run recorded, when `description` is compared with it;
+    the LATER_KEYS it lacks are left out of `description` first."""
+    out = dict(description)
+    if stored is not None:
+        out = {k: v for k, v in out.items() if k not in LATER_KEYS or k in stored}
+    placed = {path for path, content in NAMED_BY_CONTENT.items() if out.get(content) is not None}
+    return {k: v for k, v in out.items() if k not in PROVENANCE_KEYS and k not in placed}
 
 
 _REGISTRY: dict[str, tuple[str | type, str]] = {}  # name -> ("module:Class" or the class, extra to install if import fails)

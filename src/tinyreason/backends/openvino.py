@@ -9,8 +9,11 @@ Install: `pip install 'tinyreason[openvino]'` (openvino, openvino-genai, openvin
 optimum-intel and no torchvision, see ov_export.py for why).
 
 The model: a transformers folder or Hub id is exported once (ov_export.ensure_exported) into the cache
-(`cache_dir`, default ~/.cache/tinyreason/openvino, keyed by source, its file fingerprint and the weight
-format); a folder that already holds an OpenVINO model is used as it is.
+(`cache_dir`, default ~/.cache/tinyreason/openvino, keyed by the content of its files, not their path or
+mtimes, and the weight format); a folder that already holds an OpenVINO model is used as it is. The run
+records that content (`source_sha256`, `adapter_sha256`) as what generates, and the paths beside it (the
+model folder, the adapter, the exported folder) as provenance (backends.base.backend_identity): the same
+weights in another clone, on another machine, are the same run.
 
 Generation: every prompt of a call is added to one `ContinuousBatchingPipeline` (`add_request`), which
 schedules them together (paged KV cache of `kv_cache_gb`), and the backend calls `step()` until none is left:
@@ -32,7 +35,7 @@ Precision: on CPUs with AVX512-BF16/AMX the engine computes in bf16 and keeps th
 tokens on the tiny test model.
 
 LoRA adapters (`--adapter runs/sft`): merged into the float32 weights by PEFT before the export compresses
-them, cached per adapter (folder + SHA-256 of its weights), so `eval --adapter` on a CPU runs as fast as the
+them, cached per adapter (the SHA-256 of its weights), so `eval --adapter` on a CPU runs as fast as the
 base model. The adapter is then inside the int8 weights, not applied beside them as hf does in bf16: an
 adapter row compares cleanly with base rows run on this backend and weight format (the study's setting).
 """
@@ -40,6 +43,7 @@ adapter row compares cleanly with base rows run on this backend and weight forma
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -122,9 +126,9 @@ class OpenVINOBackend(ChatTemplatePrompts, ConfiguredBackend):
             "model": self.model_name,
             "revision": c.revision,
             "weight_format": record.get("weight_format", c.weight_format),
-            "source_fingerprint": record.get("fingerprint"),
-            **({"adapter": record.get("adapter"), "adapter_sha256": record.get("adapter_sha256")} if c.adapter else {}),
-            "openvino_model": str(self.folder),
+            "source_sha256": record.get("source_sha256"),  # what generates; None for a Hub id (revision says which)
+            **({"adapter": str(Path(c.adapter).resolve()), "adapter_sha256": record.get("adapter_sha256")} if c.adapter else {}),
+            "openvino_model": str(self.folder),  # provenance, like the adapter's path: where, not what
             "engine": f"openvino-genai {self._genai.__version__}",
             "device": c.device.upper(),
             "inference_precision": c.inference_precision,

@@ -16,10 +16,13 @@ same few steps itself with `openvino` alone, for decoder-only models whose atten
 3. store the weights as int8 / int4 (NNCF weight compression, asymmetric; int4 in groups of 128), fp16,
    bf16 (the exact weights of a bf16 checkpoint) or fp32;
 4. save the HF tokenizer files and an OpenVINO tokenizer/detokenizer (openvino_tokenizers), so the folder
-   is a complete GenAI model, and `tinyreason_export.json` recording source, fingerprint, format, versions.
+   is a complete GenAI model, and `tinyreason_export.json` recording source, content hash, format, versions.
 
-The cache key is the source (resolved path or Hub id + revision), a fingerprint of its config and weight
-files (name, size, mtime: a retrained model in the same folder is exported again) and the weight format.
+The cache key is content, not place: for a local folder the SHA-256 of its config, tokenizer, chat-template
+and weight files (names and bytes; tinyreason.digests remembers each file's digest, so only the first use
+of a checkpoint pays the seconds of hashing), for a Hub id the id and revision; then the adapter's
+SHA-256 and the weight format. A retrained model in the same folder is exported again; the same weights
+copied to another folder, or re-assembled with new mtimes, reuse the export.
 The tiny test Qwen2 exports in ~3 s; the 0.5B reference model in about half a minute on 2 cores.
 """
 
@@ -30,7 +33,6 @@ import gc
 import hashlib
 import inspect
 import json
-import os
 import shutil
 import sys
 import tempfile
@@ -41,45 +43,62 @@ from typing import Any, Iterator, Literal
 
 import numpy as np
 
+from tinyreason.digests import cache_root, folder_sha256
 from tinyreason.models import adapter_fingerprint, check_model_source, load_adapter
 
 WeightFormat = Literal["int8", "int4", "fp16", "bf16", "fp32"]
 EXPORT_RECORD = "tinyreason_export.json"
 MODEL_XML = "openvino_model.xml"
+# the files of a transformers folder that make the model: config, tokenizer (vocab, merges, sentencepiece),
+# chat template and weights (what AutoModel/AutoTokenizer read; not README, not subfolders)
+MODEL_FILES = (".json", ".safetensors", ".bin", ".txt", ".model", ".jinja", ".tiktoken")
 
 
 def default_cache_dir() -> Path:
-    return Path(os.environ.get("TINYREASON_CACHE", Path.home() / ".cache" / "tinyreason")) / "openvino"
+    return cache_root() / "openvino"
 
 
 def source_key(source: str, revision: str | None) -> dict[str, Any]:
-    """What identifies the weights being exported: a local folder by path and file fingerprint, a Hub id by
-    id and revision (without a revision, an export of the Hub's current weights is reused even after the
-    repository changes: pin `revision` to be sure)."""
+    """What identifies the weights being exported: a local folder by the content of its MODEL_FILES (not its
+    path, not their mtimes), a Hub id by id and revision (without a revision, an export of the Hub's current
+    weights is reused even after the repository changes: pin `revision` to be sure)."""
     path = Path(source).expanduser()
     if not path.is_dir():
         return {"source": source, "revision": revision}
-    h = hashlib.sha256()
-    for f in sorted(path.iterdir()):
-        if f.suffix in (".json", ".safetensors", ".bin") and f.is_file():
-            st = f.stat()
-            h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns}\n".encode())
-    return {"source": str(path.resolve()), "revision": revision, "fingerprint": h.hexdigest()}
+    return {"source_sha256": folder_sha256(path, MODEL_FILES)}
 
 
 def adapter_key(adapter: str | None) -> dict[str, Any]:
-    """What identifies a LoRA adapter merged before export: its folder and the SHA-256 of its weights."""
+    """What identifies a LoRA adapter merged before export: the SHA-256 of its weights (not its folder)."""
     if adapter is None:
         return {}
-    return {"adapter": str(Path(adapter).resolve()), "adapter_sha256": adapter_fingerprint(adapter)}
+    return {"adapter_sha256": adapter_fingerprint(adapter)}
+
+
+def where_from(source: str, adapter: str | None) -> dict[str, Any]:
+    """Where an export's source and adapter lay when it was made: recorded in its record, not part of its key."""
+    path = Path(source).expanduser()
+    return {"source": str(path.resolve()) if path.is_dir() else source, **({"adapter": str(Path(adapter).resolve())} if adapter else {})}
 
 
 def export_folder(source: str, weight_format: str, revision: str | None, cache_dir: str | Path | None, adapter: str | None = None) -> Path:
-    key = {**source_key(source, revision), **adapter_key(adapter)}
-    digest = hashlib.sha256(json.dumps({**key, "weight_format": weight_format}, sort_keys=True).encode()).hexdigest()[:12]
+    """The cache folder of this export: `<name>[+<adapter>]-<format>-<digest of the content key>`. The names
+    are for people; the digest finds it, so a finished export of the same content made from a folder of
+    another name is reused."""
+    key = {**source_key(source, revision), **adapter_key(adapter), "weight_format": weight_format}
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
+    cache = Path(cache_dir or default_cache_dir()).expanduser()
+    for found in sorted(cache.glob(f"*-{weight_format}-{digest}")):
+        if is_export(found):
+            return found
     name = Path(source.rstrip("/")).name or "model"
     plus = f"+{Path(adapter.rstrip('/')).name}" if adapter else ""
-    return Path(cache_dir or default_cache_dir()).expanduser() / f"{name}{plus}-{weight_format}-{digest}"
+    return cache / f"{name}{plus}-{weight_format}-{digest}"
+
+
+def is_export(folder: Path) -> bool:
+    """A finished export: ensure_exported renames a folder into place only once it is complete."""
+    return (folder / EXPORT_RECORD).is_file() and is_openvino_folder(folder)
 
 
 def is_openvino_folder(path: str | Path) -> bool:
@@ -99,7 +118,7 @@ def ensure_exported(source: str, weight_format: str, *, revision: str | None = N
         record = json.loads(record_file.read_text()) if record_file.is_file() else {"weight_format": "as exported (not by tinyreason)"}
         return Path(source), {**record, "cached": True}
     out = export_folder(source, weight_format, revision, cache_dir, adapter)
-    if (out / EXPORT_RECORD).is_file() and is_openvino_folder(out):
+    if is_export(out):
         return out, {**json.loads((out / EXPORT_RECORD).read_text()), "cached": True}
     out.parent.mkdir(parents=True, exist_ok=True)
     what = f"{source}" + (f" with the adapter {adapter} merged" if adapter else "")
@@ -159,6 +178,8 @@ def export(source: str, out: Path, weight_format: str, *, revision: str | None =
     del model, ov_model
     gc.collect()
     record = {
+        **where_from(source, adapter),
+        "revision": revision,
         **source_key(source, revision),
         **adapter_key(adapter),
         "weight_format": weight_format,
