@@ -59,3 +59,23 @@ def make_run(path: Path, samples: list[dict[str, Any]], *, method: str = "greedy
     (path / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (path / "metrics.json").write_text(json.dumps(compute_metrics(rows, expected_total=len(ids))))
     return path
+
+
+def make_planned_run(path: Path, spec: Any, samples: list[dict[str, Any]], *, order: list[int] | None = None) -> Path:
+    """A run directory whose config.json is the one `eval` would write for `spec` (tinyreason.spec.planned:
+    the same questions, method options and prompts), so reproduce's state reads it as eval would. The
+    samples' ids are positions in the spec's subset (0: its first question); `order` (positions too) is the
+    subset the config records, default the samples'."""
+    from tinyreason.spec import planned
+
+    config, _ = planned(spec)
+    ids = config["subset"]["ids"]
+    positions = order if order is not None else [s["id"] for s in samples]
+    config = {**config, "subset": {**config["subset"], "limit": len(positions), "ids": [ids[i] for i in positions]},
+              "created": "2026-01-01T00:00:00+00:00"}
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "config.json").write_text(json.dumps(config, indent=1))
+    rows = [{**s, "id": ids[s["id"]]} for s in samples]
+    (path / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (path / "metrics.json").write_text(json.dumps(compute_metrics(rows, expected_total=len(positions))))
+    return path

@@ -343,12 +343,13 @@ def test_peak_memory_is_reset_on_this_processs_gpu(monkeypatch: pytest.MonkeyPat
 def test_a_resume_on_other_data_is_refused_naming_it(tmp_path: Path) -> None:
     """SFT on a traces file has no data fingerprint: the chosen example ids tell two runs apart."""
     from tinyreason.train.checkpoints import refuse_other_run
+    from tinyreason.train.sft import SFTRunConfig
 
     def config(ids: list[int], fingerprint: str | None = None) -> dict:
-        return {"kind": "sft", "config": {"train_n": 2}, "data": {"kind": "traces", "ids": ids, "fingerprint": fingerprint}}
+        return {"kind": "sft", "config": SFTRunConfig(train_n=2).model_dump(mode="json"), "data": {"kind": "traces", "ids": ids, "fingerprint": fingerprint}}
 
-    refuse_other_run(tmp_path, config([1, 2]), config([1, 2]), set())  # the same run: no error
+    refuse_other_run(tmp_path, config([1, 2]), config([1, 2]), SFTRunConfig)  # the same run: no error
     with pytest.raises(FileExistsError, match=r"SFT run with another config \(differs in: data \(the examples chosen: ids\)\)"):
-        refuse_other_run(tmp_path, config([1, 2]), config([1, 3]), set())
+        refuse_other_run(tmp_path, config([1, 2]), config([1, 3]), SFTRunConfig)
     with pytest.raises(FileExistsError, match="fingerprint"):
-        refuse_other_run(tmp_path, config([1, 2], "a"), config([1, 2], "b"), set())
+        refuse_other_run(tmp_path, config([1, 2], "a"), config([1, 2], "b"), SFTRunConfig)

@@ -4,17 +4,20 @@ run's states and cost estimates come from the run directories."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from runfab import generation, make_run, sample, simple_samples
+from runfab import generation, make_planned_run, sample, simple_samples
 from tinyreason.cli import app
 from tinyreason.config_io import ConfigFileError
 from tinyreason.methods import method_names
 from tinyreason.recipes import load_recipe
 from tinyreason.reproduce import survey
+from tinyreason.runs import RunMismatch
+from tinyreason.spec import run_eval
 
 STUDY = Path(__file__).resolve().parent.parent / "recipes" / "tinyreason.yaml"
 runner = CliRunner()
@@ -171,28 +174,46 @@ def test_the_dry_run_reports_state_and_cost_from_the_runs_so_far(tmp_path: Path)
         ("reflect", "missing", "unknown (no run yet): 4 q × ≥ 1 completions"),
     ]
     runs = tmp_path / "runs"
-    make_run(runs / "greedy", simple_samples([0, 1, 2, 3], {0}, tokens=100))
+    make_planned_run(runs / "greedy", recipe.get("greedy").config, simple_samples([0, 1, 2, 3], {0}, tokens=100))
     partial = [sample(i, str(i + 1), [generation(f"#### {i}", "sample", n_tokens=50)] * 3) for i in (2, 0)]
-    make_run(runs / "sc", partial, method="sc", options={"n": 3}, order=[0, 1, 2, 3])
+    make_planned_run(runs / "sc", recipe.get("sc").config, partial, order=[0, 1, 2, 3])
     (runs / "sc" / "metrics.json").unlink()
-    make_run(runs / "reflect", simple_samples([0, 1, 2, 3], set()), method="reflect", options={}, model="/models/other")
+    other = recipe.get("reflect").config.model_copy(update={"model": "/models/other"})
+    make_planned_run(runs / "reflect", other, simple_samples([0, 1, 2, 3], set()))
     rows, _ = survey(load_recipe(write_recipe(tmp_path)))
     assert [(r.name, r.state, r.cost) for r in rows] == [
         ("greedy", "done 4 of 4", "—"),
         ("sc", "partial 2 of 4", "≈ 300 tok: 2 q × 3 completions × 50 tok"),  # its own samples: 3 completions of 50 tokens
-        ("reflect", "stale: the stored run differs (model /models/other ≠ /models/fake-0.5b); move it away or use another --runs", "—"),
+        ("reflect", 'stale: the stored run differs (backend.model: stored "/models/other" != now "/models/fake-0.5b"); move it away or use '
+                    "another --runs", "—"),
     ]
+    # a run the dry run calls stale is one eval refuses, by the same comparison (runs.compare_run)
+    with pytest.raises(RunMismatch, match='backend.model: stored "/models/other" != now "/models/fake-0.5b"'):
+        run_eval(recipe.get("reflect").config, progress=False)
 
 
 def test_a_run_made_at_a_smaller_limit_is_partial_and_grows_while_a_larger_one_is_stale(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
-    make_run(runs / "greedy", simple_samples([0, 1], {0}, tokens=100))  # done at --limit 2; the recipe says 4
-    make_run(runs / "sc", simple_samples(list(range(6)), set()), method="sc", options={"n": 3, "temperature": 0.7})  # made at 6
+    recipe = load_recipe(write_recipe(tmp_path))
+    make_planned_run(runs / "greedy", recipe.get("greedy").config, simple_samples([0, 1], {0}, tokens=100))  # done at --limit 2; the recipe says 4
+    made_at_6 = recipe.get("sc").config.model_copy(update={"limit": 6})
+    make_planned_run(runs / "sc", made_at_6, simple_samples(list(range(6)), set()))
     rows, _ = survey(load_recipe(write_recipe(tmp_path)))
-    assert [(r.name, r.state) for r in rows[:2]] == [
-        ("greedy", "partial 2 of 4"),  # eval will grow it, keeping the two finished questions
-        ("sc", "stale: the stored run differs (limit 6 ≠ 4); move it away or use another --runs"),  # a run never shrinks
-    ]
+    assert rows[0].name == "greedy" and rows[0].state == "partial 2 of 4"  # eval will grow it, keeping the two finished questions
+    assert rows[1].name == "sc" and rows[1].state.startswith("stale: the stored run differs (subset.ids: stored [")  # a run never shrinks
+    assert "subset.limit: stored 6 != now 4" in rows[1].state
+
+
+def test_an_option_a_run_predates_counts_at_its_default(tmp_path: Path) -> None:
+    from tinyreason.runs import compare_run
+    from tinyreason.spec import planned
+
+    config, how = planned(load_recipe(write_recipe(tmp_path)).get("greedy").config)
+    stored = json.loads(json.dumps(config))
+    del stored["method"]["max_new_tokens"]  # a run made before the option existed ran at its default
+    assert compare_run(stored, config, **how) == ([], False)
+    stored["method"]["max_new_tokens"] = 7
+    assert compare_run(stored, config, **how)[0] == [f"method.max_new_tokens: stored 7 != now {config['method']['max_new_tokens']}"]
 
 
 def test_a_training_run_made_with_other_settings_is_stale_not_done(tmp_path: Path) -> None:

@@ -254,17 +254,18 @@ def test_a_plugin_reward_used_by_a_run_is_recorded_with_its_sha256(user_module: 
 
 
 def test_a_rerun_with_edited_reward_code_is_refused(tmp_path: Path) -> None:
-    from tinyreason.train.grpo import refuse_edited_rewards
+    """The plug-in code a run records is part of the one identity rule (checkpoints.refuse_other_run)."""
+    from tinyreason.train.checkpoints import refuse_other_run
+    from tinyreason.train.grpo_config import GRPORunConfig
 
-    stored = {"kind": "grpo", "plugins": [{"source": "/x/r.py", "sha256": "aaa"}]}
-    (tmp_path / "train_config.json").write_text(json.dumps(stored))
-    refuse_edited_rewards(tmp_path, dict(stored), False)  # the same code: the same run
-    edited = {"kind": "grpo", "plugins": [{"source": "/x/r.py", "sha256": "bbb"}]}
-    with pytest.raises(FileExistsError, match=r"other reward code \(differs in: /x/r.py\)"):
-        refuse_edited_rewards(tmp_path, edited, False)
-    with pytest.raises(FileExistsError, match="differs in: /x/r.py"):
-        refuse_edited_rewards(tmp_path, {"kind": "grpo"}, False)
-    refuse_edited_rewards(tmp_path, edited, True)  # --force starts over
+    cfg = GRPORunConfig().model_dump(mode="json")
+    stored = {"kind": "grpo", "config": cfg, "data": {"fingerprint": "f"}, "plugins": [{"source": "/x/r.py", "sha256": "aaa"}]}
+    refuse_other_run(tmp_path, stored, dict(stored), GRPORunConfig)  # the same code: the same run
+    edited = {**stored, "plugins": [{"source": "/x/r.py", "sha256": "bbb"}]}
+    with pytest.raises(FileExistsError, match=r"plugins \(the code of /x/r.py\)"):
+        refuse_other_run(tmp_path, stored, edited, GRPORunConfig)
+    with pytest.raises(FileExistsError, match=r"the code of /x/r.py"):
+        refuse_other_run(tmp_path, stored, {k: v for k, v in stored.items() if k != "plugins"}, GRPORunConfig)
 
 
 # --- prompt parity through TRL's public tokenizer call ------------------------------------------------------------

@@ -41,3 +41,23 @@ def test_cli_refuses_a_bad_spec_before_loading_anything(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["eval", "--model", str(tmp_path / "no-model"), "--method", "sc", "-o", "n=0", "--out", str(tmp_path / "r")])
     assert res.exit_code == 2 and "-o n=0: must be >= 1" in res.output
     assert not (tmp_path / "r").exists()
+
+
+def test_auto_is_resolved_once_per_eval_and_its_choice_recorded(tmp_path: Path, gsm8k_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from tinyreason.backends import auto
+    from tinyreason.spec import run_eval
+
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps([{"match": "", "responses": ["#### 1"]}]))
+    monkeypatch.setattr(auto, "candidates", lambda model: [("scripted", "the test's only candidate")])
+    calls = []
+    real = auto.resolve_backend
+    monkeypatch.setattr(auto, "resolve_backend", lambda options: calls.append(options) or real(options))
+    spec = EvalSpec(model=str(rules), backend="auto", data=str(gsm8k_file), limit=2, out=tmp_path / "run")
+    run_eval(spec, progress=False)
+    assert len(calls) == 1  # the spec's validation resolved it; loading, the resume check and describe() reuse the choice
+    backend = json.loads((tmp_path / "run" / "config.json").read_text())["backend"]
+    assert backend["backend"] == "scripted" and backend["auto"] == {"chosen": "scripted", "reason": "the test's only candidate"}
+    run_eval(EvalSpec(model=str(rules), backend="scripted", data=str(gsm8k_file), limit=2, out=tmp_path / "run"), progress=False)  # the same run

@@ -221,9 +221,9 @@ def test_qlora_is_refused_off_cuda_with_the_fix(tiny_model_wide_init: Path, data
 
 def test_only_the_main_process_writes_when_a_run_starts_or_resumes(tmp_path: Path) -> None:
     """Under `accelerate launch` every rank calls prepare_out; only rank 0 may rewrite the config or remove files."""
-    from tinyreason.train.sft import prepare_out
+    from tinyreason.train.sft import SFTRunConfig, prepare_out
 
-    config = {"kind": "sft", "config": {"train_n": 4}, "data": {"ids": [1, 2]}, "created": "now"}
+    config = {"kind": "sft", "config": SFTRunConfig(train_n=4).model_dump(mode="json"), "data": {"ids": [1, 2]}, "created": "now"}
     (tmp_path / "train_config.json").write_text(json.dumps(config))
     (tmp_path / "checkpoint-2").mkdir()
     (tmp_path / "checkpoint-2" / "trainer_state.json").write_text(json.dumps({"global_step": 2}))

@@ -64,13 +64,23 @@ def build_config(method: Method, dataset: Dataset, problems: list[Problem], limi
     }
 
 
-def check_before_loading(out: str | Path, backend: dict[str, Any] | None, method: Method, dataset: Dataset, *, limit: int | None,
-                         seed: int, from_end: bool = False) -> None:
-    """Refuse (RunMismatch) a rerun into `out` that could not continue the run there, before any model loads.
-    `backend`: what the backend will describe() (None when only the loaded backend knows; evaluate checks it)."""
-    config = build_config(method, dataset, select(dataset, limit, seed, from_end=from_end), limit, seed, backend=backend, example_prompt=None,
-                          from_end=from_end)
-    check_resume(out, config, unknown=("example_prompt",) if backend is not None else ("example_prompt", "backend"))
+def planned_config(method: Method, dataset: Dataset, *, model: str, backend_name: str, backend: dict[str, Any] | None,
+                   limit: int | None, seed: int, from_end: bool = False) -> tuple[dict[str, Any], dict[str, tuple[str, ...]]]:
+    """The config a run will write, as far as it is known before any model loads, and how to compare it
+    (runs.compare_run's `unknown` / `partial`): `backend` is the part of describe() known before loading
+    (describe_config), or None when only the loaded backend knows — then its name and model; either way it is
+    compared key by key, and evaluate compares the whole description once the backend has loaded."""
+    problems = select(dataset, limit, seed, from_end=from_end) if dataset.problems else []  # no questions: data not read (spec.planned)
+    config = build_config(method, dataset, problems, limit, seed,
+                          backend=backend if backend is not None else {"backend": backend_name, "model": model}, example_prompt=None, from_end=from_end)
+    return config, {"unknown": ("example_prompt",), "partial": ("backend",)}  # the backend as far as it is known before loading
+
+
+def check_before_loading(out: str | Path, backend: dict[str, Any] | None, method: Method, dataset: Dataset, *, model: str,
+                         backend_name: str, limit: int | None, seed: int, from_end: bool = False) -> None:
+    """Refuse (RunMismatch) a rerun into `out` that could not continue the run there, before any model loads."""
+    config, how = planned_config(method, dataset, model=model, backend_name=backend_name, backend=backend, limit=limit, seed=seed, from_end=from_end)
+    check_resume(out, config, **how)
 
 
 def _example_prompt(backend: Backend, method: Method, problems: list[Problem]) -> str | None:

@@ -26,8 +26,10 @@ from typing import Any, Callable, ClassVar, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from tinyreason.runs import RunDir, config_diff, subset_limit
-from tinyreason.train.checkpoints import CADENCE, last_checkpoint
+from tinyreason.data import DataError
+from tinyreason.identity import extending_fields, with_later_defaults
+from tinyreason.runs import RunDir, compare_run
+from tinyreason.train.checkpoints import code_differences, config_differences, last_checkpoint
 from tinyreason.train.distill import DistillOptions, TraceFiles
 
 Log = Callable[[str], None]
@@ -123,19 +125,29 @@ class EvalKind(Kind):
         return {"out": str(out)}
 
     def state(self, cfg: Any, out: Path) -> State:
+        """The stored run against the config `eval` would write for this spec: the one comparison eval makes
+        before it continues a run (runs.compare_run), so a row called partial here is one eval resumes."""
+        from tinyreason.spec import planned
+
         run = RunDir(out)
         if not run.config_path.exists():
             return State("missing", 0, cfg.limit)
         stored = run.config()
         total = len(stored.get("subset", {}).get("ids", []))
         done = sum(1 for _ in run.iter_samples())
-        differs = _stale(stored, cfg)
+        try:
+            config, how = planned(cfg)
+            unread = ""
+        except DataError as e:  # a data file gone: the rest is still compared, and the row says what was not
+            config, how = planned(cfg, without_data=True)
+            unread = f"its data was not compared: {e}"
+        differs, grows = compare_run(stored, config, **how)
         if differs:
-            return State("partial", done, total, stale=differs)
-        if subset_limit(stored.get("subset", {})) < cfg.limit:  # eval grows a run whose stored subset is a prefix of the new one
-            return State("partial", done, _grown_total(stored, cfg))
+            return State("partial", done, total, stale="; ".join(differs[:6]) + (f"; {len(differs) - 6} more" if len(differs) > 6 else ""))
+        if grows:  # eval grows a run whose stored subset is a prefix of the new one, keeping its finished questions
+            return State("partial", done, len(config["subset"]["ids"]))
         if done >= total and run.metrics_path.exists():
-            return State("done", done, total)
+            return State("done", done, total, note=unread)
         errors = len(run.errors())  # only a run that is not done can have questions left to retry
         return State("partial", done, total, note=f"{errors} failed question(s) to retry" if errors else "")
 
@@ -158,46 +170,6 @@ class EvalKind(Kind):
         if error_summary(m):
             raise StepFailed(error_summary(m))
         return f"accuracy {m['accuracy']:.1%} ({m['correct']}/{m['total']}), {m['generated_tokens_per_question']:.0f} gen tok/q"
-
-
-def _grown_total(stored: dict[str, Any], spec: Any) -> int:
-    """How many questions the grown run will hold: the spec's limit, capped by the rows its data had."""
-    data = stored.get("data", {})
-    rows = data.get("rows") if isinstance(data, dict) else None
-    if not isinstance(rows, int):
-        return spec.limit
-    return min(spec.limit, rows - len(stored.get("skipped_rows") or []))
-
-
-def _stale(stored: dict[str, Any], spec: Any) -> str:
-    """What a stored run config says differently from the spec, among the cheap-to-check identity fields.
-    A smaller stored limit is not a difference: eval grows such a run (runs.py), keeping its finished questions.
-    The method's options and prompt texts are compared too (an option the run predates counts at its default)."""
-    subset = stored.get("subset", {})
-    method, model = stored.get("method", {}).get("name"), stored.get("backend", {}).get("model")
-    checks = [("method", method, spec.method, method != spec.method), ("model", model, spec.model, model != spec.model),
-              ("limit", subset.get("limit"), spec.limit, subset_limit(subset) > spec.limit),  # a run never shrinks
-              ("seed", subset.get("seed"), spec.seed, subset.get("seed") != spec.seed),
-              ("subset from", subset.get("from", "start"), spec.subset_from, subset.get("from", "start") != spec.subset_from)]
-    differs = [f"{k} {a} ≠ {b}" for k, a, b, d in checks if d]
-    if method == spec.method:
-        differs += _method_differs(stored, spec)
-    return ", ".join(differs)
-
-
-def _method_differs(stored: dict[str, Any], spec: Any) -> list[str]:
-    m = spec.build_method()
-    fields = type(m.config).model_fields
-    now = json.loads(json.dumps(m.config.model_dump(), default=str))
-    had = stored.get("method", {})
-    now = {k: v for k, v in now.items() if (fields[k].json_schema_extra or {}).get("identity", True)}  # e.g. a folder moved with its runs
-    before = {k: had[k] if k in had else json.loads(json.dumps(fields[k].get_default(call_default_factory=True), default=str)) for k in now}
-    out = [f"{k} {before[k]!r} ≠ {v!r}" for k, v in now.items() if before[k] != v]  # a field the run predates ran at its default
-    stored_texts = stored.get("prompts") or {}
-    edited = [t.name for t in m.templates() if t.name in stored_texts and stored_texts[t.name] != t.record()]
-    if not out and edited:
-        out.append(f"the text of prompt {', '.join(edited)} differs from the stored run's")
-    return out
 
 
 class AuditKind(Kind):
@@ -303,14 +275,6 @@ class Trainer:
     resumes: bool = False  # True: rerunning continues from its checkpoints; False: a partial run starts over (force)
 
 
-def with_later_defaults(stored: dict[str, Any], model: type[BaseModel]) -> dict[str, Any]:
-    """A stored training config with the fields added to `model` since it was written, at their defaults: a
-    run made before a field existed ran as its default says (the rule for a new field: its default keeps the
-    old behaviour), so it is not stale for lacking it."""
-    added = {name: f.get_default(call_default_factory=True) for name, f in model.model_fields.items() if name not in stored and not f.is_required()}
-    return {**json.loads(json.dumps(added, default=str)), **stored}
-
-
 class TrainKind(Kind):
     def __init__(self, name: str, trainer: Trainer) -> None:
         self.name, self.trainer = name, trainer  # type: ignore[misc]
@@ -331,23 +295,28 @@ class TrainKind(Kind):
         return getattr(self._module(), self.trainer.config)
 
     def state(self, cfg: Any, out: Path) -> State:
+        """The stored run against the recipe's config by the trainer's own rule (checkpoints.config_differences,
+        which `train sft` / `train grpo` refuse by): stale only where the trainer would refuse to continue."""
         stored_path = out / self.trainer.stored_config
+        extends: list[str] = []
         if stored_path.is_file():
             record = json.loads(stored_path.read_text())
-            stored = with_later_defaults(record.get("config", {}), type(cfg))
-            now = cfg.model_dump(mode="json")
-            if "data" in now and stored.get("data") != now["data"] and same_data(record, stored.get("data"), now["data"]):
-                stored.pop("data")  # the same content from another path (a clone's, or the packaged copy): the same run
-                now.pop("data")
-            for field in CADENCE:  # how often a run checkpoints is not what it trained: changing it leaves the run as it is
-                stored.pop(field, None)
-                now.pop(field, None)
-            diffs = config_diff(stored, now)
+            stored, now = record.get("config", {}), cfg.model_dump(mode="json")
+            diffs = config_differences(stored, now, type(cfg))
+            code = getattr(self._module(), "code_records", None)  # plug-in code the run records (GRPO's rewards)
+            if code is not None:
+                diffs += code_differences(record, {"plugins": code(cfg)})
+            if "data" in now and stored.get("data") != now["data"] and not same_data(record, stored.get("data"), now["data"]):
+                diffs.append(f"data: stored {stored.get('data')} holds other questions than now {now['data']}")
             if diffs:
                 return State("partial", stale="; ".join(diffs))
+            was = with_later_defaults(stored, type(cfg))
+            extends = [f"{f} {was[f]} → {now[f]}" for f in sorted(extending_fields(type(cfg))) if now[f] > was[f]]
         done = out / self.trainer.done_file
         if done.is_file():
             report = json.loads(done.read_text())
+            if report.get("ok", True) and extends and self.trainer.resumes:
+                return State("partial", note=f"finished; continues from its last checkpoint ({', '.join(extends)})")
             if report.get("ok", True):
                 return State("done")
             return State("partial", note=f"failed checks {', '.join(report.get('failed_checks', []))}; starts over")

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from tinyreason.backends.base import backend_identity
+from tinyreason.identity import compare, jsonable, resumable_fields, with_later_defaults
 
 CONFIG = "config.json"
 SAMPLES = "samples.jsonl"
@@ -74,30 +75,41 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def identity(config: dict[str, Any]) -> dict[str, Any]:
+def identity(config: dict[str, Any], stored: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The part of an eval run's config that makes it that run (tinyreason.identity has the rule): not the
+    NON_IDENTITY keys, not the backend's provenance, not where the data file lay (its fingerprint is the
+    data), and the method's options as its Config declares them (RESUMABLE ones out; one the run predates at
+    its default). `stored`: the stored config `config` is compared with (backend_identity leaves out the
+    content keys a stored backend predates)."""
     out = {k: v for k, v in config.items() if k not in NON_IDENTITY}
     if isinstance(out.get("backend"), dict):
-        out["backend"] = backend_identity(out["backend"])
+        before = (stored or {}).get("backend")
+        out["backend"] = backend_identity(out["backend"], stored=before if isinstance(before, dict) else None)
     if isinstance(out.get("data"), dict):  # data is its content (fingerprint, split, rows), not where the file lay
         out["data"] = {k: v for k, v in out["data"].items() if k != "source"}
+    if isinstance(out.get("method"), dict):
+        out["method"] = method_identity(out["method"])
     return out
 
 
-def _diff(a: Any, b: Any, path: str = "") -> list[str]:
-    if isinstance(a, dict) and isinstance(b, dict):
-        out: list[str] = []
-        for k in sorted(set(a) | set(b), key=str):
-            out += _diff(a.get(k), b.get(k), f"{path}.{k}" if path else str(k))
-        return out
-    if a != b:
-        show = lambda v: (json.dumps(v)[:80] + "…") if len(json.dumps(v)) > 80 else json.dumps(v)  # noqa: E731
-        return [f"{path}: stored {show(a)} != now {show(b)}"]
-    return []
+def method_identity(method: dict[str, Any]) -> dict[str, Any]:
+    """A run config's `method` record ({name, **options}) through its Config's field metadata; a method not
+    registered here (a plug-in not loaded) is compared as recorded."""
+    from tinyreason.methods import method_names
+    from tinyreason.methods.base import method_class
+
+    name = method.get("name")
+    if name not in method_names():
+        return method
+    config = method_class(name).Config
+    options = with_later_defaults({k: v for k, v in method.items() if k != "name"}, config)
+    return {"name": name, **{k: v for k, v in options.items() if k not in resumable_fields(config)}}
 
 
 def config_diff(stored: dict[str, Any], config: dict[str, Any]) -> list[str]:
-    """Differences in the identity part of two run configs (empty: same run), as 'field: stored != now'."""
-    return _diff(identity(stored), identity(json.loads(json.dumps(config))))
+    """Differences in the identity part of two eval run configs (empty: same run), as 'field: stored != now'."""
+    stored = jsonable(stored)
+    return compare(identity(stored), identity(jsonable(config), stored=stored))
 
 
 def subset_limit(subset: dict[str, Any]) -> float:
@@ -114,21 +126,29 @@ def _grows(stored: Any, now: Any) -> bool:
     return same_rest and new[: len(old)] == old
 
 
-def check_resume(path: str | Path, config: dict[str, Any], *, unknown: tuple[str, ...] = ()) -> bool:
+def compare_run(stored: dict[str, Any], config: dict[str, Any], *, unknown: tuple[str, ...] = (),
+                partial: tuple[str, ...] = ()) -> tuple[list[str], bool]:
+    """(differences, grows) between a stored eval run config and the config a rerun would write: the one
+    comparison `eval` makes before it continues a run and reproduce makes for an eval row's state. `grows`:
+    the same run with a larger subset (kept, extended). `unknown` / `partial`: as identity.compare."""
+    stored = jsonable(stored)
+    a, b = identity(stored), identity(jsonable(config), stored=stored)
+    grows = _grows(a.get("subset"), b.get("subset"))
+    if grows:
+        del a["subset"], b["subset"]
+    return compare(a, b, unknown=unknown, partial=partial), grows
+
+
+def check_resume(path: str | Path, config: dict[str, Any], *, unknown: tuple[str, ...] = (), partial: tuple[str, ...] = ()) -> bool:
     """Whether `config` may continue the run in `path`; raises RunMismatch naming the differences if not.
-    True when it continues it with a larger subset. `unknown`: top-level fields not known yet (what a
-    backend reports once loaded), left out of the comparison. Writes nothing."""
+    True when it continues it with a larger subset. Writes nothing."""
     run = RunDir(path)
     if not run.config_path.exists():
         return False
-    stored = {k: v for k, v in identity(run.config()).items() if k not in unknown}
-    now = {k: v for k, v in identity(json.loads(json.dumps(config))).items() if k not in unknown}
-    grows = _grows(stored.get("subset"), now.get("subset"))
-    if grows:
-        del stored["subset"], now["subset"]
-    diffs = _diff(stored, now)
+    stored = run.config()
+    diffs, grows = compare_run(stored, config, unknown=unknown, partial=partial)
     if diffs:
-        a, b = stored.get("subset") or {}, now.get("subset") or {}
+        a, b = stored.get("subset") or {}, config.get("subset") or {}
         shrink = a.get("ids", [])[: len(b.get("ids", []))] == b.get("ids") and subset_limit(b) < subset_limit(a)
         hint = f"--limit {b.get('limit')} is smaller than this run's {a.get('limit')}: a run never shrinks. " if shrink else ""
         raise RunMismatch(

@@ -3,9 +3,9 @@
     spec = EvalSpec(model="./qwen", method="sc", method_options={"n": 5}, data="gsm8k/test.jsonl", limit=600)
     metrics, out = run_eval(spec)
 
-`tinyreason eval` builds an EvalSpec from its flags and calls run_eval; recipes build the same model from
-YAML. The spec is checked as a whole before anything loads: the method's options against its Config, the
-backend's options against its Config, the subset's size and seed.
+`tinyreason eval` builds an EvalSpec from its flags (generated from these fields) or a YAML file and calls
+run_eval; recipes build the same model from YAML. The spec is checked as a whole before anything loads: the
+method's options against its Config, the backend's options against its Config, the subset's size and seed.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 DEFAULT_MODEL = "Qwen/Qwen2.5-0.5B-Instruct"
 
@@ -33,9 +33,9 @@ class EvalSpec(BaseModel):
     method_options: dict[str, Any] = Field(default_factory=dict, description="options of the method's Config (n, temperature, prompt, ...)")
     backend: str = Field("auto", description="generation backend (see `tinyreason backends`; auto picks the fastest installed for the machine and model)")
     backend_options: dict[str, Any] = Field(default_factory=dict, description="options of the backend's Config besides model (dtype, adapter, ...)")
-    data: str | None = Field(None, description="local GSM8K .jsonl, gsm8k:test / gsm8k:train (the packaged copy), or None: the Hub when reachable, else the packaged copy")
+    data: str | None = Field(None, description="local GSM8K .jsonl, or gsm8k:test / gsm8k:train (the packaged copy); default (None): the Hub's openai/gsm8k when reachable, else the packaged copy")
     split: Literal["test", "train"] = Field("test", description="Hub split (a local file is its own split)")
-    task: str | None = Field(None, description="a task (a name from `tinyreason tasks`, or a task YAML file): its data, question and gold fields; None: GSM8K (`data`, `split`)")
+    task: str | None = Field(None, description="a task instead of GSM8K (a name from `tinyreason tasks`, or a task YAML file): its data, question and gold fields; default (None): GSM8K (`data`, `split`)")
     limit: int = Field(600, ge=1, description="questions in the seeded subset (>= the split size takes all)")
     seed: int = Field(42, description="subset seed, and the method's sampling seed unless method_options sets one")
     subset_from: Literal["start", "end"] = Field("start", description="end: take the seeded order from its end (a dev slice of train disjoint from what training takes from its start)")
@@ -50,15 +50,26 @@ class EvalSpec(BaseModel):
 
         return resolve(model)  # `reference` -> its cached folder (the run records the path), or the fix
 
+    _backend_choice: tuple[str, str | None] = PrivateAttr(default=("", None))
+
     @model_validator(mode="after")
     def _check_plugins(self) -> "EvalSpec":
+        from tinyreason.backends.auto import resolve_backend
         from tinyreason.backends.base import backend_config, validate_config
 
         self.build_method()  # raises ValueError naming the bad option and the valid ones
         if "model" in self.backend_options:
             raise ValueError("backend_options must not set model: use the spec's `model` field")
-        validate_config(backend_config(self.backend), self.backend, self.backend_config_options())
+        options = self.backend_config_options()
+        # `auto` is resolved here, once per eval: the run uses and records this choice (backend.auto in config.json)
+        chosen, reason = resolve_backend(options) if self.backend == "auto" else (self.backend, None)
+        validate_config(backend_config(chosen), chosen, options)
+        self._backend_choice = (chosen, reason)
         return self
+
+    def backend_choice(self) -> tuple[str, str | None]:
+        """(the backend that generates, why `auto` chose it — None when the spec names it)."""
+        return self._backend_choice
 
     def method_config_options(self) -> dict[str, Any]:
         task = self.load_task()
@@ -93,20 +104,50 @@ class EvalSpec(BaseModel):
         return Path("runs") / f"{slug(self.model)}-{self.method}-{source}{self.limit}-s{self.seed}"
 
 
+def _backend_plan(spec: EvalSpec) -> tuple[type, Any, dict[str, Any] | None]:
+    """(backend class, its validated Config, what it will describe() — None when only the loaded backend
+    knows), for the backend the spec resolved to."""
+    from tinyreason.backends.base import backend_class, validate_config
+
+    chosen, reason = spec.backend_choice()
+    cls = backend_class(chosen)
+    config = validate_config(cls.Config, chosen, spec.backend_config_options())
+    describe = getattr(cls, "describe_config", None)
+    described = describe(config) if describe is not None else None
+    if described is not None and reason is not None:
+        described = {**described, "auto": {"chosen": chosen, "reason": reason}}
+    return cls, config, described
+
+
+def planned(spec: EvalSpec, *, without_data: bool = False) -> tuple[dict[str, Any], dict[str, tuple[str, ...]]]:
+    """The config the spec's run will write, as known before any model loads, and how to compare it with a
+    stored one (runs.compare_run): what `run_eval` checks, and what reproduce's state of the row reads.
+    `without_data`: the data cannot be read now (a missing file), so the questions are left out of the
+    comparison (`run_eval` never does this: it needs the data)."""
+    from tinyreason.data import Dataset
+    from tinyreason.evaluate import planned_config
+
+    _, _, described = _backend_plan(spec)
+    dataset = Dataset(source="", split=spec.split, problems=[]) if without_data else spec.dataset()
+    config, how = planned_config(spec.build_method(), dataset, model=spec.model, backend_name=spec.backend_choice()[0], backend=described,
+                                 limit=spec.limit, seed=spec.seed, from_end=spec.subset_from == "end")
+    if without_data:
+        how = {**how, "unknown": (*how["unknown"], "data", "subset", "skipped_rows", "task")}
+    return config, how
+
+
 def run_eval(spec: EvalSpec, *, progress: bool = True, warn: Any = None) -> tuple[dict[str, Any], Path]:
     """Run (or resume) the evaluation the spec describes; returns (metrics, run directory). `warn` gets
     warnings meant for the user (default: printed to stderr)."""
-    from tinyreason.backends.base import backend_class, validate_config
+    from tinyreason.backends.auto import AutoBackend
     from tinyreason.evaluate import check_before_loading, evaluate
 
     warn = warn or _print_warning
     method = spec.build_method()
     dataset = spec.dataset()
     out = spec.run_dir()
-    backend_cls = backend_class(spec.backend)
-    config = validate_config(backend_cls.Config, spec.backend, spec.backend_config_options())
-    describe = getattr(backend_cls, "describe_config", None)  # what it will describe(), without loading it
-    check_before_loading(out, describe(config) if describe else None, method, dataset, limit=spec.limit, seed=spec.seed,
+    backend_cls, config, described = _backend_plan(spec)
+    check_before_loading(out, described, method, dataset, model=spec.model, backend_name=spec.backend_choice()[0], limit=spec.limit, seed=spec.seed,
                          from_end=spec.subset_from == "end")
     adapter = spec.backend_options.get("adapter")
     if adapter:
@@ -116,6 +157,9 @@ def run_eval(spec: EvalSpec, *, progress: bool = True, warn: Any = None) -> tupl
         if message:
             warn(message)
     backend = backend_cls(config)
+    chosen, reason = spec.backend_choice()
+    if reason is not None:
+        backend = AutoBackend.around(backend, chosen, reason)  # describe() records the choice
     batch_size = spec.backend_options.get("batch_size") or getattr(backend, "batch_size", 16)
     metrics = evaluate(backend, method, dataset, out, limit=spec.limit, seed=spec.seed, batch_size=batch_size, progress=progress,
                        from_end=spec.subset_from == "end", max_errors=spec.max_errors)

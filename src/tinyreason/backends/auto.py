@@ -125,6 +125,14 @@ class AutoBackend:
         self.chosen, self.reason = resolve_backend(opts)
         self.inner = create_backend(self.chosen, **opts)
 
+    @classmethod
+    def around(cls, inner: Any, chosen: str, reason: str) -> "AutoBackend":
+        """A backend already chosen (EvalSpec resolves `auto` once per eval) and created, wrapped so that
+        describe() records the choice."""
+        self = cls.__new__(cls)
+        self.chosen, self.reason, self.inner = chosen, reason, inner
+        return self
+
     def __getattr__(self, attr: str) -> Any:  # render, batch_size, tokenizer...: whatever the chosen backend has
         if attr == "inner":
             raise AttributeError(attr)

@@ -68,9 +68,10 @@ class ConfiguredBackend:
 
     @classmethod
     def describe_config(cls, config: BackendConfig) -> dict[str, Any] | None:
-        """What describe() will return, computed from the Config alone without loading anything, so that a
-        rerun into a run directory it cannot continue is refused before the model loads. None (the default):
-        only the loaded backend knows, and the rerun is checked once it has loaded."""
+        """What describe() will return, as far as the Config (and the model's files) say without loading
+        anything, so that a rerun into a run directory it cannot continue is refused before the model loads:
+        compared key by key (the keys it leaves out, such as an engine version, are compared once loaded).
+        None (the default): only the loaded backend knows its name and model, which are compared."""
         return None
 
 

@@ -52,7 +52,7 @@ from transformers import GenerationConfig
 
 from tinyreason import progress
 from tinyreason.backends.base import BackendConfig, ConfiguredBackend, require
-from tinyreason.backends.ov_export import WeightFormat, ensure_exported
+from tinyreason.backends.ov_export import WeightFormat, adapter_key, ensure_exported, is_openvino_folder, source_key
 from tinyreason.backends.tokens import ChatTemplatePrompts, completion_from_ids, error_completion, stop_ids
 from tinyreason.models import load_tokenizer
 from tinyreason.types import Chat, Completion, SamplingParams
@@ -117,6 +117,21 @@ class OpenVINOBackend(ChatTemplatePrompts, ConfiguredBackend):
         if c.kv_cache_precision != "auto":
             props["KV_CACHE_PRECISION"] = c.kv_cache_precision
         return props
+
+    @classmethod
+    def describe_config(cls, config: OpenVINOConfig) -> dict[str, Any] | None:
+        """The part of describe() the Config and the model's files say without exporting or loading anything
+        (no engine version, no export folder): what a rerun is compared by before the model loads. The files'
+        content hashes are cached (tinyreason.digests), so this costs milliseconds after the first time."""
+        if is_openvino_folder(config.model):
+            return None  # an exported folder: only its export record says what it holds
+        adapter = adapter_key(config.adapter) if config.adapter else {}
+        known = adapter.get("adapter_sha256") is not None  # an adapter folder without its weights (not committed): said once loaded
+        return {"backend": cls.name, "model": config.model, "revision": config.revision, "weight_format": config.weight_format,
+                "source_sha256": source_key(config.model, config.revision).get("source_sha256"),
+                **({"adapter": str(Path(config.adapter).resolve()), **adapter} if known else {}),
+                "device": config.device.upper(), "inference_precision": config.inference_precision,
+                "kv_cache_precision": config.kv_cache_precision}
 
     def describe(self) -> dict[str, Any]:
         c = self.config

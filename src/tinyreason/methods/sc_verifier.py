@@ -27,6 +27,7 @@ from pydantic import Field
 
 from tinyreason.answers import normalize_number, same_answer
 from tinyreason.backends.base import Backend
+from tinyreason.identity import RESUMABLE
 from tinyreason.methods.records import REVISION, VERDICTS
 from tinyreason.methods.base import Method, SampledConfig, register_method
 from tinyreason.methods.sc import vote
@@ -41,7 +42,7 @@ class SCVerifierConfig(SampledConfig):
     gate: float = Field(0.6, ge=0, le=1, description="least audit accuracy that lets the method run")
     force: bool = Field(False, description="run without a passing audit (recorded in the run config)")
     audit_dir: str = Field(DEFAULT_AUDIT_DIR, description="where `tinyreason audit-verifier` wrote its results",
-                           json_schema_extra={"identity": False})  # where the audit lies, not what it found (preflight records that)
+                           json_schema_extra=RESUMABLE)  # where the audit lies, not what it found (preflight records that)
     incorrect_weight: float = Field(0.0, ge=0, le=1, description="vote weight of a sample judged INCORRECT")
     unparseable_weight: float = Field(0.5, ge=0, le=1, description="vote weight of a sample whose verdict could not be read")
 

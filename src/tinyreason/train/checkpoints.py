@@ -16,12 +16,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
 from rich.console import Console
 
+from tinyreason.identity import compare
+
 console = Console(stderr=True, soft_wrap=True)
-
-
-CADENCE = frozenset({"save_every", "save_total_limit"})  # how often a run checkpoints: never what it trains
 
 
 def checkpoint_step(path: str | Path) -> int:
@@ -52,20 +52,37 @@ def last_checkpoint(out: Path, *, remove_torn: bool) -> str | None:
     return None
 
 
-def refuse_other_run(out: Path, stored: dict[str, Any], config: dict[str, Any], resumable: set[str]) -> None:
+def config_differences(stored: dict[str, Any], now: dict[str, Any], model: type[BaseModel]) -> list[str]:
+    """What makes the run config `now` (a `model` dump) another training run than `stored` (from its
+    train_config.json): tinyreason.identity.compare over the model's fields, its RESUMABLE ones left out,
+    fields the run predates at their default — and not the path of the data (the data is its content: the
+    run record's fingerprint, which refuse_other_run and reproduce's state compare)."""
+    a, b = {k: v for k, v in stored.items() if k != "data"}, {k: v for k, v in now.items() if k != "data"}
+    return compare(a, b, model=model)
+
+
+def code_differences(stored: dict[str, Any], config: dict[str, Any]) -> list[str]:
+    """The plug-in code a run record names (`plugins`: file and sha256, e.g. a GRPO run's reward) that differs
+    between two records: an edited reward is another run."""
+    was, now = ({r["source"]: r["sha256"] for r in c.get("plugins", [])} for c in (stored, config))
+    changed = sorted(k for k in was.keys() | now.keys() if was.get(k) != now.get(k))
+    return [f"plugins (the code of {', '.join(changed)})"] if changed else []
+
+
+def refuse_other_run(out: Path, stored: dict[str, Any], config: dict[str, Any], model: type[BaseModel]) -> None:
     """Raise FileExistsError unless `stored` (the run's train_config.json) is the run `config` describes:
-    same kind, same config except `resumable` fields, same data fingerprint, same resolved hardware."""
+    same kind, same config (config_differences), same data content, same resolved hardware."""
     kind = config["kind"]
     if stored.get("kind") != kind:
         raise FileExistsError(f"{out} holds a '{stored.get('kind')}' training run; choose another --out, or --force to overwrite it")
-    a, b = stored["config"], config["config"]
-    diff = [k for k in sorted(set(a) | set(b)) if k not in resumable and a.get(k) != b.get(k)]
+    diff = config_differences(stored["config"], config["config"], model)
     for key, what in (("fingerprint", "the questions themselves: fingerprint"), ("ids", "the examples chosen: ids")):
         if stored.get("data", {}).get(key) != config["data"].get(key):  # ids: SFT on a traces file, which has no fingerprint
             diff.append(f"data ({what})")
+    diff += code_differences(stored, config)
     name = kind.upper()
     if diff:
-        raise FileExistsError(f"{out} holds a {name} run with another config (differs in: {', '.join(diff)}); rerun with the same "
+        raise FileExistsError(f"{out} holds a {name} run with another config (differs in: {'; '.join(diff)}); rerun with the same "
                               "recipe and flags to resume it, choose another --out, or pass --force to start over")
     was, now = hardware(stored), hardware(config)
     if None not in was and was != now:  # "auto" in the config resolves per machine: a CPU LoRA run must not go on as QLoRA
@@ -81,7 +98,7 @@ def hardware(config: dict[str, Any]) -> tuple[Any, Any, Any]:
     return config.get("mode"), device.split(":")[0] if isinstance(device, str) else None, config.get("dtype")
 
 
-def start_or_resume(config_path: Path, config: dict[str, Any], force: bool, resumable: set[str], *, main: bool,
+def start_or_resume(config_path: Path, config: dict[str, Any], force: bool, model: type[BaseModel], *, main: bool,
                     clear: Callable[[Path], None], on_resume: Callable[[str], str]) -> str | None:
     """Start, or continue, the run whose train_config.json is `config_path`; returns the checkpoint to resume
     from (None: a fresh start). A stored run that is another run (refuse_other_run) is refused unless `force`.
@@ -91,7 +108,7 @@ def start_or_resume(config_path: Path, config: dict[str, Any], force: bool, resu
     out = config_path.parent
     if config_path.is_file() and not force:
         stored = json.loads(config_path.read_text())
-        refuse_other_run(out, stored, config, resumable)
+        refuse_other_run(out, stored, config, model)
         last = last_checkpoint(out, remove_torn=main)
         if last is not None:
             if main:

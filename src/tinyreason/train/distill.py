@@ -176,7 +176,7 @@ class TraceFiles:
         """Write the config, or check that the stored one describes the same distillation."""
         self.traces.parent.mkdir(parents=True, exist_ok=True)
         if self.config.exists():
-            diffs = config_diff(json.loads(self.config.read_text()), config)
+            diffs = config_diff(_as_run(json.loads(self.config.read_text())), _as_run(config))
             if diffs:
                 raise DistillError(
                     f"{self.config} belongs to a different distillation; refusing to mix traces. Differences:\n  "
@@ -236,6 +236,13 @@ def build_config(teacher: Backend, template: PromptTemplate, params: SamplingPar
         "data": {"source": dataset.source, "split": dataset.split, "fingerprint": dataset.fingerprint(), "rows": len(dataset.problems)},
         **environment(),
     }
+
+
+def _as_run(config: dict[str, Any]) -> dict[str, Any]:
+    """A distillation config as runs.identity reads a run's: the teacher is its backend (its provenance, such
+    as how `auto` chose it, is not identity)."""
+    out = {k: v for k, v in config.items() if k != "teacher"}
+    return {**out, "backend": config.get("teacher")}
 
 
 def trace_row(p: Problem, c: Completion, v: Verdict, teacher: dict[str, Any]) -> dict[str, Any]:

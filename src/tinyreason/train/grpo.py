@@ -45,7 +45,7 @@ from tinyreason.models import context_length, render_prompt
 from tinyreason.prompts import PromptTemplate, get_prompt
 from tinyreason.runs import environment
 from tinyreason.train import checks
-from tinyreason.train.checkpoints import CADENCE, checkpoint_step, start_or_resume, write_json
+from tinyreason.train.checkpoints import checkpoint_step, start_or_resume, write_json
 from tinyreason.train.grpo_config import GRPORunConfig, check_recipe, grad_accum, recipe_warnings
 from tinyreason.train.rewards import reward_funcs, reward_records
 from tinyreason.train.sft import TRAIN_CONFIG, TRAIN_REPORT, lora_config, mode_note, resolve_mode
@@ -53,7 +53,6 @@ from tinyreason.train.watch import METRICS_FILE, TaskWatch, plot_curves, read_ro
 from tinyreason.types import Problem
 
 console = Console(stderr=True, soft_wrap=True)  # one metrics line per step, never re-wrapped
-RESUMABLE = {"max_steps", *CADENCE}  # fields a rerun may change and still continue the same run
 
 
 @dataclass
@@ -149,9 +148,9 @@ def check_parity(cfg: GRPORunConfig, trainer: Any, records: list[dict[str, Any]]
 
 
 def prepare_run(out: Path, config: dict[str, Any], force: bool, *, main: bool = True) -> str | None:
-    """Start, or continue, the run in `out` (checkpoints.start_or_resume; only RESUMABLE fields may differ).
+    """Start, or continue, the run in `out` (checkpoints.start_or_resume; only GRPORunConfig's RESUMABLE fields may differ).
     A resume drops the metrics rows of steps after its checkpoint."""
-    return start_or_resume(out / TRAIN_CONFIG, config, force, RESUMABLE, main=main, clear=_clear,
+    return start_or_resume(out / TRAIN_CONFIG, config, force, GRPORunConfig, main=main, clear=_clear,
                            on_resume=lambda last: f"{rewind(out, checkpoint_step(last))} metrics rows after it dropped")
 
 
@@ -177,17 +176,10 @@ def run_config(cfg: GRPORunConfig, src: ConfigSource, template: PromptTemplate, 
             "data": data, **({"plugins": plugins} if plugins else {}), **environment()}
 
 
-def refuse_edited_rewards(out: Path, config: dict[str, Any], force: bool) -> None:
-    """A GRPO run in `out` whose reward code (plugins: file and sha256) differs is another run: refused unless `force`."""
-    path = out / TRAIN_CONFIG
-    if force or not path.is_file():
-        return
-    stored = json.loads(path.read_text())
-    was, now = ({r["source"]: r["sha256"] for r in c.get("plugins", [])} for c in (stored, config))
-    changed = sorted(k for k in was.keys() | now.keys() if was.get(k) != now.get(k))
-    if stored.get("kind") == config["kind"] and changed:
-        raise FileExistsError(f"{out} holds a GRPO run trained with other reward code (differs in: {', '.join(changed)}); an edited "
-                              "reward is another run: choose another --out, or pass --force to start over")
+def code_records(cfg: GRPORunConfig) -> list[dict[str, Any]]:
+    """The plug-in code this run's config would record (its rewards'): what reproduce's state compares with a
+    stored run, as refuse_other_run compares the records (checkpoints.code_differences)."""
+    return reward_records(cfg)
 
 
 def train_grpo(cfg: GRPORunConfig, out: str | Path, *, source: ConfigSource | None = None, force: bool = False) -> GRPOResult:
@@ -211,7 +203,6 @@ def train_grpo(cfg: GRPORunConfig, out: str | Path, *, source: ConfigSource | No
     records = prompt_records(train, tokenizer, template)
     data.update(check_prompt_lengths(records, prompt_records(dev, tokenizer, template), tokenizer, cfg, src))
     config = run_config(cfg, src, template, (device, dtype, mode), data)
-    refuse_edited_rewards(out, config, force)
     resume = prepare_run(out, config, force, main=main)
     console.print(f"[bold]train grpo[/]: {len(train)} prompts, dev slice {len(dev)}, {cfg.prompts_per_step()} prompts x "
                   f"{cfg.num_generations} completions per step, {mode_note(device, mode, dtype)}, {dtype}")

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationInfo, field_validator
 
 from tinyreason.config_io import ConfigFileError, ConfigSource, flag_names, load_with_source
+from tinyreason.identity import EXTENDS, RESUMABLE
 from tinyreason.train.rewards import REFLECTION_PHRASES, RewardSpec, get_reward, reward_specs
 from tinyreason.train.sft import AdapterRunConfig
 
@@ -38,7 +39,8 @@ class GRPORunConfig(AdapterRunConfig):
     train_n: int | None = Field(None, ge=1, description="training prompts after the dev slice (None: all the rest)")
     seed: int = Field(42, description="LoRA init, sampling and prompt order")
     # optimisation
-    max_steps: int = Field(200, ge=1, description="optimizer steps (each: generation_batch_size completions)")
+    max_steps: int = Field(200, ge=1, json_schema_extra=EXTENDS,
+                           description="optimizer steps (each: generation_batch_size completions); a larger value continues a finished run from its last checkpoint")
     learning_rate: float = Field(2e-5, gt=0, description="AdamW learning rate of the LoRA weights")
     lr_scheduler: Literal["constant", "constant_with_warmup", "cosine", "linear"] = Field("constant", description="learning-rate schedule")
     warmup: float = Field(0.0, ge=0, description="warm-up: fraction of steps if < 1, else a step count")
@@ -79,8 +81,8 @@ class GRPORunConfig(AdapterRunConfig):
     zero_std_patience: int = Field(5, ge=1, description="... for this many logging steps in a row (the gradient is ~zero)")
     # logging, checkpoints
     logging_steps: int = Field(1, ge=1, description="a metrics.jsonl line and a console line every this many steps")
-    save_every: int = Field(10, ge=1, description="checkpoint (adapter + optimizer) every this many steps, for resume")
-    save_total_limit: int = Field(2, ge=1, description="checkpoints kept in the run directory")
+    save_every: int = Field(10, ge=1, json_schema_extra=RESUMABLE, description="checkpoint (adapter + optimizer) every this many steps, for resume")
+    save_total_limit: int = Field(2, ge=1, json_schema_extra=RESUMABLE, description="checkpoints kept in the run directory")
     # generation engine
     use_vllm: bool = Field(False, description="generate with vLLM colocated on the GPU (needs CUDA and the vllm extra)")
     vllm_gpu_memory_utilization: float = Field(0.3, gt=0, lt=1, description="GPU memory share vLLM reserves (colocate mode)")

@@ -39,7 +39,8 @@ from tinyreason.data import load_problems
 from tinyreason.prompts import get_prompt
 from tinyreason.runs import environment
 from tinyreason.train import checks
-from tinyreason.train.checkpoints import CADENCE, checkpoint_step, checkpoints, start_or_resume
+from tinyreason.identity import RESUMABLE
+from tinyreason.train.checkpoints import checkpoint_step, checkpoints, start_or_resume
 from tinyreason.train.examples import TrainExample, human_examples, load_traces, select_examples, to_records
 
 console = Console(stderr=True)
@@ -83,7 +84,7 @@ class SFTRunConfig(AdapterRunConfig):
     grad_accum: int = Field(4, ge=1, description="forward passes per optimizer step (effective batch = batch_size x grad_accum)")
     max_length: int = Field(1024, ge=16, description="tokens per example (prompt + completion); longer ones are cut")
     logging_steps: int = Field(1, ge=1, description="log the loss every this many optimizer steps (the loss curve)")
-    save_every: int | None = Field(10, ge=1, description="checkpoint (adapter, optimizer, RNG) every this many optimizer steps, so a "
+    save_every: int | None = Field(10, ge=1, json_schema_extra=RESUMABLE, description="checkpoint (adapter, optimizer, RNG) every this many optimizer steps, so a "
                                    "rerun resumes an interrupted run (None: no checkpoints; a rerun starts over)")
 
 
@@ -199,16 +200,13 @@ def check_parity(cfg: SFTRunConfig, trainer: Any, records: list[dict[str, Any]],
     return {**(shown or {"ok": False}), "ok": bad == 0 and shown is not None, "examples_checked": len(trainer.train_dataset), "mismatches": bad}
 
 
-RESUMABLE = set(CADENCE)  # fields a rerun may change and still continue the same run
-
-
 def prepare_out(out: Path, config: dict[str, Any], force: bool, *, main: bool = True) -> str | None:
     """Start, or continue, the run in `out` (checkpoints.start_or_resume); returns the checkpoint to resume
     from. A finished run is refused unless `force`: it is never resumed."""
     if (out / TRAIN_CONFIG).is_file() and (out / TRAIN_REPORT).exists() and not force:
         raise FileExistsError(f"{out} already holds a training run ({TRAIN_CONFIG}, {TRAIN_REPORT}); choose another --out, "
                               "or pass --force to overwrite it")
-    return start_or_resume(out / TRAIN_CONFIG, config, force, RESUMABLE, main=main, clear=_clear,
+    return start_or_resume(out / TRAIN_CONFIG, config, force, SFTRunConfig, main=main, clear=_clear,
                            on_resume=lambda last: f"step {checkpoint_step(last)}")
 
 
