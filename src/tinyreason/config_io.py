@@ -22,7 +22,9 @@ returns a `ConfigSource`:
 
 Building blocks for other loaders (recipes.py): `read_yaml` gives a `Located` (the data plus where each key
 came from), `merge` lays one over another (the top one wins, key by key, nested mappings merged), and
-`validate` builds the model from a Located. Duplicate keys are an error, never "the last one wins".
+`validate` builds the model from a Located (`locate` is load_with_source short of that step, for a command that
+words validation errors its own way: `ConfigFileError.errors` keeps pydantic's). Duplicate keys are an error,
+never "the last one wins".
 """
 
 from __future__ import annotations
@@ -41,8 +43,9 @@ Loc = tuple[Any, ...]
 class ConfigFileError(ValueError):
     """A config that cannot be read or does not validate; each problem names its file:line (or flag)."""
 
-    def __init__(self, problems: list[str], heading: str | None = None) -> None:
+    def __init__(self, problems: list[str], heading: str | None = None, errors: list[Any] | None = None) -> None:
         self.problems = problems
+        self.errors = errors or []  # pydantic's errors, when validation failed: for a caller that words them its own way
         super().__init__("\n".join(problems) if heading is None else "\n  ".join([heading, *problems]))
 
 
@@ -174,10 +177,11 @@ def validate(model_cls: type[M], doc: Located) -> M:
     try:
         return model_cls(**(doc.data or {}))
     except ValidationError as e:
-        raise ConfigFileError([_problem(model_cls, doc, err) for err in e.errors()]) from None
+        raise ConfigFileError([problem_line(model_cls, doc, err) for err in e.errors()], errors=e.errors()) from None
 
 
-def _problem(model_cls: type[BaseModel], doc: Located, err: Any) -> str:
+def problem_line(model_cls: type[BaseModel], doc: Located, err: Any) -> str:
+    """One of pydantic's errors as 'FILE:LINE: field: message' (or '--flag: message'), the field named by its place."""
     loc = tuple(err["loc"])
     name = ".".join(map(str, loc))
     msg = err["msg"].removeprefix("Value error, ")
@@ -223,11 +227,18 @@ def load_with_source(path: str | Path | None, model_cls: type[M], overrides: dic
     """The model from a YAML file, with `overrides` (e.g. the flags that were given) winning over the file,
     and where each value came from; path None: from the overrides alone. `override_names` maps an override
     key to how the user spelled it ('lora_r' -> '--lora-r') for errors."""
+    source = locate(path, overrides, override_names=override_names)
+    return validate(model_cls, source.doc), source
+
+
+def locate(path: str | Path | None, overrides: dict[str, Any] | None = None, *, override_names: dict[str, str] | None = None) -> ConfigSource:
+    """load_with_source before validation: the YAML file (path None: none) with the overrides over it, and
+    where each value came from."""
     overrides = overrides or {}
     flags = from_overrides(overrides, override_names)
     doc = flags if path is None else merge(read_mapping(path), flags)
     given = {key: flags.where[tuple(key.split("."))] for key in overrides}
-    return validate(model_cls, doc), ConfigSource(None if path is None else Path(path), doc, given)
+    return ConfigSource(None if path is None else Path(path), doc, given)
 
 
 def load_yaml_model(path: str | Path | None, model_cls: type[M], overrides: dict[str, Any] | None = None,

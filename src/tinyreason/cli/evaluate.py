@@ -5,10 +5,14 @@
     tinyreason eval --model ./qwen-dir --data ../shared/data/gsm8k/test.jsonl --limit 50 --out runs/local
     tinyreason eval --backend openai --model M --base-url http://127.0.0.1:8000/v1 --timeout 60
     tinyreason eval --backend openvino --model ./qwen-dir -b weight_format=int8 -b num_threads=2
+    tinyreason eval --config eval.yaml --limit 50      # an EvalSpec in YAML (a recipe row's `config:`); flags win
     tinyreason metrics runs/local                      # recompute metrics.json from samples.jsonl
 
-Backend options come from the common flags below that were *given* plus `-b KEY=VALUE`; the backend's own
-Config validates them, so a flag the chosen backend does not take is an error naming the ones it does.
+The flags are generated from EvalSpec's fields (tinyreason.spec, documented once there) as for `train sft`,
+with two mapping fields filled by flags of their own: method_options by the common method options below
+(`--n`, `--temperature`, ...) and `-o KEY=VALUE`, backend_options by the common backend options (`--adapter`,
+`--dtype`, `--base-url`, ...) and `-b KEY=VALUE`. Each one given sets that key; the method's or backend's own
+Config validates them, so an option the chosen plug-in does not take is an error naming the ones it does.
 """
 
 from __future__ import annotations
@@ -18,11 +22,13 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
-
+from pydantic import BaseModel, Field
 from rich.markup import escape
 
-from tinyreason.cli.app import app, console, fail, parse_key_values, print_metrics
-from tinyreason.spec import DEFAULT_MODEL
+from tinyreason.cli.app import app, console, fail, print_metrics
+from tinyreason.cli.config_flags import OptionFlags, config_flags
+from tinyreason.config_io import ConfigSource, problem_line
+from tinyreason.spec import EvalSpec
 
 
 def load_plugins(include: list[str]) -> None:
@@ -42,69 +48,87 @@ def _from(kind: str, name: str) -> str:
     return "" if where == "built-in" else f" [dim](plug-in: {escape(where)})[/]"
 
 
-def method_options(option: list[str], **given: Any) -> dict[str, Any]:
-    """Method options from the flags that were given (None = not given) and repeatable --option KEY=VALUE."""
-    return {**{k: v for k, v in given.items() if v is not None}, **parse_key_values(option, "--option")}
+class MethodFlags(BaseModel):
+    """Method options with a flag of their own (`--n 5` is `-o n=5`); the method's Config checks each one given."""
+
+    n: Optional[int] = Field(None, description="samples per question (sampling methods; sc default 5)")
+    temperature: Optional[float] = Field(None, description="sampling temperature (sampling methods; default 0.7)")
+    top_p: Optional[float] = Field(None, description="nucleus sampling threshold (sampling methods; default 1: off)")
+    max_new_tokens: Optional[int] = Field(None, description="generation budget per completion (default 512)")
+    prompt: Optional[str] = Field(None, description="answer prompt: a name from `tinyreason prompts` or a YAML prompt file (default: the method's, `cot` for most)")
+    force: Optional[bool] = Field(None, description="sc-verifier: run without a passing verifier audit (recorded in the run config)")
 
 
-def backend_options(backend_option: list[str], **given: Any) -> dict[str, Any]:
-    """Backend options from the flags that were given (None = not given) and repeatable -b KEY=VALUE."""
-    return {**{k: v for k, v in given.items() if v is not None}, **parse_key_values(backend_option, "--backend-option")}
+class BackendFlags(BaseModel):
+    """Backend options with a flag of their own (`--dtype float32` is `-b dtype=float32`); the backend's Config
+    checks each one given, so one the chosen backend does not take is an error naming those it does."""
+
+    adapter: Optional[str] = Field(None, description="PEFT adapter folder to load on top of --model")
+    device: Optional[str] = Field(None, description="auto (cuda > mps > cpu), cuda, cuda:1, mps, cpu")
+    dtype: Optional[str] = Field(None, description="auto, bfloat16, float16, float32")
+    batch_size: Optional[int] = Field(None, description="sequences per generate call (default: the backend's)")
+    base_url: Optional[str] = Field(None, description="server URL, e.g. http://127.0.0.1:8000/v1 (openai backend)")
+    api_key_env: Optional[str] = Field(None, description="environment variable holding the API key (openai backend; never stored)")
+    concurrency: Optional[int] = Field(None, description="requests in flight at once (openai backend)")
+    timeout: Optional[float] = Field(None, description="seconds one request may take before it is retried, then recorded as an error (openai backend; default 120)")
+
+
+EVAL_OPTIONS = {
+    "method_options": OptionFlags(MethodFlags, ("--option", "-o"), "any method option KEY=VALUE (JSON value), repeatable; see `tinyreason methods`"),
+    "backend_options": OptionFlags(BackendFlags, ("--backend-option", "-b"), "any backend option KEY=VALUE (JSON value), repeatable; see `tinyreason backends`"),
+}
+
+
+def _load_includes(include: list[str], **_: Any) -> None:
+    load_plugins(include)
+
+
+def spec_errors(errors: list[Any], source: ConfigSource) -> str:
+    """An EvalSpec's validation errors as one line, a problem after another. Each bad value is named where it was
+    set ('--n 0', '-b batch_size=0', 'eval.yaml:4: n 0'), with its valid range and help; an option the method or
+    backend does not take, by the options it does."""
+    from tinyreason.options import OptionsError, problems
+
+    lines = []
+    for err in errors:
+        cause = (err.get("ctx") or {}).get("error")
+        if isinstance(cause, OptionsError):  # the method's or the backend's Config refused its options
+            placed = [(p, _place(source, ("method_options", p.field), ("backend_options", p.field), (p.field,))) for p in cause.problems]
+            lines += [_bad_value(where, p) for p, where in placed if p.valid and where]
+            rest = [p for p, where in placed if not (p.valid and where)]
+            files = sorted({where for p, where in placed if p in rest and where and not where.startswith("-")})
+            if rest:
+                lines.append("".join(f"{w}: " for w in files) + (cause.describe(rest) if len(rest) < len(placed) else str(cause)))
+        elif err["loc"]:
+            (p,) = problems(EvalSpec, [err])
+            where = _place(source, tuple(err["loc"]))
+            lines.append(_bad_value(where, p) if p.valid and where else problem_line(EvalSpec, source.doc, err))
+        else:
+            lines.append(err["msg"].removeprefix("Value error, "))
+    return "; ".join(lines)
+
+
+def _place(source: ConfigSource, *paths: tuple[Any, ...]) -> str | None:
+    """Where the first of `paths` that was set was set: '--n', '-o n=', 'FILE:LINE'; None when none was."""
+    return next((source.doc.where[path] for path in paths if path in source.doc.where), None)
+
+
+def _bad_value(where: str, p: Any) -> str:
+    said = f"{where}{p.value}" if where.endswith("=") else f"{where} {p.value}" if where.startswith("-") else f"{where}: {p.field} {p.value}"
+    return f"{said}: must be {p.valid} — {p.help}"
 
 
 @app.command("eval")
+@config_flags(EvalSpec, into=EVAL_OPTIONS, prepare=_load_includes, explain=spec_errors)
 def eval_cmd(
-    model: str = typer.Option(DEFAULT_MODEL, help="Hub id, local model folder, local .gguf file, or `reference` (see `tinyreason fetch-model`)"),
-    method: str = typer.Option("greedy", help="inference method (see `tinyreason methods`)"),
-    n: Optional[int] = typer.Option(None, help="samples per question (sampling methods; sc default 5)"),
-    temperature: Optional[float] = typer.Option(None, help="sampling temperature (sampling methods; default 0.7)"),
-    top_p: Optional[float] = typer.Option(None, help="nucleus sampling threshold"),
-    max_new_tokens: int = typer.Option(512, help="generation budget per completion"),
-    prompt: Optional[str] = typer.Option(None, help="answer prompt: a name from `tinyreason prompts` or a YAML prompt file (default: the method's, `cot` for most)"),
-    option: list[str] = typer.Option([], "--option", "-o", help="extra method option KEY=VALUE (JSON value), repeatable"),
-    limit: int = typer.Option(600, help="questions in the seeded subset (>= the split size takes all)"),
-    seed: int = typer.Option(42, help="subset and sampling seed"),
-    subset_from: str = typer.Option("start", help="start, or end: read the seeded order from its end (a dev slice of train disjoint from what training takes)"),
-    data: Optional[str] = typer.Option(None, help="local GSM8K .jsonl, or gsm8k:test / gsm8k:train (the copy shipped with tinyreason); default: the Hub's openai/gsm8k when reachable, else the shipped copy"),
-    split: str = typer.Option("test", help="Hub split: test or train"),
-    task: Optional[str] = typer.Option(None, help="a task instead of GSM8K: a name from `tinyreason tasks` or a task YAML file (its data, question template, gold field)"),
+    spec: EvalSpec,
     include: list[str] = typer.Option([], "--include", help="a plug-in file (.py) registering methods, prompts, tasks or backends; repeatable"),
-    out: Optional[Path] = typer.Option(None, help="run directory (default runs/<model>-<method>-<split><limit>-s<seed>)"),
-    backend: str = typer.Option("auto", help="generation backend (see `tinyreason backends`); auto: vllm on CUDA, openvino on CPU, llamacpp for .gguf, if installed, else hf"),
-    backend_option: list[str] = typer.Option([], "--backend-option", "-b", help="backend option KEY=VALUE (JSON value), repeatable; see `tinyreason backends`"),
-    adapter: Optional[str] = typer.Option(None, help="PEFT adapter folder to load on top of --model"),
-    device: Optional[str] = typer.Option(None, help="auto (cuda > mps > cpu), cuda, cuda:1, mps, cpu"),
-    dtype: Optional[str] = typer.Option(None, help="auto, bfloat16, float16, float32"),
-    batch_size: Optional[int] = typer.Option(None, help="sequences per generate call (default: the backend's)"),
-    skip_bad_rows: bool = typer.Option(False, help="skip malformed data rows (counted in metrics) instead of failing"),
-    max_errors: int = typer.Option(5, help="stop after this many failed questions in a row (0: never); a rerun retries every failed question"),
-    base_url: Optional[str] = typer.Option(None, help="server URL, e.g. http://127.0.0.1:8000/v1 (openai backend)"),
-    api_key_env: Optional[str] = typer.Option(None, help="environment variable holding the API key (openai backend; never stored)"),
-    concurrency: Optional[int] = typer.Option(None, help="requests in flight at once (openai backend)"),
-    timeout: Optional[float] = typer.Option(None, help="seconds one request may take before it is retried, then recorded as an error (openai backend; default 120)"),
-    force: bool = typer.Option(False, "--force", help="sc-verifier: run without a passing verifier audit (recorded in the run config)"),
 ) -> None:
     """Evaluate a model with one method on a seeded GSM8K subset. Rerun the same command to resume."""
-    from pydantic import ValidationError
-
     from tinyreason.data import DataError
     from tinyreason.runs import RunError
-    from tinyreason.spec import EvalSpec, run_eval
+    from tinyreason.spec import run_eval
 
-    load_plugins(include)
-    m_flags = dict(max_new_tokens=max_new_tokens, prompt=prompt, n=n, temperature=temperature, top_p=top_p)
-    b_flags = dict(adapter=adapter, device=device, dtype=dtype, batch_size=batch_size, base_url=base_url, api_key_env=api_key_env,
-                   concurrency=concurrency, timeout=timeout)
-    m_opts = method_options(option, **m_flags)
-    if force:
-        m_opts["force"] = True  # only methods with a gate take it: any other says so (unknown option)
-    b_opts = backend_options(backend_option, **b_flags)
-    try:
-        spec = EvalSpec(model=model, method=method, method_options=m_opts, backend=backend, backend_options=b_opts, data=data,
-                        split=split, task=task, limit=limit, seed=seed, subset_from=subset_from, skip_bad_rows=skip_bad_rows, out=out,
-                        max_errors=max_errors)
-    except ValidationError as e:
-        fail(spec_errors(e, {**given_as(m_flags, option, "-o"), **given_as(b_flags, backend_option, "-b")}))
     try:
         metrics, out_dir = run_eval(spec)
     except (ValueError, DataError, RunError, OSError, ImportError) as e:
@@ -139,36 +163,6 @@ def saved_note(run_dir: Path) -> str:
     except (RunError, OSError):
         return f"nothing was saved yet (no run in {run_dir})"
     return f"{kept} of {total} questions are saved in {run_dir}" + (" (a batch in flight is asked again)" if kept < total else "")
-
-
-def given_as(flags: dict[str, Any], pairs: list[str], short: str) -> dict[str, str]:
-    """How each option was given, to name it in errors: '--batch-size ' for a flag, '-b batch_size=' for KEY=VALUE."""
-    named = {k: f"--{k.replace('_', '-')} " for k, v in flags.items() if v is not None}
-    named.update({kv.partition("=")[0]: f"{short} {kv.partition('=')[0]}=" for kv in pairs})
-    return named
-
-
-def spec_errors(e: Any, given: dict[str, str]) -> str:
-    """A pydantic ValidationError of an EvalSpec as one line per problem. A value out of its range is named
-    by the flag it came from (`given`: option -> '--flag ' or '-b key='), with the valid range."""
-    from tinyreason.options import OptionsError, problems
-    from tinyreason.spec import EvalSpec
-
-    lines = []
-    for err in e.errors():
-        cause = (err.get("ctx") or {}).get("error")
-        if isinstance(cause, OptionsError):
-            named = [p for p in cause.problems if p.valid and p.field in given]
-            lines += [f"{given[p.field]}{p.value}: must be {p.valid} — {p.help}" for p in named]
-            rest = [p for p in cause.problems if p not in named]
-            lines += [(cause.describe(rest) if named else str(cause))] if rest else []
-        elif err["loc"]:
-            (p,) = problems(EvalSpec, [err])
-            flag = f"--{p.field.replace('_', '-')}"
-            lines.append(f"{flag} {p.value}: must be {p.valid} — {p.help}" if p.valid else f"{flag}: {p.message}")
-        else:
-            lines.append(err["msg"].removeprefix("Value error, "))
-    return "; ".join(lines)
 
 
 @app.command("metrics")
