@@ -4,6 +4,7 @@
     tinyreason train grpo --recipe recipes/grpo-4gb.yaml --data gsm8k/train.jsonl --max-steps 2 --out runs/smoke
     tinyreason train grpo --include my_rewards.py --recipe my-grpo.yaml --out runs/mine   # rewards: [{name: my-reward}, ...]
     tinyreason train grpo-show runs/grpo --id 1234 --max-chars 400
+    tinyreason train rewards --include my_rewards.py            # the rewards a recipe's `rewards:` may name, with their options
     accelerate launch -m tinyreason train grpo --recipe recipes/grpo-4gb.yaml --out runs/grpo
 
 Every field of the run config (train/grpo_config.py) is a flag, generated from the model as for `train sft`
@@ -74,6 +75,27 @@ def _print_report(report: dict[str, Any], out: Path) -> None:
         console.print(f"[bold red]WARNING:[/] {w}")
     console.print(f"curves {out / 'curves.png'} · metrics {out / 'metrics.jsonl'} · watched completions: tinyreason train grpo-show {out}")
     console.print(f"adapter + run record: {out}   (evaluate: tinyreason eval --adapter {out} ...)")
+
+
+@train_app.command("rewards")
+def rewards_cmd(include: list[str] = typer.Option([], "--include", help="a plug-in .py file registering rewards; repeatable")) -> None:
+    """List the GRPO rewards a recipe's `rewards:` may name: built-in and plug-ins, with their options."""
+    from rich.markup import escape
+
+    from tinyreason.plugins import origin
+    from tinyreason.train.rewards import get_reward, reward_names
+
+    _load_plugins(include)
+    for name in reward_names():
+        r = get_reward(name)
+        where = origin("reward", name)
+        doc = (r.fn.__doc__ or "").strip().split("\n")[0]
+        console.print(f"[bold]{name}[/]" + ("" if where == "built-in" else f" [dim](plug-in: {escape(where)})[/]") + f" — {escape(doc)}",
+                      highlight=False)
+        fields = r.options.model_fields if r.options is not None else {}
+        options = ", ".join(f"{k}={f.get_default()!r}" if not f.is_required() else f"{k} (required)" for k, f in fields.items())
+        bound = ", ".join(f"{k} from {v}" for k, v in r.from_config.items())
+        console.print(f"    options: {options or 'none'}" + (f"; set by the run: {bound}" if bound else ""), highlight=False, markup=False)
 
 
 @train_app.command("grpo-show")
