@@ -31,7 +31,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from tinyreason.cli.app import fail
-from tinyreason.config_io import ConfigFileError, flag_name, flag_names, load_with_source, parse_value
+from tinyreason.config_io import ConfigFileError, flag_name, flag_names, load_with_source, parse_value, with_renamed_flags
 
 _PREFIX = "cfg__"  # keeps generated parameter names apart from the command's own (out, force, ...)
 _SIMPLE = (str, int, float, bool, Path)
@@ -70,7 +70,7 @@ def config_flags(model_cls: type[BaseModel], *, aliases: dict[str, list[str]] | 
                  file_flags: tuple[str, ...] = ("--config",)) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorate a command taking `cfg: model_cls` (first parameter): it gets a flag per field and a YAML file
     flag (`file_flags`: its names). A `source` parameter, if the command has one, receives the ConfigSource."""
-    aliases = aliases or {}
+    aliases = with_renamed_flags(model_cls, aliases)  # a field's old name (before it took TRL's) stays a flag
     flags = {name: _flag(name, info, aliases.get(name, [])) for name, info in model_cls.model_fields.items()}
     names = flag_names(model_cls, aliases)
 
