@@ -134,11 +134,16 @@ def _cache_dir() -> Path:
     return Path(os.environ.get("TINYREASON_CACHE", Path.home() / ".cache" / "tinyreason")).expanduser() / "trl-fields"
 
 
+def table_path(trl_class: str) -> Path:
+    """Where the field table of trl.<trl_class> is cached for the installed trl and transformers."""
+    key = f"{trl_class}-trl{importlib.metadata.version('trl')}-transformers{importlib.metadata.version('transformers')}-v{_TABLE_VERSION}"
+    return _cache_dir() / f"{key}.json"
+
+
 @functools.cache
 def trl_table(trl_class: str) -> list[dict[str, Any]]:
     """The field table of trl.<trl_class>, from the cache when this trl and transformers made it."""
-    key = f"{trl_class}-trl{importlib.metadata.version('trl')}-transformers{importlib.metadata.version('transformers')}-v{_TABLE_VERSION}"
-    path = _cache_dir() / f"{key}.json"
+    path = table_path(trl_class)
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):
