@@ -8,7 +8,7 @@ Any pydantic model works (TRL's `TrlParser` fills a dataclass from flags or YAML
 read with PyYAML's composer, which keeps each key's line, so a problem is reported where it is:
 
     recipes/sft.yaml:7: lora_rank: unknown key (valid: model, data, traces, ...)
-    recipes/sft.yaml:9: epochs: Input should be a valid number, unable to parse string as a number (got 'one')
+    recipes/sft.yaml:9: num_train_epochs: Input should be a valid number, unable to parse string as a number (got 'one')
     --lora-r: Input should be greater than or equal to 1 (got 0)
 
 When later checks need to say where a value was set (train grpo's recipe checks), `load_with_source` also

@@ -18,7 +18,7 @@ eval's before training). The seeded train order gives a dev slice (first dev_n) 
 checked, and the test set is never touched. train/watch.py evaluates the dev slice every eval_every steps
 and writes metrics.jsonl, curves.png and per-step eval run directories.
 
-Resume: checkpoints (adapter + optimizer + RNG) go to RUN/checkpoint-N every save_every steps; rerunning
+Resume: checkpoints (adapter + optimizer + RNG) go to RUN/checkpoint-N every save_steps steps; rerunning
 the same command after a crash or kill -9 continues from the last one (the step count carries on, and the
 metrics of steps after it are dropped); a rerun whose config or resolved hardware (mode, device type,
 dtype) differs is refused. The finished adapter is saved at the run directory's root, next to

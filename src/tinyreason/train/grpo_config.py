@@ -6,7 +6,11 @@ before any model is loaded, a recipe TRL would reject minutes later.
 
 The recipe is read by tinyreason.config_io (errors name file:line and key), as `train sft --config` files are.
 
-Every field is documented once, here; `tinyreason train grpo --help` and docs/train.md show these texts.
+GRPORunConfig is tinyreason's fields (GRPOFields: data, dev watch, rewards; the model and LoRA in
+sft.AdapterRunConfig) plus every trl.GRPOConfig field by its TRL name, type, default and help (train/trl_config.py):
+`epsilon`, `top_k`, `num_iterations`, ... are recipe keys and flags with no code here. GRPOFields.TRL says where
+tinyreason's defaults differ (and why), which TRL fields it computes (refused in a recipe), and the old names that
+still load (batch_size -> per_device_train_batch_size, ...). `tinyreason train grpo --help` shows every text.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Supervised fine-tuning with a LoRA adapter: a thin layer over TRL's SFTTrainer and PEFT.
 
-    tinyreason train sft --model Qwen/Qwen2.5-0.5B-Instruct --train-n 2000 --epochs 1 --out runs/sft-human
+    tinyreason train sft --model Qwen/Qwen2.5-0.5B-Instruct --train-n 2000 --num-train-epochs 1 --out runs/sft-human
     tinyreason train sft --traces traces.jsonl --out runs/sft-distill          # a traces file instead
     tinyreason eval --adapter runs/sft-human                                    # evaluate the fine-tune
 
@@ -18,7 +18,7 @@ recorded (see checks.py). A failed check fails the run after train_report.json i
 
 The run directory (`--out`) is itself the adapter folder (adapter_config.json, adapter_model.safetensors),
 plus train_config.json (everything needed to rerun), train_report.json, loss.json and loss.png. While it
-trains, checkpoint-N every save_every optimizer steps: rerunning the same command after a crash, Ctrl-C or
+trains, checkpoint-N every save_steps optimizer steps: rerunning the same command after a crash, Ctrl-C or
 kill -9 resumes from the newest complete one (train/checkpoints.py); they are removed when the run ends.
 """
 
