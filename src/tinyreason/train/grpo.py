@@ -193,6 +193,8 @@ def train_grpo(cfg: GRPORunConfig, out: str | Path, *, source: ConfigSource | No
     tokenizer = load_tokenizer(cfg.model)
     records = prompt_records(train, tokenizer, template)
     data.update(check_prompt_lengths(records, prompt_records(dev, tokenizer, template), tokenizer, cfg, src))
+    funcs, weights = reward_funcs(cfg)
+    args = trainer_args(cfg, out, device, dtype, world, weights)  # TRL checks its options (ValueError) before the run directory is touched
     config = run_config(cfg, src, template, (device, dtype, mode), data)
     resume = prepare_run(out, config, force, main=main)
     console.print(f"[bold]train grpo[/]: {len(train)} prompts, dev slice {len(dev)}, {cfg.prompts_per_step()} prompts x "
@@ -202,9 +204,8 @@ def train_grpo(cfg: GRPORunConfig, out: str | Path, *, source: ConfigSource | No
 
     _reset_peak(device)
     model = load_causal_lm(cfg.model, device=device, dtype=dtype, quantization="4bit" if mode == "qlora" else "none")
-    funcs, weights = reward_funcs(cfg)
     watch = TaskWatch(cfg, out, dev, data["source"], device, dtype, console)
-    trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=trainer_args(cfg, out, device, dtype, world, weights),
+    trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=args,
                           train_dataset=datasets.Dataset.from_list(records), processing_class=tokenizer, peft_config=lora_config(cfg),
                           callbacks=[watch])
     watch.barrier = trainer.accelerator.wait_for_everyone

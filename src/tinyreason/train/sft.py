@@ -243,6 +243,7 @@ def train_sft(cfg: SFTRunConfig, out: str | Path, *, force: bool = False) -> SFT
     device, dtype, mode = resolve_mode(cfg)
     examples, data_info = load_examples(cfg)
     note = mode_note(device, mode, dtype)
+    args = trainer_args(cfg, out, device, dtype)  # TRL checks its options (ValueError) before the run directory is touched
     config = {"kind": "sft", "config": cfg.model_dump(), "device": device, "dtype": dtype, "mode": mode, "mode_note": note,
               "prompt": {"name": template.name, "system": template.system, "user": template.user}, "data": data_info, **environment()}
     resume = prepare_out(out, config, force, main=int(os.environ.get("RANK", "0")) == 0)  # RANK: set by accelerate launch / torchrun
@@ -252,7 +253,7 @@ def train_sft(cfg: SFTRunConfig, out: str | Path, *, force: bool = False) -> SFT
         torch.cuda.reset_peak_memory_stats()
     model, tokenizer = load_model(cfg, device, dtype, mode)
     records = to_records(examples, tokenizer, template)
-    trainer = SFTTrainer(model=model, args=trainer_args(cfg, out, device, dtype), train_dataset=datasets.Dataset.from_list(records),
+    trainer = SFTTrainer(model=model, args=args, train_dataset=datasets.Dataset.from_list(records),
                          processing_class=tokenizer, peft_config=lora_config(cfg))
     report: dict[str, Any] = {"mode": mode, "mode_note": note, "device": device, "checks": {}}
     report["checks"]["prompt_parity"] = parity = check_parity(cfg, trainer, records, examples)
