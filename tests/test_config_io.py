@@ -35,7 +35,7 @@ def test_every_problem_is_reported_with_its_file_and_line(tmp_path: Path) -> Non
         load_yaml_model(path, SFTRunConfig)
     found = problems(e)
     assert f"{path}:4: lora_rank: unknown key (valid: model, " in found[-1] and "traces, train_n," in found[-1] and "data," in found[-1] and "lora_r," in found[-1]
-    assert f"{path}:5: epochs: Input should be a valid number, unable to parse string as a number (got 'one')" in found
+    assert f"{path}:5: epochs (now num_train_epochs): Input should be a valid number, unable to parse string as a number (got 'one')" in found
     assert any(p.startswith(f"{path}:8: target_modules.1: Input should be a valid string") for p in found)
     assert len(found) == 3
 
@@ -46,7 +46,8 @@ def test_every_problem_is_reported_with_its_file_and_line(tmp_path: Path) -> Non
         ("a: 1\na: 2\n", "cfg.yaml:2: duplicate key 'a' (first at {path}:1)"),
         ("model: [m\n", "cfg.yaml:2: not valid YAML"),
         ("- model\n", "cfg.yaml:1: expected a mapping of key: value at the top, got list"),
-        ("lr_scheduler: cosin\n", "cfg.yaml:1: lr_scheduler: Input should be 'cosine', 'linear' or 'constant' (got 'cosin')"),
+        ("lr_scheduler: cosin\n", "cfg.yaml:1: lr_scheduler (now lr_scheduler_type): Input should be 'linear', 'cosine', "),
+        ("lr_scheduler_type: cosin\n", "'warmup_stable_decay' or 'greedy' (got 'cosin')"),
     ],
 )
 def test_unreadable_files_name_the_line(tmp_path: Path, text: str, message: str) -> None:
@@ -65,7 +66,7 @@ def test_missing_file_and_empty_file(tmp_path: Path) -> None:
 def test_overrides_win_over_the_file_and_their_errors_name_the_flag(tmp_path: Path) -> None:
     path = write(tmp_path, "lora_r: 4\nepochs: 3\n")
     cfg = load_yaml_model(path, SFTRunConfig, {"lora_r": 8})
-    assert (cfg.lora_r, cfg.epochs) == (8, 3.0)
+    assert (cfg.lora_r, cfg.num_train_epochs) == (8, 3.0)
     with pytest.raises(ConfigFileError) as e:
         load_yaml_model(path, SFTRunConfig, {"lora_r": 0}, override_names={"lora_r": "--lora-r"})
     assert problems(e) == ["--lora-r: Input should be greater than or equal to 1 (got 0)"]
@@ -133,7 +134,7 @@ def test_training_config_from_flags_equals_config_from_yaml(tmp_path: Path) -> N
 def test_flags_given_win_over_the_yaml_and_defaults_fill_the_rest(tmp_path: Path) -> None:
     path = write(tmp_path, SFT_YAML)
     cfg, out = _run(["--config", str(path), "--train-n", "2", "--gradient-checkpointing", "--out", "runs/o"])
-    assert (cfg.train_n, cfg.gradient_checkpointing, cfg.epochs, cfg.lora_r, out) == (2, True, 4.0, 16, Path("runs/o"))
+    assert (cfg.train_n, cfg.gradient_checkpointing, cfg.num_train_epochs, cfg.lora_r, out) == (2, True, 4.0, 16, Path("runs/o"))
 
 
 def test_bad_values_are_refused_naming_the_flag_or_the_line(tmp_path: Path) -> None:

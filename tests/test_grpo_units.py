@@ -129,7 +129,7 @@ def test_flags_override_the_recipe_and_the_source_says_where_each_value_came_fro
 def test_the_4gb_recipe_loads_and_comments_every_value() -> None:
     cfg, src = load_grpo_config(RECIPE, {})
     assert (cfg.quantization, cfg.correctness_mode, cfg.use_vllm) == ("auto", "flexible", False)
-    assert cfg.generation_batch_size % cfg.num_generations == 0 and cfg.generation_batch_size % cfg.batch_size == 0
+    assert cfg.generation_batch_size % cfg.num_generations == 0 and cfg.generation_batch_size % cfg.per_device_train_batch_size == 0
     assert src.where("lora_r").startswith(str(RECIPE))
     for lineno, line in enumerate(RECIPE.read_text().splitlines(), 1):
         if line and not line.startswith((" ", "#")):  # a top-level key

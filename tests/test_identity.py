@@ -55,7 +55,7 @@ def test_a_training_run_continues_across_a_cadence_change_and_is_refused_for_a_r
     from tinyreason.train.grpo_config import GRPORunConfig
 
     cfg = GRPORunConfig(model="m", data="/clone/a/train.jsonl").model_dump(mode="json")
-    moved = {**cfg, "data": "/clone/b/train.jsonl", "save_every": 3, "max_steps": 400}  # the data path is not identity: its fingerprint is
+    moved = {**cfg, "data": "/clone/b/train.jsonl", "save_steps": 3, "max_steps": 400}  # the data path is not identity: its fingerprint is
     assert config_differences(cfg, moved, GRPORunConfig) == []
     record = {"kind": "grpo", "config": cfg, "data": {"fingerprint": "f"}}
     refuse_other_run(tmp_path, record, {**record, "config": moved}, GRPORunConfig)

@@ -232,7 +232,7 @@ def test_a_training_run_made_with_other_settings_is_stale_not_done(tmp_path: Pat
     assert outcome.status == "failed" and "train_n: stored 200 != now 2000" in outcome.detail  # refused before any training
     (tmp_path / "sft-2000" / "train_config.json").write_text(json.dumps({"config": sft.config.model_dump()}))
     assert survey(recipe, ["sft-2000"])[0][0].state == "done"
-    (tmp_path / "sft-2000" / "train_config.json").write_text(json.dumps({"config": {**sft.config.model_dump(), "save_every": 3}}))
+    (tmp_path / "sft-2000" / "train_config.json").write_text(json.dumps({"config": {**sft.config.model_dump(), "save_steps": 3}}))
     assert survey(recipe, ["sft-2000"])[0][0].state == "done"  # checkpointed more often: the same training
 
 
@@ -240,7 +240,7 @@ def test_an_experiment_config_file_with_the_experiment_keys_over_it(tmp_path: Pa
     (tmp_path / "sft-base.yaml").write_text("train_n: 100\nepochs: 3\nlora_r: 8\n")
     greedy = "kind: sft\nconfig_file: sft-base.yaml\nconfig:\n  epochs: 1\n  model: ${model}\n"
     sft = load_recipe(write_recipe(tmp_path, greedy, INDEX.replace("baseline: greedy", "baseline: sc"))).get("greedy").config
-    assert (sft.train_n, sft.epochs, sft.lora_r, sft.model) == (100, 1.0, 8, "/models/fake-0.5b")
+    assert (sft.train_n, sft.num_train_epochs, sft.lora_r, sft.model) == (100, 1.0, 8, "/models/fake-0.5b")  # old names, per layer
     (tmp_path / "sft-base.yaml").write_text("train_n: 100\nlora_rank: 8\n")
     problems = refused(write_recipe(tmp_path, greedy, INDEX.replace("baseline: greedy", "baseline: sc")))
     assert f"{tmp_path / 'sft-base.yaml'}:2: lora_rank: unknown key" in problems

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tinyreason.config_io import ConfigFileError, ConfigSource
+from tinyreason.identity import current_names
 from tinyreason.train import rewards
 from tinyreason.train.grpo_config import LEGACY_REWARD_FIELDS, GRPORunConfig, check_recipe, load_grpo_config
 from tinyreason.train.rewards import REFLECTION_PHRASES, RewardSpec, get_reward, register_reward, reward_funcs
@@ -167,7 +168,7 @@ def test_committed_grpo_runs_are_still_the_same_run() -> None:
     if not stored:
         pytest.skip("no committed GRPO run")
     for path in stored:
-        config = json.loads(path.read_text())["config"]
+        config = current_names(json.loads(path.read_text())["config"], GRPORunConfig)  # old names (batch_size) read as TRL's
         assert "rewards" not in config
         later = {n: f.get_default(call_default_factory=True) for n, f in GRPORunConfig.model_fields.items() if n not in config}
         assert later["rewards"] is None

@@ -8,7 +8,7 @@ Any pydantic model works (TRL's `TrlParser` fills a dataclass from flags or YAML
 read with PyYAML's composer, which keeps each key's line, so a problem is reported where it is:
 
     recipes/sft.yaml:7: lora_rank: unknown key (valid: model, data, traces, ...)
-    recipes/sft.yaml:9: epochs: Input should be a valid number, unable to parse string as a number (got 'one')
+    recipes/sft.yaml:9: num_train_epochs: Input should be a valid number, unable to parse string as a number (got 'one')
     --lora-r: Input should be greater than or equal to 1 (got 0)
 
 When later checks need to say where a value was set (train grpo's recipe checks), `load_with_source` also
@@ -29,6 +29,7 @@ never "the last one wins".
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -56,6 +57,7 @@ class Located:
     data: Any
     origin: str  # where the whole thing came from: a file path, or "flags"
     where: dict[Loc, str] = field(default_factory=dict)
+    spelled: dict[str, str] = field(default_factory=dict)  # a renamed top-level key -> the old name it was written as
 
     def at(self, loc: Loc) -> str:
         """The place of the longest known prefix of `loc` (the origin when nothing is known)."""
@@ -149,10 +151,12 @@ def merge(base: Located, top: Located) -> Located:
     top's place when top is a file (an experiment over shared defaults), base's when top is flags."""
     where = dict(base.where)
     data = _merge(base.data, top.data, (), top, where)
+    replaced = top.data if isinstance(top.data, dict) else data
+    spelled = {**{k: v for k, v in base.spelled.items() if k not in replaced}, **top.spelled}
     if () in top.where:
         where[()] = top.where[()]
-        return Located(data, top.origin, where)
-    return Located(data, base.origin, where)
+        return Located(data, top.origin, where, spelled)
+    return Located(data, base.origin, where, spelled)
 
 
 def _merge(a: Any, b: Any, loc: Loc, top: Located, where: dict[Loc, str]) -> Any:
@@ -171,22 +175,50 @@ def _merge(a: Any, b: Any, loc: Loc, top: Located, where: dict[Loc, str]) -> Any
 
 
 def validate(model_cls: type[M], doc: Located) -> M:
-    """Build `model_cls` from the located data; a ConfigFileError lists every problem with its place."""
+    """Build `model_cls` from the located data; a ConfigFileError lists every problem with its place.
+
+    A model may name keys it refuses (`key_problems(keys) -> {key: why}`: a field its program computes) and
+    read old names as new ones (`renamed_keys() -> {old: new}`, train/trl_config.py): a refused key is
+    reported at its line, a renamed one keeps its line (rename_keys)."""
     if doc.data is not None and not isinstance(doc.data, dict):
         raise ConfigFileError([f"{doc.at(())}: expected a mapping for {model_cls.__name__}, got {type(doc.data).__name__}"])
+    refused = getattr(model_cls, "key_problems", lambda keys: {})(list(doc.data or {}))
+    if refused:
+        raise ConfigFileError([f"{doc.at((k,))}: {k}: {why}" for k, why in refused.items()])
+    doc = rename_keys(model_cls, doc)
     try:
         return model_cls(**(doc.data or {}))
     except ValidationError as e:
         raise ConfigFileError([problem_line(model_cls, doc, err) for err in e.errors()], errors=e.errors()) from None
 
 
+def rename_keys(model_cls: type[BaseModel], doc: Located) -> Located:
+    """`doc` with the model's old key names as their new ones, each keeping its place. Loaders apply it to each
+    layer before merging, so a new name on top replaces an old one below it."""
+    renamed = getattr(model_cls, "renamed_keys", dict)()
+    if not isinstance(doc.data, dict) or not any(old in doc.data and new not in doc.data for old, new in renamed.items()):
+        return doc
+    data, where, spelled = dict(doc.data), dict(doc.where), dict(doc.spelled)
+    for old, new in renamed.items():
+        if old in data and new not in data:  # both set in one layer: key_problems reports it
+            data[new] = data.pop(old)
+            spelled[new] = old
+            for loc in [w for w in where if w[:1] == (old,)]:
+                where[(new, *loc[1:])] = where.pop(loc)
+    return Located(data, doc.origin, where, spelled)
+
+
 def problem_line(model_cls: type[BaseModel], doc: Located, err: Any) -> str:
     """One of pydantic's errors as 'FILE:LINE: field: message' (or '--flag: message'), the field named by its place."""
     loc = tuple(err["loc"])
     name = ".".join(map(str, loc))
+    if loc and loc[0] in doc.spelled:
+        name = f"{doc.spelled[loc[0]]} (now {name})"  # the key as the file or flag spelled it
     msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
-        msg = f"unknown key (valid: {', '.join(_fields_at(model_cls, loc[:-1]))})"
+        valid = _fields_at(model_cls, loc[:-1])
+        close = difflib.get_close_matches(str(loc[-1]), valid, n=3)
+        msg = f"unknown key (valid: {', '.join(valid)}){'; did you mean ' + ' or '.join(close) + '?' if close else ''}"
     elif err["type"] == "missing":
         return f"{doc.at(loc[:-1]) if len(loc) > 1 else doc.origin}: {name}: required, and not set"
     elif loc and not isinstance(err.get("input"), (dict, list)):
@@ -227,17 +259,19 @@ def load_with_source(path: str | Path | None, model_cls: type[M], overrides: dic
     """The model from a YAML file, with `overrides` (e.g. the flags that were given) winning over the file,
     and where each value came from; path None: from the overrides alone. `override_names` maps an override
     key to how the user spelled it ('lora_r' -> '--lora-r') for errors."""
-    source = locate(path, overrides, override_names=override_names)
+    source = locate(path, overrides, override_names=override_names, model_cls=model_cls)
     return validate(model_cls, source.doc), source
 
 
-def locate(path: str | Path | None, overrides: dict[str, Any] | None = None, *, override_names: dict[str, str] | None = None) -> ConfigSource:
+def locate(path: str | Path | None, overrides: dict[str, Any] | None = None, *, override_names: dict[str, str] | None = None,
+           model_cls: type[BaseModel] | None = None) -> ConfigSource:
     """load_with_source before validation: the YAML file (path None: none) with the overrides over it, and
-    where each value came from."""
+    where each value came from; with `model_cls`, each layer's old key names read as the model's new ones."""
     overrides = overrides or {}
-    flags = from_overrides(overrides, override_names)
-    doc = flags if path is None else merge(read_mapping(path), flags)
-    given = {key: flags.where[tuple(key.split("."))] for key in overrides}
+    spelled = from_overrides(overrides, override_names)
+    flags = spelled if model_cls is None else rename_keys(model_cls, spelled)
+    doc = flags if path is None else merge(read_mapping(path) if model_cls is None else rename_keys(model_cls, read_mapping(path)), flags)
+    given = {key: spelled.where[tuple(key.split("."))] for key in overrides}
     return ConfigSource(None if path is None else Path(path), doc, given)
 
 
@@ -255,9 +289,18 @@ def flag_name(key: str) -> str:
 def flag_names(model_cls: type[BaseModel], aliases: dict[str, list[str]] | None = None) -> dict[str, str]:
     """How errors name each field's flag: '--learning-rate/--lr' when the field has aliases (a bool's
     '--no-...' alias only turns it off, so it is left out)."""
-    aliases = aliases or {}
-    return {name: "/".join([flag_name(name), *(a for a in aliases.get(name, []) if not a.startswith("--no-"))])
-            for name in model_cls.model_fields}
+    aliases = with_renamed_flags(model_cls, aliases)
+    names = {name: "/".join([flag_name(name), *(a for a in aliases.get(name, []) if not a.startswith("--no-"))])
+             for name in model_cls.model_fields}
+    return {**names, **{old: names[new] for old, new in getattr(model_cls, "renamed_keys", dict)().items() if new in names}}
+
+
+def with_renamed_flags(model_cls: type[BaseModel], aliases: dict[str, list[str]] | None = None) -> dict[str, list[str]]:
+    """`aliases` plus each renamed field's old flag (`--batch-size` for per_device_train_batch_size)."""
+    out = {k: list(v) for k, v in (aliases or {}).items()}
+    for old, new in getattr(model_cls, "renamed_keys", dict)().items():
+        out.setdefault(new, []).append(flag_name(old))
+    return out
 
 
 def parse_value(text: str) -> Any:

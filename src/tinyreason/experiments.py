@@ -447,7 +447,7 @@ class ProtocolKind(Kind):
 
 
 TRAINERS = {
-    "sft": Trainer("tinyreason.train.sft", "SFTRunConfig", "train_sft", "train_report.json", "train_config.json", "train sft", ("train_n", "epochs"),
+    "sft": Trainer("tinyreason.train.sft", "SFTRunConfig", "train_sft", "train_report.json", "train_config.json", "train sft", ("train_n", "num_train_epochs"),
                    resumes=True),
     "memorize": Trainer("tinyreason.train.memorize", "MemorizeConfig", "memorize", "memorization.json", "memorization.json", "memorize", ("k", "epochs")),
     "grpo": Trainer("tinyreason.train.grpo", "GRPORunConfig", "train_grpo", "train_report.json", "train_config.json", "train grpo", None, resumes=True),

@@ -10,7 +10,7 @@ makes before it continues a run — `eval` (and so reproduce's eval and protocol
 Each config says it once, beside the field: a field is identity unless its metadata says `identity: False`
 (`RESUMABLE`) — how often a run checkpoints, where an audit lies — or `EXTENDS`: resumable, and a larger
 value makes a finished run unfinished (the step count a resumable trainer is to reach). A field the stored run predates counts at its default (the rule for a new field: its default keeps the
-old behaviour), so adding a field never makes old runs stale. Data and models are compared by content: run
+old behaviour), so adding a field never makes old runs stale, and a renamed field is read under its new name. Data and models are compared by content: run
 configs record a fingerprint beside the path, and the path is not identity (`runs.identity`,
 `experiments.same_data`). inspect_ai keeps the eval spec in its log header and resumes from it; this is ours.
 """
@@ -48,9 +48,21 @@ def jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
+def current_names(stored: Mapping[str, Any], model: type[BaseModel]) -> dict[str, Any]:
+    """A stored config under the model's current field names: a field renamed since it was written (the model's
+    `renamed_keys()`, old -> new: the training configs took TRL's names, train/trl_config.py) is read under its
+    new name, so a rename never makes an old run another run."""
+    out = dict(stored)
+    for old, new in getattr(model, "renamed_keys", dict)().items():
+        if old in out and new not in out:
+            out[new] = out.pop(old)
+    return out
+
+
 def with_later_defaults(stored: Mapping[str, Any], model: type[BaseModel]) -> dict[str, Any]:
-    """A stored config with the fields added to `model` since it was written, at their defaults: a run made
-    before a field existed ran as its default says, so it is not another run for lacking it."""
+    """A stored config (under current_names) with the fields added to `model` since it was written, at their
+    defaults: a run made before a field existed ran as its default says, so it is not another run for lacking it."""
+    stored = current_names(stored, model)
     added = {name: f.get_default(call_default_factory=True) for name, f in model.model_fields.items() if name not in stored and not f.is_required()}
     return {**jsonable(added), **stored}
 

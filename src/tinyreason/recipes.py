@@ -37,11 +37,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tinyreason.config_io import ConfigFileError, Located, from_overrides, merge, read_mapping, validate
+from tinyreason.config_io import ConfigFileError, Located, from_overrides, merge, read_mapping, rename_keys, validate
 from tinyreason.experiments import KINDS, Kind
 
 NAME = r"^[a-z0-9][a-z0-9._-]*$"
@@ -187,7 +187,7 @@ def interpolate(doc: Located, values: dict[str, Any], used: list[tuple[str, Chos
     data = walk(doc.data, ())
     if problems:
         raise ConfigFileError(problems)
-    return Located(data, doc.origin, doc.where)
+    return Located(data, doc.origin, doc.where, doc.spelled)
 
 
 def _experiment_doc(index: Located, i: int, entry: Any, base: Path) -> tuple[Located, Path, str | None]:
@@ -200,18 +200,18 @@ def _experiment_doc(index: Located, i: int, entry: Any, base: Path) -> tuple[Loc
     return read_mapping(path), path.parent, path.stem
 
 
-def _config_doc(doc: Located, folder: Path, config_file: str | None) -> Located:
+def _config_doc(doc: Located, folder: Path, config_file: str | None, layer: Callable[[Located], Located]) -> Located:
     """The experiment's config: `config_file` (a flat config YAML, as the training commands' --config read)
-    with the experiment's own `config:` keys over it."""
+    with the experiment's own `config:` keys over it; `layer` is applied to each before they merge."""
     config = doc.sub("config")
     if config.data is None:
         config = Located({}, doc.origin, {(): doc.at(())})
     if config_file is None:
-        return config
+        return layer(config)
     path = folder / config_file
     if not path.is_file():
         raise ConfigFileError([f"{doc.at(('config_file',))}: config file {path} does not exist"])
-    return merge(read_mapping(path), config)
+    return merge(layer(read_mapping(path)), layer(config))
 
 
 def load_experiments(index: Located, i: int, entry: Any, base: Path, values: dict[str, Any], runs: Path,
@@ -241,7 +241,10 @@ def load_experiment(index: Located, doc: Located, folder: Path, head: Experiment
         exp.unavailable = absent[1]
         return exp
     used: list[tuple[str, Chosen]] = []
-    config = interpolate(merge(index.sub("defaults").sub(head.kind), _config_doc(doc, folder, head.config_file)), values, used, unset)
+    model = kind.config_model() if absent is None else None
+    layer = (lambda d: rename_keys(model, d)) if model is not None else (lambda d: d)  # old names, per layer (config_io)
+    config = interpolate(merge(layer(index.sub("defaults").sub(head.kind)), _config_doc(doc, folder, head.config_file, layer)), values,
+                         used, unset)
     exp.needs = [*exp.needs, *dict.fromkeys(c.experiment for _, c in used if c.experiment not in exp.needs)]
     pending = [(n, c) for n, c in used if c.value is None]
     if pending:
@@ -249,7 +252,7 @@ def load_experiment(index: Located, doc: Located, folder: Path, head: Experiment
         return exp
     own = (settings or {}).get(head.name)
     if own:  # --set NAME.FIELD=VALUE: over everything the files say
-        config = merge(config, from_overrides(own, {k: f"--set {head.name}.{k}" for k in own}))
+        config = merge(config, layer(from_overrides(own, {k: f"--set {head.name}.{k}" for k in own})))
     missing = kind.unavailable(config.data)
     if missing is not None:
         where, reason = missing

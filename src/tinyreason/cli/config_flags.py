@@ -40,7 +40,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from tinyreason.cli.app import fail, parse_key_values
-from tinyreason.config_io import ConfigFileError, ConfigSource, flag_name, flag_names, locate, parse_value, validate
+from tinyreason.config_io import ConfigFileError, ConfigSource, flag_name, flag_names, locate, parse_value, validate, with_renamed_flags
 
 _PREFIX = "cfg__"  # keeps generated parameter names apart from the command's own (out, force, ...)
 _SIMPLE = (str, int, float, bool, Path)
@@ -119,7 +119,7 @@ def config_flags(model_cls: type[BaseModel], *, aliases: dict[str, list[str]] | 
     `into`: how flags fill mapping fields (OptionFlags). `prepare(**the command's own arguments)` runs before the
     config is validated (eval loads the plug-ins its spec may name); `explain(pydantic errors, source)` words a
     config that does not validate (default: a line per problem, naming its file:line or flag)."""
-    aliases, into = aliases or {}, into or {}
+    aliases, into = with_renamed_flags(model_cls, aliases or {}), into or {}  # a field's old name (before it took TRL's) stays a flag
     generated, names = _generate(model_cls, aliases, into)
     pair_flags = {name: min(o.pairs, key=len) for name, o in into.items()}
 
@@ -146,7 +146,7 @@ def config_flags(model_cls: type[BaseModel], *, aliases: dict[str, list[str]] | 
             if prepare is not None:
                 prepare(**kwargs)
             try:
-                source = locate(config_file, given, override_names=named)
+                source = locate(config_file, given, override_names=named, model_cls=model_cls)
                 cfg = validate(model_cls, source.doc)
             except ConfigFileError as e:
                 fail(explain(e.errors, source) if explain is not None and e.errors else "\n  ".join(["invalid config:", *e.problems]))

@@ -7,9 +7,10 @@
     tinyreason train rewards --include my_rewards.py            # the rewards a recipe's `rewards:` may name, with their options
     accelerate launch -m tinyreason train grpo --recipe recipes/grpo-4gb.yaml --out runs/grpo
 
-Every field of the run config (train/grpo_config.py) is a flag, generated from the model as for `train sft`
-(`max_steps` -> `--max-steps`; `--lr` is kept as a short form of `--learning-rate`, `--no-vllm` of
-`--no-use-vllm`). `--recipe FILE` (also spelled `--config`) reads the same fields from YAML; each flag given
+Every field of the run config (train/grpo_config.py: tinyreason's and every trl.GRPOConfig option by its TRL name)
+is a flag, generated from the model as for `train sft` (`max_steps` -> `--max-steps`, `epsilon` -> `--epsilon`;
+`--lr` is kept as a short form of `--learning-rate`, `--no-vllm` of `--no-use-vllm`, and the old names as flags:
+`--batch-size` for `--per-device-train-batch-size`, `--save-every` for `--save-steps`, ...). `--recipe FILE` (also spelled `--config`) reads the same fields from YAML; each flag given
 overrides its field, a flag not given leaves the recipe's value. Rerun the same command to resume from the
 last checkpoint. `--include FILE.py` loads a plug-in whose rewards the recipe's `rewards:` list may name
 (docs/extending.md); the run config records its file and sha256.

@@ -1,6 +1,6 @@
 """Training commands: `train sft`, `train merge`, `memorize`, `inspect-memorization`, `report overfit`.
 
-    tinyreason train sft --model Qwen/Qwen2.5-0.5B-Instruct --train-n 2000 --epochs 1 --out runs/sft-human
+    tinyreason train sft --model Qwen/Qwen2.5-0.5B-Instruct --train-n 2000 --num-train-epochs 1 --out runs/sft-human
     tinyreason train sft --traces traces.jsonl --out runs/sft-distill
     tinyreason eval --model Qwen/Qwen2.5-0.5B-Instruct --adapter runs/sft-human --limit 600
     tinyreason train merge --adapter runs/sft-human --out models/sft-human

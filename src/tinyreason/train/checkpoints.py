@@ -1,6 +1,6 @@
 """Resuming an adapter-training run (`train sft`, `train grpo`) from its Trainer checkpoints.
 
-The Trainer writes RUN/checkpoint-N (adapter, optimizer, scheduler, RNG) every `save_every` optimizer steps.
+The Trainer writes RUN/checkpoint-N (adapter, optimizer, scheduler, RNG) every `save_steps` optimizer steps.
 A rerun of the same command after a crash, Ctrl-C or kill -9 continues from the newest *complete* one
 (`trainer.train(resume_from_checkpoint=...)`: the step count, learning-rate schedule and data order carry
 on); a rerun whose config (except the fields a run declares resumable), data or resolved hardware differs is

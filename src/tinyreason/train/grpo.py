@@ -18,7 +18,7 @@ eval's before training). The seeded train order gives a dev slice (first dev_n) 
 checked, and the test set is never touched. train/watch.py evaluates the dev slice every eval_every steps
 and writes metrics.jsonl, curves.png and per-step eval run directories.
 
-Resume: checkpoints (adapter + optimizer + RNG) go to RUN/checkpoint-N every save_every steps; rerunning
+Resume: checkpoints (adapter + optimizer + RNG) go to RUN/checkpoint-N every save_steps steps; rerunning
 the same command after a crash or kill -9 continues from the last one (the step count carries on, and the
 metrics of steps after it are dropped); a rerun whose config or resolved hardware (mode, device type,
 dtype) differs is refused. The finished adapter is saved at the run directory's root, next to
@@ -111,22 +111,13 @@ def check_prompt_lengths(records: list[dict[str, Any]], dev_records: list[dict[s
 
 
 def trainer_args(cfg: GRPORunConfig, out: Path, device: str, dtype: str, world_size: int, weights: list[float]) -> Any:
-    from trl import GRPOConfig
-
+    """trl.GRPOConfig: every TRL field as the recipe and flags set it (train/grpo_config.py), and the ones tinyreason
+    computes: the run directory, mixed precision from the resolved device, the accumulation that makes one optimizer
+    step of generation_batch_size completions, and the rewards' weights."""
     on_gpu = device.startswith("cuda")
-    return GRPOConfig(
-        output_dir=str(out), max_steps=cfg.max_steps, learning_rate=cfg.learning_rate, lr_scheduler_type=cfg.lr_scheduler,
-        warmup_steps=cfg.warmup, per_device_train_batch_size=cfg.batch_size, gradient_accumulation_steps=grad_accum(cfg, world_size),
-        num_generations=cfg.num_generations, max_completion_length=cfg.max_completion_length, temperature=cfg.temperature,
-        top_p=cfg.top_p, top_k=0, repetition_penalty=1.0,  # the sampling the recipe says, not the model's shipped defaults
-        beta=cfg.beta, loss_type=cfg.loss_type, scale_rewards=cfg.scale_rewards, mask_truncated_completions=cfg.mask_truncated_completions,
-        reward_weights=weights, gradient_checkpointing=cfg.gradient_checkpointing,
-        bf16=on_gpu and dtype == "bfloat16", fp16=on_gpu and dtype == "float16",  # TRL on CPU needs bf16=False
-        use_cpu=device == "cpu", logging_steps=cfg.logging_steps,
-        save_strategy="steps", save_steps=cfg.save_every, save_total_limit=cfg.save_total_limit,  # checkpoints for resume
-        use_vllm=cfg.use_vllm, vllm_mode="colocate", vllm_gpu_memory_utilization=cfg.vllm_gpu_memory_utilization,
-        report_to="none", seed=cfg.seed, data_seed=cfg.seed, disable_tqdm=True, log_completions=False,
-    )
+    return cfg.trl_args(output_dir=str(out), bf16=on_gpu and dtype == "bfloat16", fp16=on_gpu and dtype == "float16",  # TRL on CPU needs bf16=False
+                        use_cpu=device == "cpu", resume_from_checkpoint=None, gradient_accumulation_steps=grad_accum(cfg, world_size),
+                        reward_weights=weights)
 
 
 def check_parity(cfg: GRPORunConfig, trainer: Any, records: list[dict[str, Any]], train: list[Problem]) -> dict[str, Any]:
@@ -202,6 +193,8 @@ def train_grpo(cfg: GRPORunConfig, out: str | Path, *, source: ConfigSource | No
     tokenizer = load_tokenizer(cfg.model)
     records = prompt_records(train, tokenizer, template)
     data.update(check_prompt_lengths(records, prompt_records(dev, tokenizer, template), tokenizer, cfg, src))
+    funcs, weights = reward_funcs(cfg)
+    args = trainer_args(cfg, out, device, dtype, world, weights)  # TRL checks its options (ValueError) before the run directory is touched
     config = run_config(cfg, src, template, (device, dtype, mode), data)
     resume = prepare_run(out, config, force, main=main)
     console.print(f"[bold]train grpo[/]: {len(train)} prompts, dev slice {len(dev)}, {cfg.prompts_per_step()} prompts x "
@@ -211,9 +204,8 @@ def train_grpo(cfg: GRPORunConfig, out: str | Path, *, source: ConfigSource | No
 
     _reset_peak(device)
     model = load_causal_lm(cfg.model, device=device, dtype=dtype, quantization="4bit" if mode == "qlora" else "none")
-    funcs, weights = reward_funcs(cfg)
     watch = TaskWatch(cfg, out, dev, data["source"], device, dtype, console)
-    trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=trainer_args(cfg, out, device, dtype, world, weights),
+    trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=args,
                           train_dataset=datasets.Dataset.from_list(records), processing_class=tokenizer, peft_config=lora_config(cfg),
                           callbacks=[watch])
     watch.barrier = trainer.accelerator.wait_for_everyone

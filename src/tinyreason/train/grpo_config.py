@@ -6,7 +6,11 @@ before any model is loaded, a recipe TRL would reject minutes later.
 
 The recipe is read by tinyreason.config_io (errors name file:line and key), as `train sft --config` files are.
 
-Every field is documented once, here; `tinyreason train grpo --help` and docs/train.md show these texts.
+GRPORunConfig is tinyreason's fields (GRPOFields: data, dev watch, rewards; the model and LoRA in
+sft.AdapterRunConfig) plus every trl.GRPOConfig field by its TRL name, type, default and help (train/trl_config.py):
+`epsilon`, `top_k`, `num_iterations`, ... are recipe keys and flags with no code here. GRPOFields.TRL says where
+tinyreason's defaults differ (and why), which TRL fields it computes (refused in a recipe), and the old names that
+still load (batch_size -> per_device_train_batch_size, ...). `tinyreason train grpo --help` shows every text.
 """
 
 from __future__ import annotations
@@ -17,9 +21,10 @@ from typing import Any, Literal
 from pydantic import Field, ValidationInfo, field_validator
 
 from tinyreason.config_io import ConfigFileError, ConfigSource, flag_names, load_with_source
-from tinyreason.identity import EXTENDS, RESUMABLE
+from tinyreason.identity import EXTENDS
 from tinyreason.train.rewards import REFLECTION_PHRASES, RewardSpec, get_reward, reward_specs
-from tinyreason.train.sft import AdapterRunConfig
+from tinyreason.train.sft import ADAPTER_COMPUTED, ADAPTER_DEFAULTS, ADAPTER_RENAMED, AdapterRunConfig
+from tinyreason.train.trl_config import TRLPart, extend_trl, tr_default
 
 # the fields a `rewards` list replaces (without one, they build the list: rewards.legacy_specs)
 LEGACY_REWARD_FIELDS = ("correctness_mode", "correctness_weight", "format_weight", "format_when", "length_weight", "length_target",
@@ -28,8 +33,32 @@ LEGACY_REWARD_FIELDS = ("correctness_mode", "correctness_weight", "format_weight
 FLAG_ALIASES = {"learning_rate": ["--lr"], "use_vllm": ["--no-vllm"]}
 
 
-class GRPORunConfig(AdapterRunConfig):
-    """One GRPO run. The YAML recipe fills it, flags override; the whole model is stored in train_config.json."""
+class GRPOFields(AdapterRunConfig):
+    """One GRPO run: these fields, and every trl.GRPOConfig field by its TRL name (GRPORunConfig). The YAML recipe
+    fills it, flags override; the whole model is stored in train_config.json."""
+
+    TRL = TRLPart(
+        "GRPOConfig",
+        defaults={
+            **ADAPTER_DEFAULTS,
+            "max_steps": tr_default(200, "3,200 sampled completions; a larger value continues a finished run from its last checkpoint",
+                                    ge=1, json_schema_extra=EXTENDS),
+            "learning_rate": tr_default(2e-5, "LoRA wants roughly 10x the full-fine-tuning RL rate", gt=0),
+            "lr_scheduler_type": tr_default("constant", "RL has no fixed end point; a resumed or extended run keeps its rate"),
+            "num_generations": tr_default(8, "the group size G; a group of one has no advantage", ge=2),
+            "generation_batch_size": tr_default(16, "2 prompts x 8 completions per optimizer step; a multiple of num_generations "
+                                                "and of per_device_train_batch_size x processes (checked)", ge=2),
+            "per_device_train_batch_size": tr_default(2, "completions per forward/backward: the logits are the memory limit", ge=1),
+            "max_completion_length": tr_default(320, "the model's greedy answers average ~270 tokens", ge=1),
+            "temperature": tr_default(0.7, "as `eval --method sc` samples", gt=0),
+        },
+        computed={
+            **ADAPTER_COMPUTED,
+            "gradient_accumulation_steps": "generation_batch_size / (per_device_train_batch_size x processes): set generation_batch_size",
+            "reward_weights": "the weights of the `rewards` list (or of the reward fields): set them there",
+        },
+        renamed=ADAPTER_RENAMED,
+    )
 
     # data and prompt
     data: str | None = Field(None, description="local GSM8K train .jsonl (default: openai/gsm8k train from the Hub)")
@@ -37,24 +66,6 @@ class GRPORunConfig(AdapterRunConfig):
     split_seed: int = Field(42, description="seeded order of the train split: the first dev_n rows are the dev slice, the next train_n the training prompts")
     dev_n: int = Field(100, ge=1, description="questions in the dev slice (train split, never trained on, never the test set)")
     train_n: int | None = Field(None, ge=1, description="training prompts after the dev slice (None: all the rest)")
-    seed: int = Field(42, description="LoRA init, sampling and prompt order")
-    # optimisation
-    max_steps: int = Field(200, ge=1, json_schema_extra=EXTENDS,
-                           description="optimizer steps (each: generation_batch_size completions); a larger value continues a finished run from its last checkpoint")
-    learning_rate: float = Field(2e-5, gt=0, description="AdamW learning rate of the LoRA weights")
-    lr_scheduler: Literal["constant", "constant_with_warmup", "cosine", "linear"] = Field("constant", description="learning-rate schedule")
-    warmup: float = Field(0.0, ge=0, description="warm-up: fraction of steps if < 1, else a step count")
-    # GRPO (TRL GRPOConfig names in parentheses)
-    num_generations: int = Field(8, ge=2, description="group size G: completions per prompt (TRL: num_generations)")
-    generation_batch_size: int = Field(16, ge=2, description="completions sampled per optimizer step = prompts per step x G (TRL: generation_batch_size)")
-    batch_size: int = Field(2, ge=1, description="completions per forward/backward pass (TRL: per_device_train_batch_size)")
-    max_completion_length: int = Field(320, ge=1, description="token budget of a sampled completion (TRL: max_completion_length)")
-    temperature: float = Field(0.7, gt=0, description="sampling temperature of the groups")
-    top_p: float = Field(1.0, gt=0, le=1, description="nucleus sampling threshold of the groups")
-    beta: float = Field(0.0, ge=0, description="KL coefficient; 0: no reference pass (and no KL to log)")
-    loss_type: Literal["grpo", "dr_grpo", "dapo", "bnpo"] = Field("dapo", description="loss normalisation (TRL: loss_type)")
-    scale_rewards: Literal["group", "batch", "none"] = Field("group", description="advantage scaling by the reward std (TRL: scale_rewards)")
-    mask_truncated_completions: bool = Field(False, description="leave completions cut at the budget out of the loss")
     # rewards (train/rewards.py)
     rewards: list[RewardSpec] | None = Field(
         None, description="the rewards by name, in order: each {name, weight (default 1), options} with name a registered reward "
@@ -79,13 +90,6 @@ class GRPORunConfig(AdapterRunConfig):
     watch_samples: int = Field(4, ge=1, description="sampled completions kept per watched question (at the training temperature)")
     zero_std_warn: float = Field(0.9, ge=0, le=1, description="warn when frac_reward_zero_std is at least this ...")
     zero_std_patience: int = Field(5, ge=1, description="... for this many logging steps in a row (the gradient is ~zero)")
-    # logging, checkpoints
-    logging_steps: int = Field(1, ge=1, description="a metrics.jsonl line and a console line every this many steps")
-    save_every: int = Field(10, ge=1, json_schema_extra=RESUMABLE, description="checkpoint (adapter + optimizer) every this many steps, for resume")
-    save_total_limit: int = Field(2, ge=1, json_schema_extra=RESUMABLE, description="checkpoints kept in the run directory")
-    # generation engine
-    use_vllm: bool = Field(False, description="generate with vLLM colocated on the GPU (needs CUDA and the vllm extra)")
-    vllm_gpu_memory_utilization: float = Field(0.3, gt=0, lt=1, description="GPU memory share vLLM reserves (colocate mode)")
 
     @field_validator("rewards")
     @classmethod
@@ -109,7 +113,10 @@ class GRPORunConfig(AdapterRunConfig):
         return value
 
     def prompts_per_step(self) -> int:
-        return self.generation_batch_size // self.num_generations
+        return int(getattr(self, "generation_batch_size")) // int(getattr(self, "num_generations"))
+
+
+GRPORunConfig = extend_trl("GRPORunConfig", GRPOFields, __name__)
 
 
 _LEGACY_HOME = {"correctness_mode": "correctness's option mode", "correctness_weight": "correctness's weight",
@@ -158,14 +165,15 @@ def _reward_problems(cfg: GRPORunConfig, src: ConfigSource) -> list[str]:
 
 
 def _batch_problems(cfg: GRPORunConfig, src: ConfigSource, world_size: int) -> list[str]:
-    gb, g, per_pass = cfg.generation_batch_size, cfg.num_generations, cfg.batch_size * world_size
+    gb, g, per_pass = cfg.generation_batch_size, cfg.num_generations, cfg.per_device_train_batch_size * world_size
     out = []
     if gb % g:
         out.append(f"{src.where('generation_batch_size')}: generation_batch_size {gb} is not divisible by num_generations {g} "
                    f"({src.where('num_generations')}): each step samples whole groups; use a multiple of {g}, e.g. {g * max(1, gb // g)}")
     if gb % per_pass:
-        out.append(f"{src.where('generation_batch_size')}: generation_batch_size {gb} is not divisible by batch_size {cfg.batch_size} x "
-                   f"{world_size} process(es) = {per_pass} ({src.where('batch_size')}): a step is a whole number of forward/backward passes")
+        out.append(f"{src.where('generation_batch_size')}: generation_batch_size {gb} is not divisible by per_device_train_batch_size "
+                   f"{cfg.per_device_train_batch_size} x {world_size} process(es) = {per_pass} ({src.where('per_device_train_batch_size')}): "
+                   "a step is a whole number of forward/backward passes")
     return out
 
 
@@ -191,4 +199,4 @@ def recipe_warnings(cfg: GRPORunConfig, mode: str) -> list[str]:
 
 def grad_accum(cfg: GRPORunConfig, world_size: int) -> int:
     """Forward/backward passes per optimizer step, per process (check_recipe made it a whole number)."""
-    return cfg.generation_batch_size // (cfg.batch_size * world_size)
+    return cfg.generation_batch_size // (cfg.per_device_train_batch_size * world_size)

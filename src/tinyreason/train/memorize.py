@@ -58,10 +58,11 @@ class MemorizeConfig(BaseModel):
 
     def sft_config(self) -> SFTRunConfig:
         return SFTRunConfig(
-            model=self.model, data=self.data, train_n=self.k, epochs=self.epochs, seed=self.seed, prompt=self.prompt,
-            learning_rate=self.learning_rate, lr_scheduler="constant", warmup=0, batch_size=self.batch_size, grad_accum=1,
+            model=self.model, data=self.data, train_n=self.k, num_train_epochs=self.epochs, seed=self.seed, prompt=self.prompt,
+            learning_rate=self.learning_rate, lr_scheduler_type="constant", warmup_steps=0, per_device_train_batch_size=self.batch_size,
+            gradient_accumulation_steps=1,
             lora_r=self.lora_r, lora_alpha=self.lora_alpha, lora_dropout=0.0, quantization=self.quantization,
-            device=self.device, dtype=self.dtype, logging_steps=1, save_every=None,  # minutes of training: a rerun starts over
+            device=self.device, dtype=self.dtype, logging_steps=1, save_strategy="no",  # minutes of training: a rerun starts over
         )
 
 

@@ -1,6 +1,6 @@
 """Supervised fine-tuning with a LoRA adapter: a thin layer over TRL's SFTTrainer and PEFT.
 
-    tinyreason train sft --model Qwen/Qwen2.5-0.5B-Instruct --train-n 2000 --epochs 1 --out runs/sft-human
+    tinyreason train sft --model Qwen/Qwen2.5-0.5B-Instruct --train-n 2000 --num-train-epochs 1 --out runs/sft-human
     tinyreason train sft --traces traces.jsonl --out runs/sft-distill          # a traces file instead
     tinyreason eval --adapter runs/sft-human                                    # evaluate the fine-tune
 
@@ -18,7 +18,7 @@ recorded (see checks.py). A failed check fails the run after train_report.json i
 
 The run directory (`--out`) is itself the adapter folder (adapter_config.json, adapter_model.safetensors),
 plus train_config.json (everything needed to rerun), train_report.json, loss.json and loss.png. While it
-trains, checkpoint-N every save_every optimizer steps: rerunning the same command after a crash, Ctrl-C or
+trains, checkpoint-N every save_steps optimizer steps: rerunning the same command after a crash, Ctrl-C or
 kill -9 resumes from the newest complete one (train/checkpoints.py); they are removed when the run ends.
 """
 
@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from rich.console import Console
 
 from tinyreason.data import load_problems
@@ -42,6 +42,7 @@ from tinyreason.train import checks
 from tinyreason.identity import RESUMABLE
 from tinyreason.train.checkpoints import checkpoint_step, checkpoints, start_or_resume
 from tinyreason.train.examples import TrainExample, human_examples, load_traces, select_examples, to_records
+from tinyreason.train.trl_config import TrainerConfig, TRLPart, extend_trl, tr_default
 
 console = Console(stderr=True)
 DEFAULT_MODEL = "Qwen/Qwen2.5-0.5B-Instruct"
@@ -50,11 +51,9 @@ TRAIN_REPORT = "train_report.json"
 QWEN_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
-class AdapterRunConfig(BaseModel):
+class AdapterRunConfig(TrainerConfig):
     """What every adapter-training run (sft, grpo) shares: the base model, the LoRA adapter, the hardware.
-    resolve_mode, load_model and lora_config read only these fields."""
-
-    model_config = ConfigDict(extra="forbid")
+    resolve_mode, load_model and lora_config read only these fields; the trainer's options are TRL's (trl_config)."""
 
     model: str = Field(DEFAULT_MODEL, description="base model: Hub id or local transformers folder")
     lora_r: int = Field(16, ge=1, description="LoRA rank")
@@ -62,30 +61,67 @@ class AdapterRunConfig(BaseModel):
     lora_dropout: float = Field(0.05, ge=0, lt=1, description="dropout on the LoRA input")
     target_modules: list[str] = Field(default_factory=lambda: list(QWEN_LINEAR), description="linear layers that get an adapter")
     quantization: Literal["auto", "4bit", "none"] = Field("auto", description="auto: 4-bit NF4 (QLoRA) on CUDA, none elsewhere")
-    gradient_checkpointing: bool = Field(True, description="recompute activations in backward (less memory, ~30% slower)")
     device: str = Field("auto", description="auto (cuda > mps > cpu), cuda, mps, cpu")
     dtype: str = Field("auto", description="base weights / compute dtype: auto (as eval picks), bfloat16, float16, float32")
 
+    def trl_values(self) -> dict[str, Any]:
+        values = super().trl_values()
+        if values.get("data_seed") is None:
+            values["data_seed"] = getattr(self, "seed")  # the data order follows the seed, as it always did here
+        return values
 
-class SFTRunConfig(AdapterRunConfig):
-    """One fine-tuning run. Every field is a `train sft` flag; the whole model is stored in train_config.json."""
+
+# TRL fields both trainers compute: never set by a recipe or a flag
+ADAPTER_COMPUTED = {
+    "output_dir": "the run directory is --out (the adapter folder, checkpoints and train_config.json)",
+    "bf16": "mixed precision follows the resolved device and dtype: set device / dtype",
+    "fp16": "mixed precision follows the resolved device and dtype: set device / dtype",
+    "use_cpu": "follows the resolved device: set device",
+    "resume_from_checkpoint": "a rerun of the same command resumes from the run's last complete checkpoint",
+}
+# tinyreason's defaults both trainers share, beside TRL's own
+ADAPTER_DEFAULTS = {
+    "seed": tr_default(42, "also the seed of the LoRA init and of the data selection and order"),
+    "data_seed": tr_default(None, "None: the seed (tinyreason passes `seed`)"),
+    "logging_steps": tr_default(1, "a loss point (SFT) or a metrics line (GRPO) every optimizer step", ge=1),
+    "save_strategy": tr_default("steps", "checkpoints to resume from; no: a rerun starts over", json_schema_extra=RESUMABLE),
+    "save_steps": tr_default(10, "a crash loses at most 10 optimizer steps", gt=0, json_schema_extra=RESUMABLE),
+    "save_total_limit": tr_default(2, "the newest may be half-written when the process is killed", ge=1, json_schema_extra=RESUMABLE),
+    "disable_tqdm": tr_default(True, "tinyreason prints its own progress lines"),
+    "report_to": tr_default("none", "the run directory records the metrics"),
+}
+# the names these fields had before the configs extended TRL's: recipes, flags and stored runs still use them
+ADAPTER_RENAMED = {"batch_size": "per_device_train_batch_size", "lr_scheduler": "lr_scheduler_type", "warmup": "warmup_steps",
+                   "save_every": "save_steps"}
+
+
+class SFTFields(AdapterRunConfig):
+    """One fine-tuning run: these fields, and every trl.SFTConfig field by its TRL name (SFTRunConfig). Every field is a
+    `train sft` flag; the whole model is stored in train_config.json."""
+
+    TRL = TRLPart(
+        "SFTConfig",
+        defaults={
+            **ADAPTER_DEFAULTS,
+            "num_train_epochs": tr_default(1.0, "one pass over the selected examples", gt=0),
+            "learning_rate": tr_default(2e-4, "LoRA wants ~10x the full fine-tuning rate", gt=0),
+            "lr_scheduler_type": tr_default("cosine", "the usual SFT schedule"),
+            "warmup_steps": tr_default(0.03, "a float below 1 is a fraction of the steps", ge=0),
+            "per_device_train_batch_size": tr_default(4, "fits 4 GB with QLoRA", ge=1),
+            "gradient_accumulation_steps": tr_default(4, "an effective batch of 16", ge=1),
+            "completion_only_loss": tr_default(True, "the loss covers the completion, not the eval prompt"),
+        },
+        computed=ADAPTER_COMPUTED,
+        renamed={**ADAPTER_RENAMED, "epochs": "num_train_epochs", "grad_accum": "gradient_accumulation_steps"},
+    )
 
     data: str | None = Field(None, description="local GSM8K train .jsonl for human traces (default: openai/gsm8k train from the Hub)")
     traces: str | None = Field(None, description="traces JSONL file (id, question, gold, completion) to train on instead of human traces")
     train_n: int | None = Field(2000, ge=1, description="examples in the seeded selection (None: all)")
-    seed: int = Field(42, description="selection seed, LoRA init and data order")
     prompt: str = Field("cot", description="prompt template; must be the one eval uses (checked)")
-    epochs: float = Field(1.0, gt=0, description="passes over the selected examples")
-    max_steps: int = Field(-1, description="stop after this many optimizer steps (-1: run all epochs)")
-    learning_rate: float = Field(2e-4, gt=0, description="AdamW learning rate of the LoRA weights")
-    lr_scheduler: Literal["cosine", "linear", "constant"] = Field("cosine", description="learning-rate schedule")
-    warmup: float = Field(0.03, ge=0, description="warm-up: fraction of steps if < 1, else a step count")
-    batch_size: int = Field(4, ge=1, description="examples per forward pass")
-    grad_accum: int = Field(4, ge=1, description="forward passes per optimizer step (effective batch = batch_size x grad_accum)")
-    max_length: int = Field(1024, ge=16, description="tokens per example (prompt + completion); longer ones are cut")
-    logging_steps: int = Field(1, ge=1, description="log the loss every this many optimizer steps (the loss curve)")
-    save_every: int | None = Field(10, ge=1, json_schema_extra=RESUMABLE, description="checkpoint (adapter, optimizer, RNG) every this many optimizer steps, so a "
-                                   "rerun resumes an interrupted run (None: no checkpoints; a rerun starts over)")
+
+
+SFTRunConfig = extend_trl("SFTRunConfig", SFTFields, __name__)
 
 
 @dataclass
@@ -141,32 +177,10 @@ def load_model(cfg: AdapterRunConfig, device: str, dtype: str, mode: str) -> tup
 
 
 def trainer_args(cfg: SFTRunConfig, out: Path, device: str, dtype: str) -> Any:
-    from trl import SFTConfig
-
+    """trl.SFTConfig: every TRL field as the config holds it, and the ones tinyreason computes (ADAPTER_COMPUTED)."""
     on_gpu = device.startswith("cuda")
-    return SFTConfig(
-        output_dir=str(out),
-        num_train_epochs=cfg.epochs,
-        max_steps=cfg.max_steps,
-        per_device_train_batch_size=cfg.batch_size,
-        gradient_accumulation_steps=cfg.grad_accum,
-        learning_rate=cfg.learning_rate,
-        lr_scheduler_type=cfg.lr_scheduler,
-        warmup_steps=cfg.warmup,
-        logging_steps=cfg.logging_steps,
-        gradient_checkpointing=cfg.gradient_checkpointing,
-        max_length=cfg.max_length,
-        completion_only_loss=True,
-        bf16=on_gpu and dtype == "bfloat16",  # mixed precision is a GPU feature; TRL on CPU needs bf16=False
-        fp16=on_gpu and dtype == "float16",
-        use_cpu=device == "cpu",
-        # checkpoints to resume from (removed when the run ends); the adapter itself is saved at the end, into the run directory
-        save_strategy="steps" if cfg.save_every else "no", save_steps=cfg.save_every or 500, save_total_limit=2,
-        report_to="none",
-        seed=cfg.seed,
-        data_seed=cfg.seed,
-        disable_tqdm=True,
-    )
+    return cfg.trl_args(output_dir=str(out), bf16=on_gpu and dtype == "bfloat16", fp16=on_gpu and dtype == "float16",  # TRL on CPU needs bf16=False
+                        use_cpu=device == "cpu", resume_from_checkpoint=None)
 
 
 def lora_config(cfg: AdapterRunConfig) -> Any:
@@ -229,6 +243,7 @@ def train_sft(cfg: SFTRunConfig, out: str | Path, *, force: bool = False) -> SFT
     device, dtype, mode = resolve_mode(cfg)
     examples, data_info = load_examples(cfg)
     note = mode_note(device, mode, dtype)
+    args = trainer_args(cfg, out, device, dtype)  # TRL checks its options (ValueError) before the run directory is touched
     config = {"kind": "sft", "config": cfg.model_dump(), "device": device, "dtype": dtype, "mode": mode, "mode_note": note,
               "prompt": {"name": template.name, "system": template.system, "user": template.user}, "data": data_info, **environment()}
     resume = prepare_out(out, config, force, main=int(os.environ.get("RANK", "0")) == 0)  # RANK: set by accelerate launch / torchrun
@@ -238,7 +253,7 @@ def train_sft(cfg: SFTRunConfig, out: str | Path, *, force: bool = False) -> SFT
         torch.cuda.reset_peak_memory_stats()
     model, tokenizer = load_model(cfg, device, dtype, mode)
     records = to_records(examples, tokenizer, template)
-    trainer = SFTTrainer(model=model, args=trainer_args(cfg, out, device, dtype), train_dataset=datasets.Dataset.from_list(records),
+    trainer = SFTTrainer(model=model, args=args, train_dataset=datasets.Dataset.from_list(records),
                          processing_class=tokenizer, peft_config=lora_config(cfg))
     report: dict[str, Any] = {"mode": mode, "mode_note": note, "device": device, "checks": {}}
     report["checks"]["prompt_parity"] = parity = check_parity(cfg, trainer, records, examples)
