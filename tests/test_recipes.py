@@ -89,10 +89,22 @@ def test_a_spec_built_from_flags_equals_the_spec_from_the_recipe(monkeypatch: py
 
     monkeypatch.setattr(tinyreason.spec, "run_eval", run_eval)
     flags = ["eval", "--model", "./qwen", "--method", "sc", "--n", "5", "--temperature", "0.7", "--max-new-tokens", "512", "--data", "test.jsonl",
-             "--limit", "600", "--seed", "42", "--out", "results/runs/sc", "--prompt", "cot"]
+             "--limit", "600", "--seed", "42", "--out", "results/runs/sc", "--prompt", "cot", "--options-by-backend", '{"openvino": {"weight_format": "int8"}}']
     assert runner.invoke(app, flags).exit_code == 2 and captured
     from_recipe = load_recipe(STUDY, {"model": "./qwen", "test_data": "test.jsonl", "prompt": "cot"}).get("sc").config
     assert captured[0] == from_recipe
+
+
+def test_one_variable_moves_every_openvino_row_of_the_study_and_leaves_the_others() -> None:
+    recipe = load_recipe(STUDY, {"model": "./qwen", "prompt": "cot", "pal_prompt": "pal", "best_prompt": "cot", "openvino_weights": "bf16", "backend": "openvino",
+                                 "adapter_backend": "openvino"})
+    for row in ("greedy", "sc", "pal-sc", "sft-1000-eval", "grpo-cpu-eval-s1"):
+        assert recipe.get(row).config.backend_config_options()["weight_format"] == "bf16", row
+    assert recipe.get("protocol").config.spec("cot").backend_config_options()["weight_format"] == "bf16"
+    assert "weight_format" not in recipe.get("greedy-hf-bf16").config.backend_config_options()  # hf: no such option, none given
+    default = load_recipe(STUDY, {"model": "./qwen", "prompt": "cot", "pal_prompt": "pal", "best_prompt": "cot", "backend": "openvino"})
+    assert default.get("greedy").config.backend_config_options()["weight_format"] == "int8"  # the committed study's weights
+    assert default.get("greedy-ov-bf16").config.backend_config_options()["weight_format"] == "bf16"  # its own backend_options win
 
 
 def test_a_training_config_from_flags_equals_the_one_from_the_recipe(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -28,6 +28,9 @@ def test_defaults_and_run_dir_name() -> None:
         ({"backend": "nope"}, "unknown backend 'nope'"),
         ({"backend": "hf", "backend_options": {"base_url": "http://x"}}, "base_url: Extra inputs are not permitted"),
         ({"backend": "hf", "backend_options": {"model": "m"}}, "must not set model"),
+        ({"backend": "hf", "options_by_backend": {"openvino": {"model": "m"}}}, "must not set model"),
+        ({"options_by_backend": {"nope": {"dtype": "float32"}}}, "unknown backend 'nope'"),
+        ({"backend": "hf", "options_by_backend": {"vllm": {"weight_format": "bf16"}}}, "options_by_backend.vllm: vllm takes no option weight_format"),
         ({"limit": 0}, "limit"),
         ({"split": "dev"}, "split"),
     ],
@@ -61,3 +64,18 @@ def test_auto_is_resolved_once_per_eval_and_its_choice_recorded(tmp_path: Path, 
     backend = json.loads((tmp_path / "run" / "config.json").read_text())["backend"]
     assert backend["backend"] == "scripted" and backend["auto"] == {"chosen": "scripted", "reason": "the test's only candidate"}
     run_eval(EvalSpec(model=str(rules), backend="scripted", data=str(gsm8k_file), limit=2, out=tmp_path / "run"), progress=False)  # the same run
+
+
+def test_options_by_backend_apply_only_to_the_backend_that_generates_and_backend_options_win(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tinyreason.backends import auto
+
+    given = {"openvino": {"weight_format": "bf16"}, "hf": {"dtype": "float32"}}
+    assert EvalSpec(model="./m", backend="hf", options_by_backend=given).backend_config_options() == {"model": "./m", "dtype": "float32"}
+    assert EvalSpec(model="./m", backend="openvino", options_by_backend=given).backend_config_options() == {"model": "./m", "weight_format": "bf16"}
+    mine = EvalSpec(model="./m", backend="openvino", backend_options={"weight_format": "int4"}, options_by_backend=given)
+    assert mine.backend_config_options()["weight_format"] == "int4"
+    monkeypatch.setattr(auto, "candidates", lambda model: [("hf", "the test's only candidate")])
+    chosen = EvalSpec(model="./m", backend="auto", options_by_backend=given)  # applied after auto chose
+    assert chosen.backend_choice()[0] == "hf" and chosen.backend_config_options() == {"model": "./m", "dtype": "float32"}
+    with pytest.raises(ValidationError, match="weight_format"):  # the chosen backend's Config still checks the values
+        EvalSpec(model="./m", backend="openvino", options_by_backend={"openvino": {"weight_format": "int3"}})

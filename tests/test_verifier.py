@@ -159,3 +159,18 @@ def test_audit_key_depends_on_model_identity_and_prompt_text() -> None:
     assert audit_key(desc, verify) == audit_key(dict(desc), verify)
     assert audit_key(desc, verify) != audit_key({**desc, "dtype": "float32"}, verify)
     assert audit_key(desc, verify) != audit_key(desc, reworded)
+
+
+def test_the_audit_asks_the_runs_own_backend_as_the_run_ran_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tinyreason.backends
+    from tinyreason.verifier import AuditConfig, audit_backend
+
+    made = []
+    monkeypatch.setattr(tinyreason.backends, "create_backend", lambda name, **opts: made.append((name, opts)))
+    stored = {"backend": {"backend": "openvino", "model": "/m", "weight_format": "bf16", "adapter": "/a"}}
+    audit_backend(AuditConfig(run=Path("r")), stored)
+    audit_backend(AuditConfig(run=Path("r"), backend_options={"weight_format": "int8"}), stored)
+    audit_backend(AuditConfig(run=Path("r"), backend="hf"), stored)  # another backend: only the model
+    assert made == [("openvino", {"model": "/m", "adapter": "/a", "weight_format": "bf16"}),
+                    ("openvino", {"model": "/m", "adapter": "/a", "weight_format": "int8"}),
+                    ("hf", {"model": "/m"})]

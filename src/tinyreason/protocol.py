@@ -49,6 +49,7 @@ class ProtocolConfig(BaseModel):
     model: str = Field(DEFAULT_MODEL, description="Hub id, local model folder, or .gguf")
     backend: str = Field("auto", description="generation backend")
     backend_options: dict[str, Any] = Field(default_factory=dict, description="backend options")
+    options_by_backend: dict[str, dict[str, Any]] = Field(default_factory=dict, description="backend options that apply only when that backend generates (EvalSpec's)")
     data: str | None = Field(None, description="local GSM8K *train* .jsonl (None: openai/gsm8k train from the Hub)")
     split: str = Field("train", description="Hub split: train (the protocol never looks at test)")
     dev_n: int = Field(300, ge=1, description="questions in the dev slice (the end of the seeded train order)")
@@ -80,7 +81,8 @@ class ProtocolConfig(BaseModel):
         from tinyreason.spec import EvalSpec
 
         return EvalSpec(model=self.model, method=self.method, method_options={**self.method_options, "prompt": candidate},
-                        backend=self.backend, backend_options=self.backend_options, data=self.data, split="train",
+                        backend=self.backend, backend_options=self.backend_options, options_by_backend=self.options_by_backend,
+                        data=self.data, split="train",
                         limit=self.dev_n, seed=self.seed, subset_from="end", out=Path(self.out) / candidate_dir(candidate))
 
 

@@ -33,6 +33,7 @@ class EvalSpec(BaseModel):
     method_options: dict[str, Any] = Field(default_factory=dict, description="options of the method's Config (n, temperature, prompt, ...)")
     backend: str = Field("auto", description="generation backend (see `tinyreason backends`; auto picks the fastest installed for the machine and model)")
     backend_options: dict[str, Any] = Field(default_factory=dict, description="options of the backend's Config besides model (dtype, adapter, ...)")
+    options_by_backend: dict[str, dict[str, Any]] = Field(default_factory=dict, description="backend options that apply only when that backend generates (after `auto` chose it), under backend_options: {openvino: {weight_format: bf16}} gives every OpenVINO eval bf16 weights and leaves vllm or hf ones as they are")
     data: str | None = Field(None, description="local GSM8K .jsonl, or gsm8k:test / gsm8k:train (the packaged copy); default (None): the Hub's openai/gsm8k when reachable, else the packaged copy")
     split: Literal["test", "train"] = Field("test", description="Hub split (a local file is its own split)")
     task: str | None = Field(None, description="a task instead of GSM8K (a name from `tinyreason tasks`, or a task YAML file): its data, question and gold fields; default (None): GSM8K (`data`, `split`)")
@@ -58,13 +59,18 @@ class EvalSpec(BaseModel):
         from tinyreason.backends.base import backend_config, validate_config
 
         self.build_method()  # raises ValueError naming the bad option and the valid ones
-        if "model" in self.backend_options:
+        if "model" in self.backend_options or any("model" in o for o in self.options_by_backend.values()):
             raise ValueError("backend_options must not set model: use the spec's `model` field")
-        options = self.backend_config_options()
+        for name, given in self.options_by_backend.items():
+            fields = backend_config(name).model_fields  # an unknown backend name: the error names the valid ones
+            unknown = sorted(set(given) - set(fields))
+            if unknown:  # checked whichever backend generates, so a recipe fails here, not first on another machine
+                raise ValueError(f"options_by_backend.{name}: {name} takes no option {', '.join(unknown)} (it takes {', '.join(sorted(set(fields) - {'model'}))})")
+        options = {"model": self.model, **self.backend_options}
         # `auto` is resolved here, once per eval: the run uses and records this choice (backend.auto in config.json)
         chosen, reason = resolve_backend(options) if self.backend == "auto" else (self.backend, None)
-        validate_config(backend_config(chosen), chosen, options)
         self._backend_choice = (chosen, reason)
+        validate_config(backend_config(chosen), chosen, self.backend_config_options())
         return self
 
     def backend_choice(self) -> tuple[str, str | None]:
@@ -90,7 +96,9 @@ class EvalSpec(BaseModel):
         return load_problems(self.data, self.split, skip_bad_rows=self.skip_bad_rows)
 
     def backend_config_options(self) -> dict[str, Any]:
-        return {"model": self.model, **self.backend_options}
+        """The options of the chosen backend's Config: model, that backend's entry of options_by_backend, then
+        backend_options (which win)."""
+        return {"model": self.model, **self.options_by_backend.get(self._backend_choice[0], {}), **self.backend_options}
 
     def build_method(self) -> Any:
         from tinyreason.methods import create_method
@@ -149,7 +157,8 @@ def run_eval(spec: EvalSpec, *, progress: bool = True, warn: Any = None) -> tupl
     backend_cls, config, described = _backend_plan(spec)
     check_before_loading(out, described, method, dataset, model=spec.model, backend_name=spec.backend_choice()[0], limit=spec.limit, seed=spec.seed,
                          from_end=spec.subset_from == "end")
-    adapter = spec.backend_options.get("adapter")
+    options = spec.backend_config_options()
+    adapter = options.get("adapter")
     if adapter:
         from tinyreason.train.sft import adapter_prompt_warning
 
@@ -160,7 +169,7 @@ def run_eval(spec: EvalSpec, *, progress: bool = True, warn: Any = None) -> tupl
     chosen, reason = spec.backend_choice()
     if reason is not None:
         backend = AutoBackend.around(backend, chosen, reason)  # describe() records the choice
-    batch_size = spec.backend_options.get("batch_size") or getattr(backend, "batch_size", 16)
+    batch_size = options.get("batch_size") or getattr(backend, "batch_size", 16)
     metrics = evaluate(backend, method, dataset, out, limit=spec.limit, seed=spec.seed, batch_size=batch_size, progress=progress,
                        from_end=spec.subset_from == "end", max_errors=spec.max_errors)
     return metrics, out

@@ -187,14 +187,18 @@ def audit_backend(cfg: AuditConfig, run_config: dict[str, Any]) -> Any:
     """The run's own backend and model (its adapter too, unless cfg.model names another model), with
     cfg.backend_options on top; the backend's Config rejects what it does not take."""
     from tinyreason.backends import create_backend
+    from tinyreason.backends.base import backend_class
 
     stored = run_config.get("backend", {})
     name = cfg.backend or stored.get("backend", "hf")
     opts: dict[str, Any] = {"model": cfg.model or stored.get("model")}
     if not opts["model"]:
         raise AuditError(f"{cfg.run}: the run config names no model: give the verifier model (--model)")
-    if cfg.model is None and stored.get("adapter") and name == stored.get("backend"):
-        opts["adapter"] = stored["adapter"]
+    if name == stored.get("backend"):  # the run's own backend: its model as the run ran it
+        if cfg.model is None and stored.get("adapter"):
+            opts["adapter"] = stored["adapter"]
+        fields = backend_class(name).Config.model_fields
+        opts.update({k: stored[k] for k in ("weight_format", "dtype") if k in fields and stored.get(k) is not None})
     return create_backend(name, **{**opts, **cfg.backend_options})
 
 
