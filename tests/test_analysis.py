@@ -151,6 +151,7 @@ def test_regressions_report(tmp_path: Path) -> None:
     assert "| **greedy right** | 0 (both right) | 4 (regressed) |" in md and "| **greedy wrong** | 1 (fixed) | 1 (both wrong) |" in md
     assert "<table><tr><th>greedy (answer, right)</th><th>sc (sample, judged)</th>" in md
     assert "12 + 15 = 28" in md and "Regressed (4): 1, 2, 3, 4" in md and "Fixed (1): 6" in md
+    assert md.count(" | 5 → 2 |") == 1  # answers from short chains without a computation: base 2-6, sc 5-6 (not id 4's "I do not know")
     assert is_png(out / "transitions_greedy__sc.png")
     # sampling k is seeded and a subset, reported in base order
     res = _cli("regressions", base, other, "--sample", "2", "--seed", "1", "--out", tmp_path / "r2")

@@ -82,6 +82,19 @@ def test_other_no_answer_truncated_and_format() -> None:
     assert classify(fmt).cls == "other" and classify(fmt).reason.startswith("format")
 
 
+def test_a_bare_guess_is_a_guess_not_a_misunderstanding() -> None:
+    q = "Tom walks 45 minutes to school and 45 minutes back. How many hours does he walk?"
+    guess = classify(sample(14, "1.5", [generation("#### 90", n_tokens=5)], question=q))  # x60 off gold, but no working at all
+    assert guess.cls == "guess (no working)" and "5 generated tokens" in guess.reason
+    short_but_worked = classify(sample(15, "1.5", [generation("45 + 45 = 90\n#### 90", n_tokens=12)], question=q))
+    assert short_but_worked.cls == "unit confusion"  # a computation is stated: not a guess
+    long_no_math = classify(sample(16, "80", [generation("Sally keeps some and gives the rest away, so \\boxed{120}.", n_tokens=20)]))
+    assert long_no_math.cls == "relationship misunderstanding"  # 20 tokens is not under the limit
+    old = sample(17, "1.5", [generation("#### 90")], question=q)
+    del old["generations"][0]["n_tokens"]  # an old record without a count is never called a guess
+    assert classify(old).cls == "unit confusion"
+
+
 def test_judged_generation_is_the_last_one_giving_the_prediction() -> None:
     gens = [generation(f"#### {a}", "sample") for a in ("18", "20", "18", "7")]
     s = sample(10, "20", gens, prediction="18")
@@ -103,7 +116,7 @@ def test_tally_covers_every_class() -> None:
     cases = [classify(sample(2, "27", [generation("12 + 15 = 28\n#### 28")])), classify(sample(7, "5", [generation("no")], prediction=None))]
     table = tally(cases)
     assert [c for c, _, _ in table] == list(CLASSES)
-    assert dict((c, k) for c, k, _ in table) == {"arithmetic error": 1, "unit confusion": 0, "relationship misunderstanding": 0, "program error": 0, "wrong program": 0, "other": 1}
+    assert dict((c, k) for c, k, _ in table) == {"guess (no working)": 0, "arithmetic error": 1, "unit confusion": 0, "relationship misunderstanding": 0, "program error": 0, "wrong program": 0, "other": 1}
     assert sum(s for _, _, s in table) == 1.0
 
 

@@ -21,7 +21,7 @@ from tinyreason.analysis.loading import Paired, Run, align
 from tinyreason.analysis.mirage import pair_mirage, pct, pp
 from tinyreason.analysis.paired import matrix_markdown, transitions
 from tinyreason.analysis.plots import transition_heatmap
-from tinyreason.analysis.taxonomy import PROGRAM_CLASSES, Case, classify, judged_generation, program_text, tally
+from tinyreason.analysis.taxonomy import GUESS_TOKENS, PROGRAM_CLASSES, Case, classify, is_guess, judged_generation, program_text, tally
 from tinyreason.backends.base import Backend
 
 MAX_CHAIN_CHARS = 4000
@@ -122,7 +122,10 @@ def _pair_section(base: Run, other: Run, out: Path, k: int, seed: int, judge: Ba
     ]
     for case in cases:
         lines += _case_md(case, base, other)
-    summary = {"other": other.name, **t.as_dict()}
+    shared = [i for i in base.samples if i in other.samples]
+    guesses = tuple(sum(run.samples[i].get("prediction") is not None and is_guess(judged_generation(run.samples[i])) for i in shared)
+                    for run in (base, other))
+    summary = {"other": other.name, **t.as_dict(), "guesses": guesses}
     return lines, cases, summary
 
 
@@ -142,13 +145,16 @@ def write_report(base: Run, others: list[Run], out: Path, sample: int = 50, seed
         f"Base run: **{base.name}** ({base.label}, {base.model}). Regressions are questions the base answered right "
         "and the other run got wrong. Classes follow `tinyreason.analysis.taxonomy` (rules in docs/analysis.md).",
         "",
-        "| other run | shared | both right | fixed | regressed | both wrong | Δ | McNemar p |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        f"*Bare guesses*: questions whose answer came from a chain under {GUESS_TOKENS} generated tokens that states no "
+        "computation (taxonomy rule 2), right or wrong, in the base and in the other run.",
+        "",
+        "| other run | shared | both right | fixed | regressed | both wrong | Δ | McNemar p | bare guesses (base → other) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for s in summaries:
         head.append(
             f"| {s['other']} | {s['n']} | {s['both_right']} | {s['fixed']} | {s['regressed']} | {s['both_wrong']} | "
-            f"{pp(s['delta'])} | {s['p_value']:.3g} |"
+            f"{pp(s['delta'])} | {s['p_value']:.3g} | {s['guesses'][0]} → {s['guesses'][1]} |"
         )
     head += ["", f"## Failure taxonomy over all {len(all_cases)} sampled regressions", "", *_taxonomy_md(all_cases), ""]
     path = out / "INFERENCE_ANALYSIS.md"

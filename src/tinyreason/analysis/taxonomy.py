@@ -12,9 +12,12 @@ match wins):
 1. other — the sample carries a backend error; no answer could be extracted; the chain was cut at the token
    budget (finish_reason "length": its "answer" is whatever number came last); or a format slip: the chain's
    last stated computation equals the gold answer but a different number was extracted.
-2. arithmetic error — a stated computation in the chain is false (tinyreason.analysis.arith: a safe
-   parser, conservative readings, rounding tolerated). A definite, mechanical fact, so it outranks 3 and 4.
-3. unit confusion — the wrong answer is the gold answer scaled by a unit factor the question talks about
+2. guess (no working) — a bare guess: the judged chain is under GUESS_TOKENS (20) generated tokens and states no
+   computation ("#### 18" and little else). Small models fall into this mode (int8 weights, a collapsed RL
+   policy); a guess that happens to be a unit factor off gold is still a guess, so it outranks 3 and 4.
+3. arithmetic error — a stated computation in the chain is false (tinyreason.analysis.arith: a safe
+   parser, conservative readings, rounding tolerated). A definite, mechanical fact, so it outranks 4 and 5.
+4. unit confusion — the wrong answer is the gold answer scaled by a unit factor the question talks about
    (exactly, or within 0.5%), or the "p% more/less" vs "p% of" confusion:
       x60  minutes/hours/seconds    x3600 seconds/hours   x24 hours/days   x7 days/weeks   x365 days/years
       x12  dozens, months/years, inches/feet              x52 weeks/years
@@ -22,7 +25,7 @@ match wins):
    (either direction, the question must mention a matching unit word) and, for each percentage p in a question
    that says more/less/increase/discount/..., answer/gold in {p/(1+p), (1+p)/p, p/(1-p), (1-p)/p}: "40% more"
    read as "40% of" (or the reverse).
-4. relationship misunderstanding — everything stated adds up, yet the answer is wrong: the model set the
+5. relationship misunderstanding — everything stated adds up, yet the answer is wrong: the model set the
    problem up wrongly. (Also where no computation could be checked; the reason says so.)
 
 A judged generation that is a program (pal, pal-sc, hybrid-sc: its extra has program_status) is not a
@@ -31,7 +34,7 @@ after a backend error:
 - program error — the program produced no number: no program in the completion, a syntax error, an
   exception, a limit (memory, output, time) or no number returned; the reason names the status and error.
 - wrong program — it ran and returned a number, the wrong one: the model wrote the wrong computation
-  (the reason adds the unit heuristic of 3 when it matches).
+  (the reason adds the unit heuristic of 4 when it matches).
 """
 
 from __future__ import annotations
@@ -44,7 +47,8 @@ from typing import Any
 from tinyreason.analysis.claims import Claim, claims
 from tinyreason.answers import answers_match, normalize_number
 
-CLASSES = ("arithmetic error", "unit confusion", "relationship misunderstanding", "program error", "wrong program", "other")
+CLASSES = ("guess (no working)", "arithmetic error", "unit confusion", "relationship misunderstanding", "program error", "wrong program", "other")
+GUESS_TOKENS = 20  # a chain this short that states no computation is a bare guess
 PROGRAM_CLASSES = ("program error", "wrong program")
 
 _UNITS: list[tuple[int, str, re.Pattern[str]]] = [
@@ -130,6 +134,14 @@ def _other(sample: dict[str, Any], gen: dict[str, Any] | None, found: list[Claim
     return None
 
 
+def is_guess(gen: dict[str, Any] | None, found: list[Claim] | None = None) -> bool:
+    """A bare guess: a chain (not a program) under GUESS_TOKENS generated tokens that states no computation.
+    A generation without a token count is never called one."""
+    if gen is None or "program_status" in (gen.get("extra") or {}) or not isinstance(gen.get("n_tokens"), int):
+        return False
+    return gen["n_tokens"] < GUESS_TOKENS and not (claims(gen.get("text") or "") if found is None else found)
+
+
 def program_text(gen: dict[str, Any]) -> str:
     """A program generation's completion followed by what the sandbox made of it."""
     x = gen.get("extra") or {}
@@ -161,6 +173,10 @@ def classify(sample: dict[str, Any]) -> Case:
     why = _other(sample, gen, found)
     if why:
         case.cls, case.reason = "other", why
+        return case
+    if is_guess(gen, found):
+        case.cls = "guess (no working)"
+        case.reason = f"a bare guess: {gen['n_tokens']} generated tokens and no stated computation, answer {sample['prediction']} ≠ gold {sample['gold']}"
         return case
     false = [c for c in found if not c.ok]
     if false:
