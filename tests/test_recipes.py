@@ -358,10 +358,14 @@ def test_the_dry_run_names_the_checkpoint_an_interrupted_training_run_resumes_fr
 def test_a_seed_axis_makes_one_experiment_per_seed_and_needs_follow_their_seed(tmp_path: Path) -> None:
     recipe = load_recipe(STUDY, {"model": "./qwen", "prompt": "cot", "pal_prompt": "pal"}, runs=tmp_path)
     names = [e.name for e in recipe.experiments]
-    assert [n for n in names if n.startswith("grpo-cpu")] == [f"grpo-cpu-s{k}" for k in (1, 2, 3)] + [f"grpo-cpu-eval-s{k}" for k in (1, 2, 3)]
+    assert [n for n in names if n.startswith("grpo-cpu")] == ([f"grpo-cpu-s{k}" for k in (1, 2, 3)] + [f"grpo-cpu-eval-s{k}" for k in (1, 2, 3)]
+                                                             + [f"grpo-cpu-eval-bf16-s{k}" for k in (1, 2, 3)])
     s2, e2 = recipe.get("grpo-cpu-s2"), recipe.get("grpo-cpu-eval-s2")
     assert (s2.config.seed, e2.config.seed, e2.needs) == (2, 42, ["grpo-cpu-s2"])  # the training seed varies, the questions do not
     assert e2.config.backend_options == {"adapter": str(tmp_path / "grpo-cpu-s2")}
+    twin = recipe.get("grpo-cpu-eval-bf16-s2")  # same_as follows the seed too: each seed's bf16 eval is paired with that seed's int8 one
+    assert (twin.same_as, twin.needs, twin.config.backend_options) == (
+        "grpo-cpu-eval-s2", ["grpo-cpu-s2"], {"adapter": str(tmp_path / "grpo-cpu-s2"), "weight_format": "bf16"})
     order, added = recipe.plan(["grpo-cpu-eval"])  # the base name selects every seed
     assert [e.name for e in order] == [f"grpo-cpu-s{k}" for k in (1, 2, 3)] + [f"grpo-cpu-eval-s{k}" for k in (1, 2, 3)]
     (tmp_path / "bad").mkdir()

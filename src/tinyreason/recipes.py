@@ -226,7 +226,9 @@ def load_experiments(index: Located, i: int, entry: Any, base: Path, values: dic
     out = []
     for seed in head.seeds:
         axis = {**values, "run_seed": seed, "seed_suffix": f"-s{seed}"}
-        named = head.model_copy(update={"name": f"{head.name}-s{seed}", "needs": [_VAR.sub(lambda m: str(axis.get(m[1], m[0])), n) for n in head.needs]})
+        per_seed = lambda text: _VAR.sub(lambda m: str(axis.get(m[1], m[0])), text)  # noqa: E731 - needs and same_as follow the seed
+        named = head.model_copy(update={"name": f"{head.name}-s{seed}", "needs": [per_seed(n) for n in head.needs],
+                                        "same_as": per_seed(head.same_as) if head.same_as else None})
         out.append(load_experiment(index, doc, folder, named, axis, runs, settings, unset))
     return out
 
