@@ -211,7 +211,10 @@ def test_the_watch_logs_each_step_and_warns_once_when_groups_stop_disagreeing(tm
     with (tmp_path / "metrics.jsonl").open("a") as fh:
         fh.write('{"kind": "train", "step": 9, "rew')  # a torn line: killed mid-write
     assert len(read_rows(tmp_path / "metrics.jsonl")) == 8
+    for step in (4, 6):  # keep: best_dev's saved adapters follow the rewind like the dev evaluations
+        (tmp_path / "adapters" / f"step-{step:06d}").mkdir(parents=True)
     assert rewind(tmp_path, 5) == 3 and [r["step"] for r in read_rows(tmp_path / "metrics.jsonl")] == [1, 2, 3, 4, 5]
+    assert [p.name for p in (tmp_path / "adapters").iterdir()] == ["step-000004"]
     assert json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[-1])["step"] == 5
 
 
@@ -247,6 +250,41 @@ def test_the_dev_evaluation_grades_flexible_and_strict_and_counts_reflections(gs
     watch.on_step_end(None, SimpleNamespace(is_world_process_zero=True, global_step=26), None, model=model)  # not an eval step
     watch.on_train_end(None, SimpleNamespace(is_world_process_zero=True, global_step=25), None, model=model)  # evaluated already
     assert len(read_rows(tmp_path / "metrics.jsonl")) == 1
+
+
+@pytest.mark.parametrize(("limit", "stops"), [(0.6, True), (0.7, False)])
+def test_the_dev_row_counts_bare_guesses_and_stop_guessing_stops_on_their_share(gsm8k_file: Path, tmp_path: Path,
+                                                                                limit: float, stops: bool) -> None:
+    """Two answered bare guesses of three (the no-answer is not a guess): 67% stops a run at 0.6, not at 0.7. With
+    keep: best_dev the evaluated step's adapter is saved before its dev row is written."""
+    import torch
+
+    from tinyreason.backends.scripted import ScriptedBackend
+    from tinyreason.data import load_problems
+    from tinyreason.train.watch import TaskWatch, read_rows
+
+    replies = {"Janet": "#### 7", "box holds": "#### 61", "Tom had": "I do not know"}
+    backend = ScriptedBackend(responder=lambda chat, params, k: [next(v for key, v in replies.items() if key in chat[-1]["content"])] * params.n)
+    backend.batch_size = 4
+
+    class Saving(torch.nn.Linear):
+        def save_pretrained(self, folder: Path) -> None:
+            assert not (tmp_path / "metrics.jsonl").exists()  # before the row
+            Path(folder).mkdir(parents=True)
+            (Path(folder) / "adapter_model.safetensors").write_bytes(b"w")
+
+    cfg = GRPORunConfig(dev_n=3, watch_questions=0, stop_guessing=limit, keep="best_dev")
+    console = Console(record=True, width=300)
+    watch = TaskWatch(cfg, tmp_path, load_problems(str(gsm8k_file), "train").problems[:3], "src", "cpu", "float32", console)
+    watch._backend = lambda model, step: backend
+    control = SimpleNamespace(should_training_stop=False)
+    watch.on_step_end(None, SimpleNamespace(is_world_process_zero=True, global_step=25), control, model=Saving(2, 2))
+    (row,) = read_rows(tmp_path / "metrics.jsonl")
+    assert (row["guesses"], row["no_answer"], row["total"]) == (2, 1, 3)
+    assert (tmp_path / "adapters" / "step-000025" / "adapter_model.safetensors").is_file()
+    assert control.should_training_stop is stops and (watch.stopped is not None) is stops
+    text = " ".join(console.export_text().split())
+    assert ("step 25: 2 of 3 dev answers are bare guesses (67% >= stop_guessing 60%)" in text) is stops and "bare guesses 2" in text
 
 
 # --- reviewer fixes: run directory, data split, hardware ---------------------------------------------------------

@@ -187,6 +187,37 @@ def test_a_training_prompt_unlike_evals_fails_before_training(tiny_model_wide_in
     assert "train" not in report and not (tmp_path / "bad" / "metrics.jsonl").exists()
 
 
+def test_stop_guessing_ends_a_run_whose_dev_answers_turned_into_bare_guesses_and_best_dev_keeps_the_best_step(
+        tiny_model_wide_init: Path, toy: tuple[Path, Path], tmp_path: Path) -> None:
+    """The toy's rewarded answer is a lone "3" in 8 tokens: a bare guess by the taxonomy's rule, so once the policy
+    has learned it the guard fires; the run keeps the adapter of its best dev evaluation (ties: the earlier step)."""
+    from safetensors.torch import load_file
+
+    out = tmp_path / "run"
+    res = runner.invoke(app, [*_args(tiny_model_wide_init, toy, out, 14), "--eval-every", "2", "--keep", "best_dev", "--stop-guessing", "1.0"])
+    assert res.exit_code == 0, res.output
+    report, dev = json.loads((out / "train_report.json").read_text()), _rows(out, "dev")
+    assert all(isinstance(r["guesses"], int) and 0 <= r["guesses"] <= r["total"] for r in dev)
+    fired = [r["step"] for r in dev if r["step"] > 0 and r["guesses"] == r["total"]]
+    assert fired, dev  # the learned "3" is a guess
+    stop = report["stopped"]
+    assert stop["step"] == fired[0] and (stop["guesses"], stop["total"], stop["stop_guessing"]) == (2, 2, 1.0)
+    assert max(r["step"] for r in _rows(out, "train")) == fired[0] < 14  # no step after the guard
+    assert "training stops here" in " ".join(res.output.split()) and any("bare guesses" in w for w in report["warnings"])
+    trained = {r["step"]: r["accuracy"] for r in dev if r["step"] > 0}
+    best = min(trained, key=lambda s: (-trained[s], s))
+    kept = report["kept"]
+    assert (kept["rule"], kept["step"], kept["last_step"], kept["dev_accuracy"]) == ("best_dev", best, fired[0], trained[best])
+    assert kept["base_dev_accuracy"] == dev[0]["accuracy"] and kept["beats_base"] == (trained[best] > dev[0]["accuracy"])
+    saved = sorted(int(p.name.split("-")[1]) for p in (out / "adapters").glob("step-*"))
+    assert saved == sorted(trained)  # every evaluated step's adapter, none for the base
+    root, chosen = load_file(out / "adapter_model.safetensors"), load_file(out / "adapters" / f"step-{best:06d}" / "adapter_model.safetensors")
+    assert root.keys() == chosen.keys() and all(bool((root[k] == chosen[k]).all()) for k in root)
+    if best != fired[0]:  # the kept adapter is not simply the last one
+        last = load_file(out / "adapters" / f"step-{fired[0]:06d}" / "adapter_model.safetensors")
+        assert any(not bool((root[k] == last[k]).all()) for k in root)
+
+
 @pytest.mark.gpu
 def test_the_4gb_recipe_peaks_under_4_gib_on_the_reference_model(tmp_path: Path) -> None:
     """TINYREASON_REAL_MODEL=<Qwen2.5-0.5B folder> TINYREASON_GSM8K_TRAIN=<train.jsonl> pytest -m gpu:

@@ -22,7 +22,10 @@ Resume: checkpoints (adapter + optimizer + RNG) go to RUN/checkpoint-N every sav
 the same command after a crash or kill -9 continues from the last one (the step count carries on, and the
 metrics of steps after it are dropped); a rerun whose config or resolved hardware (mode, device type,
 dtype) differs is refused. The finished adapter is saved at the run directory's root, next to
-train_config.json (with the prompt), so `tinyreason eval --adapter RUN` loads it like an SFT adapter.
+train_config.json (with the prompt), so `tinyreason eval --adapter RUN` loads it like an SFT adapter. With
+`keep: best_dev` that adapter is the dev evaluation's with the highest dev accuracy instead of the last step's,
+and `stop_guessing` ends a run whose dev answers have turned into bare guesses (train/watch.py); train_report.json
+records which step was kept (`kept`) and why a run stopped early (`stopped`).
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ from tinyreason.train.checkpoints import checkpoint_step, start_or_resume, write
 from tinyreason.train.grpo_config import GRPORunConfig, check_recipe, grad_accum, recipe_warnings
 from tinyreason.train.rewards import reward_funcs, reward_records
 from tinyreason.train.sft import TRAIN_CONFIG, TRAIN_REPORT, lora_config, mode_note, resolve_mode
-from tinyreason.train.watch import METRICS_FILE, TaskWatch, plot_curves, read_rows, rewind
+from tinyreason.train.watch import ADAPTERS, METRICS_FILE, TaskWatch, plot_curves, read_rows, rewind, step_dir
 from tinyreason.types import Problem
 
 console = Console(stderr=True, soft_wrap=True)  # one metrics line per step, never re-wrapped
@@ -230,12 +233,38 @@ def train_grpo(cfg: GRPORunConfig, out: str | Path, *, source: ConfigSource | No
 
         report["peak_gpu_memory_gib"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 3)
         report["gpu"] = torch.cuda.get_device_name(device)
+    if watch.stopped:
+        report["stopped"] = watch.stopped
     if trainer.accelerator.is_main_process:
+        report["kept"] = keep_adapter(cfg, out, trainer.model, trainer.state.global_step)
         trainer.model.save_pretrained(out)  # the run directory is the adapter folder
         probe = list(tokenizer(records[0]["prompt"], add_special_tokens=False)["input_ids"])
         report["checks"]["adapter_active"] = checks.adapter_active(trainer.model, probe)
         plot_curves(out)
     return _finish(out, report, trainer)
+
+
+def keep_adapter(cfg: GRPORunConfig, out: Path, model: Any, last: int) -> dict[str, Any]:
+    """keep: best_dev loads into `model` the saved adapter of the dev evaluation with the highest accuracy (ties:
+    the earlier step, fewer updates from the base) before the run saves it as its own. The record says which step,
+    its dev accuracy beside the last step's and the base's (step 0), and whether it beat the base on dev."""
+    rows = {r["step"]: r for r in read_rows(out / METRICS_FILE) if r["kind"] == "dev"}
+    record: dict[str, Any] = {"rule": cfg.keep, "step": last, "last_step": last, "dev_accuracy": rows.get(last, {}).get("accuracy"),
+                              "base_dev_accuracy": rows.get(0, {}).get("accuracy")}
+    if cfg.keep == "last":
+        return record
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    saved = [s for s in sorted(rows) if s > 0 and (step_dir(out, ADAPTERS, s) / "adapter_model.safetensors").is_file()]
+    if not saved:
+        raise checks.CheckFailed(f"{out}: keep: best_dev found no saved adapter under {out / ADAPTERS} (no dev evaluation after step 0)")
+    best = max(saved, key=lambda s: (rows[s]["accuracy"], -s))
+    if best != last:
+        set_peft_model_state_dict(model, load_file(step_dir(out, ADAPTERS, best) / "adapter_model.safetensors"))
+    base = record["base_dev_accuracy"]
+    return {**record, "step": best, "dev_accuracy": rows[best]["accuracy"], "last_dev_accuracy": rows.get(last, {}).get("accuracy"),
+            "candidates": {s: rows[s]["accuracy"] for s in saved}, "beats_base": None if base is None else rows[best]["accuracy"] > base}
 
 
 def _reset_peak(device: str) -> None:

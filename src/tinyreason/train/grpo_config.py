@@ -90,6 +90,14 @@ class GRPOFields(AdapterRunConfig):
     watch_samples: int = Field(4, ge=1, description="sampled completions kept per watched question (at the training temperature)")
     zero_std_warn: float = Field(0.9, ge=0, le=1, description="warn when frac_reward_zero_std is at least this ...")
     zero_std_patience: int = Field(5, ge=1, description="... for this many logging steps in a row (the gradient is ~zero)")
+    # which adapter the run keeps, and when it stops early (train/watch.py)
+    keep: Literal["last", "best_dev"] = Field(
+        "last", description="the adapter the run directory holds at the end: the last step's (last), or the dev evaluation's with the "
+                            "highest dev accuracy, ties to the earlier step (best_dev: each evaluated step's adapter is saved under "
+                            "adapters/; step 0, the base model, is reported beside it, never kept)")
+    stop_guessing: float | None = Field(
+        None, gt=0, le=1, description="stop training at a dev evaluation where at least this fraction of dev answers are bare guesses "
+                                      "(under 20 tokens stating no computation: the collapse measured on CPU); None: never stop early")
 
     @field_validator("rewards")
     @classmethod

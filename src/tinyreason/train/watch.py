@@ -7,6 +7,8 @@
     RUN/curves.png           reward, dev accuracy, length and reflection rate vs step (redrawn at each evaluation)
     RUN/dev/step-000050/     the greedy dev evaluation at that step: an ordinary eval run directory
                              (`tinyreason show RUN/dev/step-000050 --id N`, `tinyreason leaderboard`, ...)
+    RUN/adapters/step-000050/  with keep: best_dev, the adapter as it was at that evaluation (weights not committed);
+                             the run directory's own adapter is then the best dev step's (grpo.py: keep_adapter)
     RUN/watch/step-000050/   watch_samples sampled completions of the first watch_questions dev questions
                              (`tinyreason train grpo-show RUN` renders how they change across steps)
 
@@ -20,6 +22,11 @@ frac_reward_zero_std averages >= zero_std_warn over the last zero_std_patience l
 so loudly and the warning is kept for train_report.json. So does a collapse of completion length (the mean
 over the same window below COLLAPSE_RATIO of the first logged step's): a policy that stopped reasoning has
 usually found a reward that pays without it (measured: a format bonus paid on wrong answers).
+
+The dev row counts bare guesses (analysis.taxonomy.is_guess: a chain under 20 generated tokens stating no
+computation). With stop_guessing set, a dev evaluation where at least that share of answers are guesses stops
+training there (the collapse measured on the CPU: seed 2 of the gated recipe guessed on 8 of 20 dev questions
+at step 10); with keep: best_dev the run then keeps its best evaluated adapter, not the collapsed one.
 """
 
 from __future__ import annotations
@@ -35,12 +42,14 @@ from typing import Any
 from rich.console import Console
 from transformers import TrainerCallback
 
+from tinyreason.analysis.taxonomy import is_guess, judged_generation
 from tinyreason.data import Dataset
 from tinyreason.train.rewards import count_phrases, phrase_pattern, reflection_phrases
 from tinyreason.types import Problem
 
 METRICS_FILE = "metrics.jsonl"
 CURVES_FILE = "curves.png"
+ADAPTERS = "adapters"  # keep: best_dev saves each evaluated step's adapter here (RUN/adapters/step-000050)
 COLLAPSE_RATIO = 0.2  # mean completion length below this fraction of the first step's: the collapse warning
 # TRL's log keys -> metrics.jsonl keys (a key TRL did not log is stored as null: beta 0 logs no KL)
 TRAIN_KEYS = {"reward": "reward", "reward_std": "reward_std", "frac_reward_zero_std": "frac_reward_zero_std",
@@ -83,7 +92,7 @@ def rewind(out: Path, step: int) -> int:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
     os.replace(tmp, path)
-    for kind in ("dev", "watch"):
+    for kind in ("dev", "watch", ADAPTERS):
         for d in sorted((out / kind).glob("step-*")) if (out / kind).is_dir() else []:
             if int(d.name.split("-")[1]) > step:
                 shutil.rmtree(d)
@@ -114,6 +123,7 @@ class TaskWatch(TrainerCallback):
         self.summary: dict[str, Any] = {}
         self.eval_s = 0.0
         self.last_eval = -1
+        self.stopped: dict[str, Any] | None = None  # set when stop_guessing ended the run early
 
     # --- TrainerCallback hooks -------------------------------------------------------------------
     def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any) -> None:
@@ -123,6 +133,7 @@ class TaskWatch(TrainerCallback):
     def on_step_end(self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any) -> None:
         if state.global_step % self.cfg.eval_every == 0:
             self._evaluate(state, model)
+            self._guard(state, control)
 
     def on_train_end(self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any) -> None:
         if self.last_eval != state.global_step:
@@ -145,6 +156,8 @@ class TaskWatch(TrainerCallback):
         done = any(r["kind"] == "dev" and r["step"] == state.global_step for r in read_rows(self.out / METRICS_FILE))
         if state.is_world_process_zero and not done:  # done: a resumed run that had finished this evaluation
             row = self.evaluate_dev(model, state.global_step)
+            if self.cfg.keep == "best_dev" and state.global_step > 0:  # saved before the row: a dev row implies its adapter
+                model.save_pretrained(step_dir(self.out, ADAPTERS, state.global_step))
             append_row(self.out / METRICS_FILE, row)
             self.console.print(dev_line(row, len(self.dev.problems)))
             plot_curves(self.out)
@@ -172,12 +185,14 @@ class TaskWatch(TrainerCallback):
                          batch_size=backend.batch_size, progress=False)
         finally:
             model.train(was_training)
-        texts = [g["text"] for s in RunDir(step_dir(self.out, "dev", step)).samples() for g in s["generations"]]
+        samples = RunDir(step_dir(self.out, "dev", step)).samples()
+        texts = [g["text"] for s in samples for g in s["generations"]]
         wall = time.perf_counter() - t0
         self.eval_s += wall
         return {"kind": "dev", "step": step, "accuracy": m["accuracy"], "accuracy_strict": m["strict"]["accuracy"],
                 "correct": m["correct"], "total": m["total"], "no_answer": m["no_answer"], "truncated": m["truncated_questions"],
                 "mean_tokens": m["generated_tokens_per_question"], "wall_s": round(wall, 2),
+                "guesses": sum(s.get("prediction") is not None and is_guess(judged_generation(s)) for s in samples),  # as the analysis counts
                 "reflection_rate": sum(count_phrases(t, self.pattern) for t in texts) / max(1, len(texts))}
 
     def _backend(self, model: Any, step: int) -> Any:
@@ -188,6 +203,20 @@ class TaskWatch(TrainerCallback):
             self.backend = HFBackend.around(model, config, note={"grpo_run": str(self.out.resolve()), "step": step})
         self.backend.note = {"grpo_run": str(self.out.resolve()), "step": step}
         return self.backend
+
+    def _guard(self, state: Any, control: Any) -> None:
+        """stop_guessing: every process reads the dev row rank 0 wrote (after the barrier) and stops on the same step."""
+        limit = self.cfg.stop_guessing
+        row = next((r for r in read_rows(self.out / METRICS_FILE) if r["kind"] == "dev" and r["step"] == state.global_step), None)
+        if limit is None or row is None or row.get("guesses") is None or not row.get("total"):
+            return
+        share = row["guesses"] / row["total"]
+        if share >= limit:
+            control.should_training_stop = True
+            self.stopped = {"step": state.global_step, "guesses": row["guesses"], "total": row["total"], "stop_guessing": limit}
+            if state.is_world_process_zero:
+                self._warn("guessing", f"step {state.global_step}: {row['guesses']} of {row['total']} dev answers are bare guesses "
+                           f"({share:.0%} >= stop_guessing {limit:.0%}): the policy stopped reasoning; training stops here")
 
     def _stall_warnings(self, row: dict[str, Any]) -> None:
         """Zero reward variance and collapsed length, each over the last zero_std_patience logging steps (each said once)."""
@@ -240,7 +269,7 @@ def console_line(row: dict[str, Any], max_steps: int) -> str:
 def dev_line(row: dict[str, Any], n: int) -> str:
     return (f"[bold cyan]dev @ step {row['step']}[/]: accuracy {row['accuracy']:.1%} (strict {row['accuracy_strict']:.1%}) on {n} "
             f"train-split questions · no answer {row['no_answer']} · {row['mean_tokens']:.0f} tok · reflect {row['reflection_rate']:.2f}/c "
-            f"· {row['wall_s']:.0f} s")
+            f"· bare guesses {row.get('guesses', '–')} · {row['wall_s']:.0f} s")
 
 
 def plot_curves(out: Path) -> Path | None:
