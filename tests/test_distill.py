@@ -189,11 +189,11 @@ def test_rejection_sampling_keeps_the_first_valid_sample_and_counts_the_rest(tmp
     def responder(chat: list, params: object, k: int) -> list[str]:
         q = chat[-1]["content"]
         gold = next(g for qq, g in GOLD.items() if qq in q)
-        if "apples" in q:
-            return ["So #### 999", f"Add them: #### {gold}", f"again #### {gold}"]
+        if "apples" in q:  # wrong; right but a bare guess (no chain to learn); a right chain
+            return ["So #### 999", f"#### {gold}", f"Add them: {gold} + 0 = {gold}. #### {gold}"]
         if "eggs" in q:
             return ["#### 1", "#### 2", "#### 3"]
-        return [f"It is #### {gold}", "#### 0", "#### 0"]
+        return [f"It is 1 + 1 = 2 less than that. #### {gold}", "#### 0", "#### 0"]
 
     out = tmp_path / "self" / "t.jsonl"
     n = len(ds.problems) - 1  # every question is asked: all but the eggs one have a valid sample
@@ -203,10 +203,13 @@ def test_rejection_sampling_keeps_the_first_valid_sample_and_counts_the_rest(tmp
     kept = {r["id"]: r for r in _lines(out)}
     rejects = {r["id"]: r for r in _lines(out.with_name("t.rejects.jsonl"))}
     apples = next(r for r in [*kept.values(), *rejects.values()] if "apples" in r["question"])
-    assert apples["id"] in kept and apples["sample"] == 1 and apples["completion"].startswith("Add them")
+    assert apples["id"] in kept and apples["sample"] == 2 and apples["completion"].startswith("Add them")
+    assert check_trace(Completion("#### 18", 4, "stop"), "18", "free").reason == "bare_guess"
+    assert check_trace(Completion("#### 18", 4, "stop"), "17", "free").reason == "wrong_answer"  # a wrong guess is wrong first
     (eggs,) = [r for r in rejects.values() if "eggs" in r["question"]]
     assert eggs["reason"] == "wrong_answer" and eggs["detail"] == "0 of 3 valid: wrong_answer 3"
-    assert s["accepted"] == n and all(r["teacher"]["backend"] == "scripted" for r in kept.values())
+    assert s["accepted"] == n, [(r["gold"], r["detail"]) for r in rejects.values()]
+    assert all(r["teacher"]["backend"] == "scripted" for r in kept.values())
     cfg = json.loads(out.with_name("t.config.json").read_text())
     assert cfg["sampling"]["samples_per_question"] == 3 and cfg["validation"]["labels"] is None and cfg["prompt"]["name"] == "cot"
     asked = len(teacher.calls)

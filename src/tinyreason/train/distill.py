@@ -15,6 +15,7 @@ Facts -> Relationships -> Calculations -> Verification -> Answer. Each trace is 
     empty_section        a section has no content
     no_answer            no number after the Answer label (read with the grader's extract_answer)
     wrong_answer         the answer does not match the gold answer (the grader's answers_match)
+    bare_guess           (format: free) right, but under 20 tokens stating no computation: not a chain
 
 Files (OUT = traces.jsonl):
     traces.jsonl          accepted traces, one per line: id, question, gold, completion, answer, teacher, ...
@@ -27,7 +28,9 @@ Rejection sampling (self-distillation, STaR / RFT: Zelikman et al. 2022, Yuan et
 asks k completions per question (at the teacher's temperature) and keeps the first valid one; a question
 with none is rejected with the count of each reason (`detail`: "0 of 4 valid: wrong_answer 3, truncated 1").
 `format: free` drops the five-label check (the model's own chains under an eval prompt, e.g. `prompt: cot`):
-a completion is then valid when it is finished and the grader's answer matches gold. The teacher may be any
+a completion is then valid when it is finished, the grader's answer matches gold, and it is a chain: a right
+answer under 20 generated tokens stating no computation (the taxonomy's bare guess, `#### 18` and little
+else) is rejected as bare_guess, so the student never learns to guess. The teacher may be any
 backend spec, the student's own model through openvino included (`openvino:PATH`): no server needed.
 
 Train questions are drawn in the seeded subset order (data.select) until --n traces are accepted or
@@ -51,6 +54,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from tinyreason.analysis.taxonomy import is_guess
 from tinyreason.answers import answers_match, extract_answer
 from tinyreason.backends.base import Backend
 from tinyreason.data import Dataset, select
@@ -105,7 +109,10 @@ def check_trace(c: Completion, gold: str, form: str = "structured") -> Verdict:
     if c.finish_reason == "length":
         return Verdict("truncated", f"hit the generation budget after {c.n_tokens} tokens")
     if form == "free":
-        return _graded(c.text, gold)
+        v = _graded(c.text, gold)
+        if v.reason is None and is_guess({"text": c.text, "n_tokens": c.n_tokens}):  # the analysis's rule: no chain to learn from
+            return Verdict("bare_guess", f"right, but {c.n_tokens} tokens stating no computation: a guess, not a chain", v.answer, v.answer_strict)
+        return v
     first: dict[str, tuple[int, int]] = {}
     answer_at = -1
     for m in _LABEL.finditer(c.text):
