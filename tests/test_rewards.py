@@ -163,15 +163,16 @@ def test_the_recipe_as_shipped_builds_the_list_it_always_did() -> None:
 
 
 def test_committed_grpo_runs_are_still_the_same_run() -> None:
-    """A stored train_config.json predates `rewards`: at its default it is the run it was (identity's rule)."""
+    """A stored train_config.json predates `rewards` or records its default (None): either way it reloads as the
+    run it was, and fields added later (keep, stop_guessing…) take defaults that change nothing (identity's rule)."""
     stored = sorted((ROOT / "results" / "runs").glob("grpo*/train_config.json"))
     if not stored:
         pytest.skip("no committed GRPO run")
     for path in stored:
         config = current_names(json.loads(path.read_text())["config"], GRPORunConfig)  # old names (batch_size) read as TRL's
-        assert "rewards" not in config
+        assert config.get("rewards") is None, path  # every committed run used the legacy reward list
         later = {n: f.get_default(call_default_factory=True) for n, f in GRPORunConfig.model_fields.items() if n not in config}
-        assert later["rewards"] is None
+        assert all(later.get(n) is None for n in ("rewards", "stop_guessing")) and later.get("keep", "last") == "last"
         assert GRPORunConfig(**config).model_dump(mode="json") == {**json.loads(json.dumps(later, default=str)), **config}, path
         assert [f.__name__ for f in reward_funcs(GRPORunConfig(**config))[0]] == [n for n, *_ in _legacy_list(GRPORunConfig(**config))]
 
