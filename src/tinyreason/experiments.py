@@ -212,6 +212,8 @@ class DistillRecipe(DistillOptions):
     teacher_options: dict[str, Any] = Field(default_factory=dict, description="teacher backend options the spec cannot say (concurrency, timeout, ...)")
     data: str | None = Field(None, description="local GSM8K train .jsonl (None: openai/gsm8k train from the Hub)")
     split: str = Field("train", description="Hub split (distillation refuses test)")
+    fewer_ok: bool = Field(False, description="true: a spent budget (max_attempts questions asked) ends the step with fewer than n traces, and the "
+                                              "rows after it train on what there is and say how many; false: fewer than n is a failure to rerun")
 
     @field_validator("teacher")
     @classmethod
@@ -233,7 +235,16 @@ class DistillKind(Kind):
         if not files.config.exists():
             return State("missing", 0, cfg.n)
         accepted = files.traces.read_bytes().count(b"\n") if files.traces.exists() else 0
+        if accepted < cfg.n and cfg.fewer_ok and self._budget_spent(cfg, files):
+            return State("done", accepted, accepted)
         return State("done" if accepted >= cfg.n else "partial", accepted, cfg.n)
+
+    @staticmethod
+    def _budget_spent(cfg: Any, files: TraceFiles) -> bool:
+        from tinyreason.train.distill import read_jsonl, summarize
+
+        accepted = {r["id"]: r for r in read_jsonl(files.traces)}
+        return summarize(accepted, {r["id"]: r for r in read_jsonl(files.rejects)}, cfg.n, {}, cfg.max_attempts or 10 * cfg.n)["budget_spent"]
 
     def estimate(self, cfg: Any, out: Path, state: State, mean_tokens: float | None) -> str:
         if state.status == "done":
@@ -256,6 +267,8 @@ class DistillKind(Kind):
         options = DistillOptions(**cfg.model_dump(include=set(DistillOptions.model_fields)))
         summary = distill(teacher, load_problems(cfg.data, cfg.split), out / "traces.jsonl", options, progress=progress)
         line = f"{summary['accepted']} traces accepted of {summary['attempted']} asked, rejects {summary['rejects_by_reason'] or 'none'}"
+        if summary["budget_spent"] and cfg.fewer_ok:
+            return f"budget spent: {line} (fewer_ok: the rows after it train on these {summary['accepted']})"
         if not summary["complete"]:
             raise StepFailed(f"only {line}; raise max_attempts (or fix the teacher) and rerun")
         return line

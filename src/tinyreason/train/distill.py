@@ -261,9 +261,10 @@ def trace_row(p: Problem, c: Completion, v: Verdict, teacher: dict[str, Any]) ->
     return row
 
 
-def summarize(accepted: dict[int, dict], rejected: dict[int, dict], wanted: int, teacher: dict[str, Any]) -> dict[str, Any]:
+def summarize(accepted: dict[int, dict], rejected: dict[int, dict], wanted: int, teacher: dict[str, Any], cap: int | None = None) -> dict[str, Any]:
     final_rejects = [r for i, r in rejected.items() if i not in accepted]  # a retried backend error may succeed
     attempted = len(accepted) + len(final_rejects)
+    settled = attempted - sum(r["reason"] == "backend_error" for r in final_rejects)  # a backend error is asked again
     return {
         "wanted": wanted,
         "accepted": len(accepted),
@@ -271,6 +272,8 @@ def summarize(accepted: dict[int, dict], rejected: dict[int, dict], wanted: int,
         "acceptance_rate": len(accepted) / attempted if attempted else None,
         "rejects_by_reason": dict(Counter(r["reason"] for r in final_rejects).most_common()),
         "complete": len(accepted) >= wanted,
+        "max_attempts": cap,
+        "budget_spent": cap is not None and len(accepted) < wanted and settled >= cap,  # every question the budget allows was answered
         "teacher": teacher,
     }
 
@@ -351,6 +354,6 @@ def distill(teacher: Backend, dataset: Dataset, out: str | Path, opts: DistillOp
                 run.run_batch(batch)
                 bar.update(task, completed=min(opts.n, len(run.accepted)), info=info())
     finally:
-        summary = summarize(run.accepted, run.rejected, opts.n, run.who)
+        summary = summarize(run.accepted, run.rejected, opts.n, run.who, run.cap)
         files.summary.write_text(json.dumps(summary, indent=2) + "\n")
     return summary
