@@ -216,3 +216,32 @@ def test_rejection_sampling_keeps_the_first_valid_sample_and_counts_the_rest(tmp
     assert distill(teacher, ds, out, opts, progress=False)["accepted"] == n and len(teacher.calls) == asked  # resumed: nothing asked again
     with pytest.raises(DistillError, match="temperature > 0"):
         distill(teacher, ds, tmp_path / "t0" / "t.jsonl", DistillOptions(n=1, samples=2), progress=False)
+
+
+def test_a_spent_budget_ends_the_step_only_when_fewer_is_ok(tmp_path: Path) -> None:
+    """The study's structured row with a teacher that rarely writes a valid trace: max_attempts bounds it; with
+    fewer_ok the reproduce step is done with what it wrote (and says so); without, it stays partial."""
+    from tinyreason.experiments import DistillKind, DistillRecipe
+
+    ds = load_jsonl(write_gsm8k_jsonl(tmp_path / "train.jsonl"))
+
+    def responder(chat: list, params: object, k: int) -> list[str]:
+        q = chat[-1]["content"]
+        return [trace(GOLD[next(qq for qq in GOLD if qq in q)] if "apples" in q else "-1")]
+
+    out = tmp_path / "run" / "traces.jsonl"
+    cap = len(ds.problems) - 1
+    s = distill(ScriptedBackend(responder=responder), ds, out, DistillOptions(n=3, max_attempts=cap), progress=False)
+    assert s["attempted"] == cap and not s["complete"] and s["budget_spent"] and s["max_attempts"] == cap
+    from tinyreason.data import select
+
+    asked = [p.question for p in select(ds, None, 42)][:cap]
+    accepted = s["accepted"]
+    assert accepted == sum("apples" in q for q in asked) and accepted < 3
+    kind, common = DistillKind(), {"teacher": "scripted:rules.json", "n": 3, "max_attempts": cap}
+    done = kind.state(DistillRecipe(**common, fewer_ok=True), out.parent)
+    assert (done.status, done.done) == ("done", accepted)
+    assert kind.state(DistillRecipe(**common), out.parent).status == "partial"
+    assert kind.state(DistillRecipe(**{**common, "max_attempts": cap + 1}, fewer_ok=True), out.parent).status == "partial"  # budget left
+    more = distill(ScriptedBackend(responder=responder), ds, out, DistillOptions(n=3, max_attempts=cap + 1), progress=False)
+    assert more["attempted"] == cap + 1 and more["budget_spent"]  # a larger budget resumes where the last stopped
