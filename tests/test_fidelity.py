@@ -83,3 +83,27 @@ def test_a_replicated_row_reads_as_mean_and_spread_not_its_best_seed(tmp_path: P
     write_leaderboard([base, *seeds], base, tmp_path / "lb")
     page = (tmp_path / "lb" / "LEADERBOARD.md").read_text()
     assert "## Replicated rows" in page and "**grpo-eval** over 3 seeds: mean 35.0%, sd 5.0 pp, range 30.0%–40.0%" in page
+
+
+def test_a_run_by_other_means_keeps_its_verdict_marked_with_both_engines(tmp_path: Path) -> None:
+    """A bf16 adapter eval against an int8 baseline is not like with like: the row says so (page and csv)."""
+    import csv
+
+    from tinyreason.analysis.leaderboard import write_leaderboard
+
+    def run(name: str, right: set[int], weights: str) -> Path:
+        path = make_run(tmp_path / name, simple_samples(list(range(40)), right))
+        config = json.loads((path / "config.json").read_text())
+        config["backend"] = {**config["backend"], "backend": "openvino", "weight_format": weights}
+        (path / "config.json").write_text(json.dumps(config))
+        return path
+
+    base = load_run(run("greedy", set(range(5)), "int8"))
+    same, other = load_run(run("sft-eval", set(range(20)), "int8")), load_run(run("sft-eval-bf16", set(range(20)), "bf16"))
+    write_leaderboard([base, same, other], base, tmp_path / "lb")
+    page = (tmp_path / "lb" / "LEADERBOARD.md").read_text()
+    assert "than the baseline's (openvino int8)" in page
+    rows = {line.split(" | ")[0].strip("| "): line for line in page.splitlines() if line.startswith("| sft-eval")}
+    assert "**better**; *other means*: openvino bf16 |" in rows["sft-eval-bf16"] and "other means" not in rows["sft-eval"]
+    table = {r["run"]: r for r in csv.DictReader((tmp_path / "lb" / "leaderboard.csv").open())}
+    assert (table["sft-eval-bf16"]["engine"], table["sft-eval-bf16"]["other_means"], table["sft-eval"]["other_means"]) == ("openvino bf16", "True", "False")

@@ -53,12 +53,16 @@ def agreement(a: Run, b: Run) -> Agreement:
                      mde_paired(t.discordance, t.n) if t.n else float("nan"))
 
 
-def _means(run: Run) -> str:
+def engine(run: Run) -> str:
+    """The backend and its weight precision ("openvino int8", "hf bfloat16"): what makes numbers differ by means."""
     b = run.config.get("backend", {})
-    runtime = run.config.get("runtime", {})
-    batch = runtime.get("batch_size")
     bits = [str(b.get("backend", "?")), str(b.get("weight_format") or b.get("dtype") or "")]
-    return " ".join(x for x in bits if x) + (f", batch {batch}" if batch else "")
+    return " ".join(x for x in bits if x)
+
+
+def _means(run: Run) -> str:
+    batch = run.config.get("runtime", {}).get("batch_size")
+    return engine(run) + (f", batch {batch}" if batch else "")
 
 
 def markdown(rows: list[Agreement]) -> str:
