@@ -103,6 +103,9 @@ def test_vllm_backend_maps_params_lora_and_engine_args(monkeypatch: pytest.Monke
     adapter = tmp_path / "lora"
     adapter.mkdir()
     (adapter / "adapter_model.safetensors").write_bytes(b"weights")
+    with pytest.raises(FileNotFoundError, match="not a LoRA adapter folder"):
+        create_backend("vllm", model=str(tiny_model), adapter=str(adapter), dtype="bfloat16")
+    (adapter / "adapter_config.json").write_text("{}")
     b = create_backend("vllm", model=str(tiny_model), adapter=str(adapter), dtype="bfloat16")
     llm = fake_vllm.LLM.instances[-1]
     assert llm.engine_args["enable_lora"] and llm.engine_args["enable_prefix_caching"]

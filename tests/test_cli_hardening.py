@@ -60,6 +60,21 @@ def test_an_empty_folder_or_an_adapter_as_model_says_what_to_pass(tmp_path: Path
     assert res.exit_code == 2 and f"--adapter {adapter} --model Qwen/Qwen2.5-0.5B-Instruct" in _flat(res.output)
 
 
+def test_an_adapter_without_its_weights_is_refused_before_anything_loads(tmp_path: Path, gsm8k_file: Path) -> None:
+    adapter = tmp_path / "runs" / "sft-1000"  # as a clean clone has it: adapter_config.json committed, the weights ignored
+    adapter.mkdir(parents=True)
+    (adapter / "adapter_config.json").write_text('{"base_model_name_or_path": "Qwen/Qwen2.5-0.5B-Instruct"}')
+    for backend in ("hf", "openvino"):
+        res = _eval("--model", tmp_path / "no-model-needed", "--backend", backend, "--adapter", adapter, "--data", gsm8k_file,
+                    "--out", tmp_path / "run")
+        out = _flat(res.output)
+        assert res.exit_code == 2 and f"{adapter}: the adapter's weights are not here" in out and "Traceback" not in out, (backend, out)
+    assert not (tmp_path / "run").exists()
+    (adapter / "adapter_config.json").unlink()
+    res = _eval("--model", tmp_path / "m", "--backend", "hf", "--adapter", adapter, "--data", gsm8k_file, "--out", tmp_path / "run")
+    assert res.exit_code == 2 and "not a LoRA adapter folder (no adapter_config.json)" in _flat(res.output)
+
+
 def test_a_directory_as_data_is_named(tmp_path: Path, gsm8k_file: Path) -> None:
     res = _eval("--model", tmp_path / "m", "--data", gsm8k_file.parent, "--out", tmp_path / "run")
     out = _flat(res.output)

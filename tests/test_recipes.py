@@ -246,6 +246,10 @@ def test_a_training_run_made_with_other_settings_is_stale_not_done(tmp_path: Pat
     assert survey(recipe, ["sft-2000"])[0][0].state == "done"
     (tmp_path / "sft-2000" / "train_config.json").write_text(json.dumps({"config": {**sft.config.model_dump(), "save_steps": 3}}))
     assert survey(recipe, ["sft-2000"])[0][0].state == "done"  # checkpointed more often: the same training
+    (tmp_path / "sft-2000" / "adapter_config.json").write_text("{}")  # a clean clone: the config committed, the weights not
+    assert survey(recipe, ["sft-2000"])[0][0].state == "done (its adapter weights are not in this checkout: an eval of it that must run needs them)"
+    (tmp_path / "sft-2000" / "adapter_model.safetensors").write_bytes(b"weights")
+    assert survey(recipe, ["sft-2000"])[0][0].state == "done"
 
 
 def test_an_experiment_config_file_with_the_experiment_keys_over_it(tmp_path: Path) -> None:

@@ -331,7 +331,8 @@ class TrainKind(Kind):
             if report.get("ok", True) and extends and self.trainer.resumes:
                 return State("partial", note=f"finished; continues from its last checkpoint ({', '.join(extends)})")
             if report.get("ok", True):
-                return State("done")
+                no_weights = (out / "adapter_config.json").is_file() and not any(out.glob("adapter_model.*"))
+                return State("done", note="its adapter weights are not in this checkout: an eval of it that must run needs them" if no_weights else "")
             return State("partial", note=f"failed checks {', '.join(report.get('failed_checks', []))}; starts over")
         if out.is_dir() and any(out.iterdir()):
             if not self.trainer.resumes:

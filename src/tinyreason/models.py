@@ -212,13 +212,28 @@ def nf4_config(device: str, dtype: str) -> Any:
     return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=DTYPES[dtype])
 
 
+def check_adapter_folder(adapter: str | Path) -> Path:
+    """The adapter folder, refused in one line before any model loads when it is not a LoRA adapter or holds no
+    weights. The weights are what a clean clone lacks: run directories commit an adapter's config and reports,
+    not its adapter_model.safetensors (.gitignore), so an eval that must regenerate needs the adapter retrained."""
+    p = Path(adapter)
+    if not p.is_dir():
+        raise FileNotFoundError(f"adapter folder not found: {adapter}")
+    if not (p / "adapter_config.json").is_file():
+        raise FileNotFoundError(f"{adapter}: not a LoRA adapter folder (no adapter_config.json); train one with `tinyreason train sft`")
+    if not any(p.glob("adapter_model.*")):
+        raise FileNotFoundError(f"{adapter}: the adapter's weights are not here (adapter_config.json, but no adapter_model.safetensors): "
+                                f"committed run directories keep an adapter's config and reports, not its weights; copy them from the "
+                                f"machine that trained it, or retrain (move {adapter} away and rerun its training)")
+    return p
+
+
 def load_adapter(model: Any, adapter: str) -> Any:
     try:
         from peft import PeftModel
     except ImportError as e:
         raise ImportError("loading an --adapter needs peft: pip install 'tinyreason[train]'") from e
-    if not Path(adapter).exists():
-        raise FileNotFoundError(f"adapter folder not found: {adapter}")
+    check_adapter_folder(adapter)
     return PeftModel.from_pretrained(model, adapter)
 
 

@@ -109,8 +109,10 @@ def ensure_exported(source: str, weight_format: str, *, revision: str | None = N
                     adapter: str | None = None) -> tuple[Path, dict[str, Any]]:
     """The OpenVINO folder for `source` (with `adapter` merged into it, if given), exporting it first if the
     cache has none. A folder that already holds an OpenVINO model (e.g. from optimum-cli) is used as it is."""
-    if adapter is not None and not (Path(adapter) / "adapter_config.json").is_file():
-        raise FileNotFoundError(f"{adapter}: not a LoRA adapter folder (no adapter_config.json)")
+    if adapter is not None:
+        from tinyreason.models import check_adapter_folder
+
+        check_adapter_folder(adapter)
     if is_openvino_folder(source):
         if adapter is not None:
             raise ValueError(f"{source} is an exported OpenVINO model: an adapter merges only into a transformers model (folder or Hub id)")

@@ -36,7 +36,7 @@ from pydantic import Field
 from tinyreason.backends.base import BackendConfig, ConfiguredBackend, require
 from tinyreason.backends.tokens import ChatTemplatePrompts, completion_from_ids, error_completion, stop_ids
 from tinyreason.backends.vllm_replicas import Output, ReplicaPool
-from tinyreason.models import adapter_fingerprint, load_tokenizer
+from tinyreason.models import adapter_fingerprint, check_adapter_folder, load_tokenizer
 from tinyreason.types import Chat, Completion, SamplingParams
 
 
@@ -63,8 +63,8 @@ class VLLMBackend(ChatTemplatePrompts, ConfiguredBackend):
         super().__init__(config, **options)
         c = self.config
         self._vllm = require("vllm", self.name)
-        if c.adapter and not Path(c.adapter).exists():
-            raise FileNotFoundError(f"adapter folder not found: {c.adapter}")
+        if c.adapter:
+            check_adapter_folder(c.adapter)
         self.model_name = c.model
         self.batch_size = c.batch_size
         self.tokenizer = load_tokenizer(c.model, revision=c.revision)

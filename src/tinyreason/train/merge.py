@@ -34,11 +34,10 @@ def base_model_of(adapter: Path) -> str:
 def merge_adapter(adapter: str | Path, out: str | Path, *, model: str | None = None, dtype: str = "auto") -> dict[str, Any]:
     import torch
 
-    from tinyreason.models import load_causal_lm, load_tokenizer
+    from tinyreason.models import check_adapter_folder, load_causal_lm, load_tokenizer
 
     adapter, out = Path(adapter), Path(out)
-    if not (adapter / "adapter_config.json").is_file():
-        raise FileNotFoundError(f"{adapter}: not an adapter folder (no adapter_config.json); train one with `tinyreason train sft`")
+    check_adapter_folder(adapter)
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"{out} exists and is not empty; choose an empty or new --out")
     base = model or base_model_of(adapter)
