@@ -238,10 +238,35 @@ def test_a_spent_budget_ends_the_step_only_when_fewer_is_ok(tmp_path: Path) -> N
     asked = [p.question for p in select(ds, None, 42)][:cap]
     accepted = s["accepted"]
     assert accepted == sum("apples" in q for q in asked) and accepted < 3
-    kind, common = DistillKind(), {"teacher": "scripted:rules.json", "n": 3, "max_attempts": cap}
+    kind, common = DistillKind(), {"teacher": "scripted:rules.json", "data": str(tmp_path / "train.jsonl"), "n": 3, "max_attempts": cap}
     done = kind.state(DistillRecipe(**common, fewer_ok=True), out.parent)
     assert (done.status, done.done) == ("done", accepted)
     assert kind.state(DistillRecipe(**common), out.parent).status == "partial"
     assert kind.state(DistillRecipe(**{**common, "max_attempts": cap + 1}, fewer_ok=True), out.parent).status == "partial"  # budget left
     more = distill(ScriptedBackend(responder=responder), ds, out, DistillOptions(n=3, max_attempts=cap + 1), progress=False)
     assert more["attempted"] == cap + 1 and more["budget_spent"]  # a larger budget resumes where the last stopped
+
+
+def test_a_stored_distillation_made_otherwise_is_stale_in_the_dry_run(tmp_path: Path) -> None:
+    """reproduce's state compares what distill would refuse on resume, before the teacher loads: the prompt,
+    sampling and data by content (a moved copy is the same data), the teacher's backend and given options."""
+    from tinyreason.experiments import DistillKind, DistillRecipe
+
+    data = write_gsm8k_jsonl(tmp_path / "train.jsonl")
+    out = tmp_path / "run" / "traces.jsonl"
+    distill(ScriptedBackend(responder=lambda chat, params, k: [trace("-1")] * params.n), load_jsonl(data), out,
+            DistillOptions(n=2, max_attempts=2, samples=2, temperature=0.7), progress=False)
+    common = {"teacher": "scripted:rules.json", "data": str(data), "n": 2, "max_attempts": 2, "samples": 2, "temperature": 0.7}
+    kind = DistillKind()
+    assert kind.state(DistillRecipe(**common), out.parent).stale == ""
+    moved = tmp_path / "elsewhere" / "train.jsonl"
+    moved.parent.mkdir()
+    moved.write_bytes(data.read_bytes())
+    assert kind.state(DistillRecipe(**{**common, "data": str(moved)}), out.parent).stale == ""
+    assert kind.state(DistillRecipe(**{**common, "temperature": 0.8}), out.parent).stale == "sampling.temperature: stored 0.7 != now 0.8"
+    assert kind.state(DistillRecipe(**{**common, "samples": 3}), out.parent).stale == "sampling.samples_per_question: stored 2 != now 3"
+    assert "prompt." in kind.state(DistillRecipe(**{**common, "prompt": "cot"}), out.parent).stale
+    assert kind.state(DistillRecipe(**{**common, "teacher": "hf:./qwen"}), out.parent).stale.startswith("teacher: stored scripted != now hf")
+    other = tmp_path / "other.jsonl"
+    other.write_text(data.read_text().replace("apples", "pears"))
+    assert "holds other questions than now" in kind.state(DistillRecipe(**{**common, "data": str(other)}), out.parent).stale

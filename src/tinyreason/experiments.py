@@ -234,10 +234,35 @@ class DistillKind(Kind):
         files = TraceFiles(out / "traces.jsonl")
         if not files.config.exists():
             return State("missing", 0, cfg.n)
+        stale = self._stale(cfg, json.loads(files.config.read_text()))
+        if stale:
+            return State("partial", stale=stale)
         accepted = files.traces.read_bytes().count(b"\n") if files.traces.exists() else 0
         if accepted < cfg.n and cfg.fewer_ok and self._budget_spent(cfg, files):
             return State("done", accepted, accepted)
         return State("done" if accepted >= cfg.n else "partial", accepted, cfg.n)
+
+    @staticmethod
+    def _stale(cfg: Any, stored: dict[str, Any]) -> str:
+        """The stored distillation against the recipe's (distill's own comparison, less what the teacher
+        reports once loaded): the prompt, sampling, validation, the data by content, and the teacher's backend
+        and the options the recipe gives it as the stored teacher records them."""
+        from tinyreason.backends.spec import parse_backend_spec
+        from tinyreason.data import DataError, load_problems
+        from tinyreason.prompts import get_prompt
+        from tinyreason.train.distill import sampling_params, stored_differences
+
+        teacher = stored.get("teacher") or {}
+        diffs = []
+        name = parse_backend_spec(cfg.teacher)[0]
+        if teacher.get("backend") not in (None, name):
+            diffs.append(f"teacher: stored {teacher['backend']} != now {name}")
+        diffs += [f"teacher.{k}: stored {teacher[k]} != now {v}" for k, v in cfg.teacher_options.items() if k in teacher and teacher[k] != v]
+        try:
+            dataset = load_problems(cfg.data, cfg.split)
+        except (DataError, OSError, ValueError) as e:
+            return "; ".join([*diffs, f"data not compared ({e})"]) if diffs else ""
+        return "; ".join(diffs + stored_differences(stored, get_prompt(cfg.prompt), sampling_params(cfg), dataset, cfg.format))
 
     @staticmethod
     def _budget_spent(cfg: Any, files: TraceFiles) -> bool:
@@ -247,7 +272,7 @@ class DistillKind(Kind):
         return summarize(accepted, {r["id"]: r for r in read_jsonl(files.rejects)}, cfg.n, {}, cfg.max_attempts or 10 * cfg.n)["budget_spent"]
 
     def estimate(self, cfg: Any, out: Path, state: State, mean_tokens: float | None) -> str:
-        if state.status == "done":
+        if state.status == "done" or state.stale:
             return "—"
         remaining = cfg.n - (state.done or 0)
         files = TraceFiles(out / "traces.jsonl")

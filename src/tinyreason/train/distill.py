@@ -230,19 +230,42 @@ def append_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
         os.fsync(fh.fileno())
 
 
-def build_config(teacher: Backend, template: PromptTemplate, params: SamplingParams, dataset: Dataset, form: str = "structured") -> dict[str, Any]:
+def sampling_params(opts: DistillOptions) -> SamplingParams:
+    return SamplingParams(n=opts.samples, temperature=opts.temperature, top_p=opts.top_p, max_new_tokens=opts.max_new_tokens, seed=opts.seed)
+
+
+def generation_config(template: PromptTemplate, params: SamplingParams, dataset: Dataset, form: str = "structured") -> dict[str, Any]:
+    """What traces.config.json records besides the teacher and the environment: all that is known before the
+    teacher loads (reproduce's state compares it with a stored distillation)."""
     sampling = {"temperature": params.temperature, "top_p": params.top_p, "max_new_tokens": params.max_new_tokens, "seed": params.seed}
     validation = ({"labels": list(LABELS), "answer": "extract_answer(flexible) of the text after the last Answer label, answers_match gold"}
                   if form == "structured" else {"labels": None, "answer": "extract_answer(flexible) of the whole completion, answers_match gold"})
     return {
-        "kind": "distill",
-        "teacher": teacher.describe(),
         "prompt": {"name": template.name, "system": template.system, "user": template.user},
         "sampling": {**sampling, **({"samples_per_question": params.n} if params.n > 1 else {})},  # (a single sample keeps old runs' identity)
         "validation": validation,
         "data": {"source": dataset.source, "split": dataset.split, "fingerprint": dataset.fingerprint(), "rows": len(dataset.problems)},
-        **environment(),
     }
+
+
+def build_config(teacher: Backend, template: PromptTemplate, params: SamplingParams, dataset: Dataset, form: str = "structured") -> dict[str, Any]:
+    return {"kind": "distill", "teacher": teacher.describe(), **generation_config(template, params, dataset, form), **environment()}
+
+
+def stored_differences(stored: dict[str, Any], template: PromptTemplate, params: SamplingParams, dataset: Dataset, form: str) -> list[str]:
+    """How a stored traces.config.json differs from a distillation of these settings, the teacher aside (its
+    identity is known once it loads, where TraceFiles.open compares it): the data by content, not by path."""
+    from tinyreason.identity import diff
+
+    now = generation_config(template, params, dataset, form)
+    out: list[str] = []
+    for key, value in now.items():
+        if key == "data":
+            if (stored.get("data") or {}).get("fingerprint") != value["fingerprint"]:
+                out.append(f"data: stored {(stored.get('data') or {}).get('source')} holds other questions than now {value['source']}")
+            continue
+        out += diff(stored.get(key), value, key)
+    return out
 
 
 def _as_run(config: dict[str, Any]) -> dict[str, Any]:
@@ -287,8 +310,7 @@ class _Run:
         self.template = get_prompt(opts.prompt)
         if opts.samples > 1 and opts.temperature == 0:
             raise DistillError(f"samples {opts.samples} at temperature 0 would draw the same completion {opts.samples} times: set a temperature > 0")
-        self.params = SamplingParams(n=opts.samples, temperature=opts.temperature, top_p=opts.top_p, max_new_tokens=opts.max_new_tokens,
-                                     seed=opts.seed)
+        self.params = sampling_params(opts)
         files.open(build_config(teacher, self.template, self.params, dataset, opts.format))
         self.accepted = {r["id"]: r for r in read_jsonl(files.traces)}
         self.rejected = {r["id"]: r for r in read_jsonl(files.rejects)}  # later lines win
