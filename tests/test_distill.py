@@ -247,6 +247,28 @@ def test_a_spent_budget_ends_the_step_only_when_fewer_is_ok(tmp_path: Path) -> N
     assert more["attempted"] == cap + 1 and more["budget_spent"]  # a larger budget resumes where the last stopped
 
 
+
+def test_data_that_runs_out_before_the_budget_spends_it_and_says_so(tmp_path: Path) -> None:
+    from tinyreason.experiments import DistillKind, DistillRecipe, StepFailed
+
+    data = write_gsm8k_jsonl(tmp_path / "train.jsonl")
+    ds = load_jsonl(data)
+    out = tmp_path / "run" / "traces.jsonl"
+    rules = tmp_path / "rules.json"
+    rules.write_text('[{"match": "", "responses": ["#### -1"]}]')  # every question answered, never right
+    s = distill(ScriptedBackend(model=str(rules)), ds, out, DistillOptions(n=3), progress=False)
+    assert (s["attempted"], s["accepted"], s["max_attempts"]) == (len(ds.problems), 0, 30) and s["data_exhausted"] and s["budget_spent"]
+    common = {"teacher": f"scripted:{rules}", "data": str(data), "n": 3}
+    kind = DistillKind()
+    assert kind.state(DistillRecipe(**common, fewer_ok=True), out.parent).status == "done"
+    state = kind.state(DistillRecipe(**common), out.parent)
+    assert state.status == "partial"
+    with pytest.raises(StepFailed, match=f"every one of the data's {len(ds.problems)} questions was asked"):
+        kind.run(DistillRecipe(**common), out.parent, state, log=lambda line: None, progress=False)
+    assert "budget spent: 0 traces accepted" in kind.run(DistillRecipe(**common, fewer_ok=True), out.parent, state, log=lambda line: None,
+                                                         progress=False)
+
+
 def test_a_stored_distillation_made_otherwise_is_stale_in_the_dry_run(tmp_path: Path) -> None:
     """reproduce's state compares what distill would refuse on resume, before the teacher loads: the prompt,
     sampling and data by content (a moved copy is the same data), the teacher's backend and given options."""

@@ -234,21 +234,30 @@ class DistillKind(Kind):
         files = TraceFiles(out / "traces.jsonl")
         if not files.config.exists():
             return State("missing", 0, cfg.n)
-        stale = self._stale(cfg, json.loads(files.config.read_text()))
+        dataset, unread = self._dataset(cfg)
+        stale = self._stale(cfg, json.loads(files.config.read_text()), dataset, unread)
         if stale:
             return State("partial", stale=stale)
         accepted = files.traces.read_bytes().count(b"\n") if files.traces.exists() else 0
-        if accepted < cfg.n and cfg.fewer_ok and self._budget_spent(cfg, files):
+        if accepted < cfg.n and cfg.fewer_ok and self._budget_spent(cfg, files, len(dataset.problems) if dataset else None):
             return State("done", accepted, accepted)
         return State("done" if accepted >= cfg.n else "partial", accepted, cfg.n)
 
     @staticmethod
-    def _stale(cfg: Any, stored: dict[str, Any]) -> str:
+    def _dataset(cfg: Any) -> tuple[Any, str]:
+        from tinyreason.data import DataError, load_problems
+
+        try:
+            return load_problems(cfg.data, cfg.split), ""
+        except (DataError, OSError, ValueError) as e:
+            return None, str(e)
+
+    @staticmethod
+    def _stale(cfg: Any, stored: dict[str, Any], dataset: Any, unread: str) -> str:
         """The stored distillation against the recipe's (distill's own comparison, less what the teacher
         reports once loaded): the prompt, sampling, validation, the data by content, and the teacher's backend
         and the options the recipe gives it as the stored teacher records them."""
         from tinyreason.backends.spec import parse_backend_spec
-        from tinyreason.data import DataError, load_problems
         from tinyreason.prompts import get_prompt
         from tinyreason.train.distill import sampling_params, stored_differences
 
@@ -258,18 +267,17 @@ class DistillKind(Kind):
         if teacher.get("backend") not in (None, name):
             diffs.append(f"teacher: stored {teacher['backend']} != now {name}")
         diffs += [f"teacher.{k}: stored {teacher[k]} != now {v}" for k, v in cfg.teacher_options.items() if k in teacher and teacher[k] != v]
-        try:
-            dataset = load_problems(cfg.data, cfg.split)
-        except (DataError, OSError, ValueError) as e:
-            return "; ".join([*diffs, f"data not compared ({e})"]) if diffs else ""
+        if dataset is None:
+            return "; ".join([*diffs, f"data not compared ({unread})"]) if diffs else ""
         return "; ".join(diffs + stored_differences(stored, get_prompt(cfg.prompt), sampling_params(cfg), dataset, cfg.format))
 
     @staticmethod
-    def _budget_spent(cfg: Any, files: TraceFiles) -> bool:
+    def _budget_spent(cfg: Any, files: TraceFiles, available: int | None) -> bool:
         from tinyreason.train.distill import read_jsonl, summarize
 
         accepted = {r["id"]: r for r in read_jsonl(files.traces)}
-        return summarize(accepted, {r["id"]: r for r in read_jsonl(files.rejects)}, cfg.n, {}, cfg.max_attempts or 10 * cfg.n)["budget_spent"]
+        rejected = {r["id"]: r for r in read_jsonl(files.rejects)}
+        return summarize(accepted, rejected, cfg.n, {}, cfg.max_attempts or 10 * cfg.n, available)["budget_spent"]
 
     def estimate(self, cfg: Any, out: Path, state: State, mean_tokens: float | None) -> str:
         if state.status == "done" or state.stale:
@@ -294,6 +302,9 @@ class DistillKind(Kind):
         line = f"{summary['accepted']} traces accepted of {summary['attempted']} asked, rejects {summary['rejects_by_reason'] or 'none'}"
         if summary["budget_spent"] and cfg.fewer_ok:
             return f"budget spent: {line} (fewer_ok: the rows after it train on these {summary['accepted']})"
+        if not summary["complete"] and summary.get("data_exhausted"):
+            raise StepFailed(f"only {line}: every one of the data's {summary['questions_available']} questions was asked "
+                             f"(fewer_ok: true trains on these; or a better teacher, more samples)")
         if not summary["complete"]:
             raise StepFailed(f"only {line}; raise max_attempts (or fix the teacher) and rerun")
         return line

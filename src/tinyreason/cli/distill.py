@@ -72,6 +72,10 @@ def generate_cmd(
     console.print(f"[bold green]{summary['accepted']} traces accepted[/] of {summary['attempted']} asked"
                   + (f" ({rate:.0%})" if rate is not None else "") + f" · rejects: {reasons}\ntraces: {out}")
     if not summary["complete"]:
-        console.print(f"[yellow]only {summary['accepted']} of {n} wanted[/]: the attempt cap or the data ran out; "
-                      "rerun with a larger --max-attempts to continue")
+        if summary.get("data_exhausted"):
+            console.print(f"[yellow]only {summary['accepted']} of {n} wanted[/]: every one of the data's {summary['questions_available']} "
+                          "questions was asked; a larger --max-attempts cannot help (a stronger teacher, more --samples, or more data can)")
+        else:
+            console.print(f"[yellow]only {summary['accepted']} of {n} wanted[/]: the attempt cap ran out; "
+                          "rerun with a larger --max-attempts to continue")
         raise typer.Exit(1)

@@ -284,7 +284,11 @@ def trace_row(p: Problem, c: Completion, v: Verdict, teacher: dict[str, Any]) ->
     return row
 
 
-def summarize(accepted: dict[int, dict], rejected: dict[int, dict], wanted: int, teacher: dict[str, Any], cap: int | None = None) -> dict[str, Any]:
+def summarize(accepted: dict[int, dict], rejected: dict[int, dict], wanted: int, teacher: dict[str, Any], cap: int | None = None,
+              available: int | None = None) -> dict[str, Any]:
+    """`cap`: max_attempts; `available`: questions in the data. Either bounds what can be asked: once every
+    question it allows was answered with fewer than `wanted` accepted, the budget is spent."""
+    bounds = [b for b in (cap, available) if b is not None]
     final_rejects = [r for i, r in rejected.items() if i not in accepted]  # a retried backend error may succeed
     attempted = len(accepted) + len(final_rejects)
     settled = attempted - sum(r["reason"] == "backend_error" for r in final_rejects)  # a backend error is asked again
@@ -296,7 +300,9 @@ def summarize(accepted: dict[int, dict], rejected: dict[int, dict], wanted: int,
         "rejects_by_reason": dict(Counter(r["reason"] for r in final_rejects).most_common()),
         "complete": len(accepted) >= wanted,
         "max_attempts": cap,
-        "budget_spent": cap is not None and len(accepted) < wanted and settled >= cap,  # every question the budget allows was answered
+        "questions_available": available,
+        "budget_spent": bool(bounds) and len(accepted) < wanted and settled >= min(bounds),  # every question the budget allows was answered
+        "data_exhausted": available is not None and len(accepted) < wanted and settled >= available,
         "teacher": teacher,
     }
 
@@ -376,6 +382,6 @@ def distill(teacher: Backend, dataset: Dataset, out: str | Path, opts: DistillOp
                 run.run_batch(batch)
                 bar.update(task, completed=min(opts.n, len(run.accepted)), info=info())
     finally:
-        summary = summarize(run.accepted, run.rejected, opts.n, run.who, run.cap)
+        summary = summarize(run.accepted, run.rejected, opts.n, run.who, run.cap, len(dataset.problems))
         files.summary.write_text(json.dumps(summary, indent=2) + "\n")
     return summary
