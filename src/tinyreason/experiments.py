@@ -467,6 +467,8 @@ class ProtocolKind(Kind):
     def estimate(self, cfg: Any, out: Path, state: State, mean_tokens: float | None) -> str:
         from tinyreason.protocol import candidate_dir
 
+        if state.status == "done" or state.stale:
+            return "—"  # (the candidates' states are not computed twice for the common case)
         left = [c for c, s in zip(cfg.candidates, self._states(cfg)) if s.status != "done"]
         if not left:
             return "—"
