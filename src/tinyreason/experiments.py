@@ -302,7 +302,7 @@ class DistillKind(Kind):
         line = f"{summary['accepted']} traces accepted of {summary['attempted']} asked, rejects {summary['rejects_by_reason'] or 'none'}"
         if summary["budget_spent"] and cfg.fewer_ok:
             return f"budget spent: {line} (fewer_ok: the rows after it train on these {summary['accepted']})"
-        if not summary["complete"] and summary.get("data_exhausted"):
+        if summary["data_exhausted"]:
             raise StepFailed(f"only {line}: every one of the data's {summary['questions_available']} questions was asked "
                              f"(fewer_ok: true trains on these; or a better teacher, more samples)")
         if not summary["complete"]:
@@ -367,7 +367,9 @@ class TrainKind(Kind):
             if report.get("ok", True) and extends and self.trainer.resumes:
                 return State("partial", note=f"finished; continues from its last checkpoint ({', '.join(extends)})")
             if report.get("ok", True):
-                no_weights = (out / "adapter_config.json").is_file() and not any(out.glob("adapter_model.*"))
+                from tinyreason.models import has_adapter_weights
+
+                no_weights = (out / "adapter_config.json").is_file() and not has_adapter_weights(out)
                 return State("done", note="its adapter weights are not in this checkout: an eval of it that must run needs them" if no_weights else "")
             return State("partial", note=f"failed checks {', '.join(report.get('failed_checks', []))}; starts over")
         if out.is_dir() and any(out.iterdir()):

@@ -212,6 +212,11 @@ def nf4_config(device: str, dtype: str) -> Any:
     return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=DTYPES[dtype])
 
 
+def has_adapter_weights(folder: str | Path) -> bool:
+    """Whether a PEFT adapter folder holds its weights (adapter_model.safetensors, or .bin from older PEFT)."""
+    return any(Path(folder).glob("adapter_model.*"))
+
+
 def check_adapter_folder(adapter: str | Path) -> Path:
     """The adapter folder, refused in one line before any model loads when it is not a LoRA adapter or holds no
     weights. The weights are what a clean clone lacks: run directories commit an adapter's config and reports,
@@ -221,7 +226,7 @@ def check_adapter_folder(adapter: str | Path) -> Path:
         raise FileNotFoundError(f"adapter folder not found: {adapter}")
     if not (p / "adapter_config.json").is_file():
         raise FileNotFoundError(f"{adapter}: not a LoRA adapter folder (no adapter_config.json); train one with `tinyreason train sft`")
-    if not any(p.glob("adapter_model.*")):
+    if not has_adapter_weights(p):
         raise FileNotFoundError(f"{adapter}: the adapter's weights are not here (adapter_config.json, but no adapter_model.safetensors): "
                                 f"committed run directories keep an adapter's config and reports, not its weights; copy them from the "
                                 f"machine that trained it, or retrain (move {adapter} away and rerun its training)")

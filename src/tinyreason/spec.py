@@ -154,15 +154,15 @@ def run_eval(spec: EvalSpec, *, progress: bool = True, warn: Any = None) -> tupl
     method = spec.build_method()
     dataset = spec.dataset()
     out = spec.run_dir()
-    if spec.backend_config_options().get("adapter"):
+    options = spec.backend_config_options()
+    adapter = options.get("adapter")
+    if adapter:
         from tinyreason.models import check_adapter_folder
 
-        check_adapter_folder(spec.backend_config_options()["adapter"])  # before anything loads or is compared
+        check_adapter_folder(adapter)  # before anything loads or is compared
     backend_cls, config, described = _backend_plan(spec)
     check_before_loading(out, described, method, dataset, model=spec.model, backend_name=spec.backend_choice()[0], limit=spec.limit, seed=spec.seed,
                          from_end=spec.subset_from == "end")
-    options = spec.backend_config_options()
-    adapter = options.get("adapter")
     if adapter:
         from tinyreason.train.sft import adapter_prompt_warning
 

@@ -44,7 +44,7 @@ from typing import Any, Iterator, Literal
 import numpy as np
 
 from tinyreason.digests import cache_root, folder_sha256
-from tinyreason.models import adapter_fingerprint, check_model_source, load_adapter
+from tinyreason.models import adapter_fingerprint, check_adapter_folder, check_model_source, load_adapter
 
 WeightFormat = Literal["int8", "int4", "fp16", "bf16", "fp32"]
 EXPORT_RECORD = "tinyreason_export.json"
@@ -110,8 +110,6 @@ def ensure_exported(source: str, weight_format: str, *, revision: str | None = N
     """The OpenVINO folder for `source` (with `adapter` merged into it, if given), exporting it first if the
     cache has none. A folder that already holds an OpenVINO model (e.g. from optimum-cli) is used as it is."""
     if adapter is not None:
-        from tinyreason.models import check_adapter_folder
-
         check_adapter_folder(adapter)
     if is_openvino_folder(source):
         if adapter is not None:

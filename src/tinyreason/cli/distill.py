@@ -72,7 +72,7 @@ def generate_cmd(
     console.print(f"[bold green]{summary['accepted']} traces accepted[/] of {summary['attempted']} asked"
                   + (f" ({rate:.0%})" if rate is not None else "") + f" · rejects: {reasons}\ntraces: {out}")
     if not summary["complete"]:
-        if summary.get("data_exhausted"):
+        if summary["data_exhausted"]:
             console.print(f"[yellow]only {summary['accepted']} of {n} wanted[/]: every one of the data's {summary['questions_available']} "
                           "questions was asked; a larger --max-attempts cannot help (a stronger teacher, more --samples, or more data can)")
         else:
