@@ -49,19 +49,19 @@ def main() -> None:
 
     def loss(model: object, trace: dict) -> tuple[float, float]:
         text = render_prompt(tok, template, trace["question"])
-        ids = tok(text + trace["completion"] + "<|im_end|>", return_tensors="pt").input_ids
+        ids = tok(text + trace["completion"] + tok.eos_token, return_tensors="pt").input_ids  # the target as SFT appends EOS
         start = len(tok(text).input_ids)
         with torch.no_grad():
             logp = model(ids).logits[0, :-1].float().log_softmax(-1)
         nll = -logp[torch.arange(ids.shape[1] - 1), ids[0, 1:]][start - 1:]
         return round(float(nll.mean()), 3), round(float(nll[0]), 3)
 
-    out: dict[str, list] = {"base": [], "adapter": []}
-    for name in ("base", "adapter"):
-        if name == "adapter":
-            base = PeftModel.from_pretrained(base, args.adapter)
-        out[name] = [{"top": top(base, q)} for q in questions] + [{"trace_nll_mean_first": loss(base, t)} for t in traces]
-    print(json.dumps({"prompt": prompt, **out}, indent=1, ensure_ascii=False))
+    def measure(model: object) -> list[dict]:
+        return [{"top": top(model, q)} for q in questions] + [{"trace_nll_mean_first": loss(model, t)} for t in traces]
+
+    before = measure(base)
+    after = measure(PeftModel.from_pretrained(base, args.adapter))
+    print(json.dumps({"prompt": prompt, "base": before, "adapter": after}, indent=1, ensure_ascii=False))
 
 
 if __name__ == "__main__":
