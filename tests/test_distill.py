@@ -292,3 +292,51 @@ def test_a_stored_distillation_made_otherwise_is_stale_in_the_dry_run(tmp_path: 
     other = tmp_path / "other.jsonl"
     other.write_text(data.read_text().replace("apples", "pears"))
     assert "holds other questions than now" in kind.state(DistillRecipe(**{**common, "data": str(other)}), out.parent).stale
+
+
+def test_check_arithmetic_rejects_a_right_answer_reached_through_a_false_computation(tmp_path: Path) -> None:
+    """The grader checks the answer only; with check_arithmetic a right chain that states a false computation
+    (found in the structured self-distillation: "120 + 40 + 40 = 180") is a reject, a true or rounded one is
+    kept, the config records the check, and a resume with the check toggled is refused, naming the field."""
+    from tinyreason.experiments import DistillKind, DistillRecipe
+
+    right = ok("She has 120 + 40 + 40 = 200 beads. #### 200")
+    slip = ok("She has 120 + 40 + 40 = 180 beads, plus 20 more. #### 200")
+    rounded = ok("Each gets 100 / 3 = 33.33, so about 200 in all. #### 200")
+    assert check_trace(slip, "200", "free").reason is None  # the answer alone: accepted
+    v = check_trace(slip, "200", "free", arithmetic=True)
+    assert v.reason == "false_arithmetic" and "120 + 40 + 40 = 180" in v.detail and v.answer == "200"
+    assert check_trace(right, "200", "free", arithmetic=True).reason is None
+    assert check_trace(rounded, "200", "free", arithmetic=True).reason is None
+    assert check_trace(ok(trace("17")), "18", arithmetic=True).reason == "wrong_answer"  # wrong first, as for a guess
+
+    data = write_gsm8k_jsonl(tmp_path / "train.jsonl")
+    ds = load_jsonl(data)
+
+    def responder(chat: list, params: object, k: int) -> list[str]:
+        g = next(g for qq, g in GOLD.items() if qq in chat[-1]["content"])
+        if "apples" in chat[-1]["content"]:  # a slip first, then a true chain: the second is kept
+            return [f"1 + 1 = 3, so {g}. #### {g}", f"{g} + 0 = {g}. #### {g}"]
+        return [f"2 * 2 = 5, so {g}. #### {g}"] * 2  # every sample slips: a reject counting them
+
+    out = tmp_path / "run" / "traces.jsonl"
+    opts = DistillOptions(n=len(ds.problems), samples=2, temperature=0.7, format="free", prompt="cot", check_arithmetic=True)
+    s = distill(ScriptedBackend(responder=responder), ds, out, opts, progress=False)
+    assert s["accepted"] == 1 and s["rejects_by_reason"] == {"false_arithmetic": len(ds.problems) - 1}
+    (kept,) = _lines(out)
+    assert "apples" in kept["question"] and kept["sample"] == 1
+    assert all(r["detail"] == "0 of 2 valid: false_arithmetic 2" for r in _lines(out.with_name("traces.rejects.jsonl")))
+    assert "arithmetic" in json.loads(out.with_name("traces.config.json").read_text())["validation"]
+    with pytest.raises(DistillError, match="validation.arithmetic"):
+        distill(ScriptedBackend(responder=responder), ds, out, opts.model_copy(update={"check_arithmetic": False}), progress=False)
+    common = {"teacher": "scripted:rules.json", "data": str(data), "n": len(ds.problems), "samples": 2, "temperature": 0.7, "format": "free",
+              "prompt": "cot"}
+    assert DistillKind().state(DistillRecipe(**common, check_arithmetic=True), out.parent).stale == ""
+    assert "validation.arithmetic" in DistillKind().state(DistillRecipe(**common), out.parent).stale
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps([{"match": "", "responses": ["1 + 1 = 3. #### 1"]}]))
+    cli_out = tmp_path / "cli" / "t.jsonl"
+    r = runner.invoke(app, ["distill", "generate", "--teacher", f"scripted:{rules}", "--data", str(data), "--format", "free", "--prompt", "cot",
+                            "--check-arithmetic", "--n", "1", "--max-attempts", "1", "--out", str(cli_out)])
+    assert r.exit_code == 1 and "only 0 of 1 wanted" in r.output, r.output  # the flag reaches the run's config
+    assert "arithmetic" in json.loads(cli_out.with_name("t.config.json").read_text())["validation"]

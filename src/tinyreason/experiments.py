@@ -259,7 +259,7 @@ class DistillKind(Kind):
         and the options the recipe gives it as the stored teacher records them."""
         from tinyreason.backends.spec import parse_backend_spec
         from tinyreason.prompts import get_prompt
-        from tinyreason.train.distill import sampling_params, stored_differences
+        from tinyreason.train.distill import Validation, sampling_params, stored_differences
 
         teacher = stored.get("teacher") or {}
         diffs = []
@@ -269,7 +269,7 @@ class DistillKind(Kind):
         diffs += [f"teacher.{k}: stored {teacher[k]} != now {v}" for k, v in cfg.teacher_options.items() if k in teacher and teacher[k] != v]
         if dataset is None:
             return "; ".join([*diffs, f"data not compared ({unread})"]) if diffs else ""
-        return "; ".join(diffs + stored_differences(stored, get_prompt(cfg.prompt), sampling_params(cfg), dataset, cfg.format))
+        return "; ".join(diffs + stored_differences(stored, get_prompt(cfg.prompt), sampling_params(cfg), dataset, Validation.of(cfg)))
 
     @staticmethod
     def _budget_spent(cfg: Any, files: TraceFiles, available: int | None) -> bool:

@@ -44,6 +44,7 @@ def generate_cmd(
     prompt: str = typer.Option("distill_trace", help="teacher prompt: a name from `tinyreason prompts` or a YAML prompt file"),
     samples: int = typer.Option(1, help="completions per question: rejection sampling keeps the first valid one (needs --temperature > 0)"),
     format: str = typer.Option("structured", "--format", help="structured (the five labelled sections) or free (any finished chain whose answer matches gold)"),
+    check_arithmetic: bool = typer.Option(False, "--check-arithmetic", help="also reject a right answer whose chain states a false computation"),
     batch_size: Optional[int] = typer.Option(None, help="questions per teacher call (default: the backend's batch size)"),
     concurrency: int = typer.Option(8, help="requests in flight at once (openai teacher)"),
     api_key_env: str = typer.Option("OPENAI_API_KEY", help="environment variable holding the API key (openai teacher; never stored)"),
@@ -60,7 +61,8 @@ def generate_cmd(
         ds = load_problems(data, split)
         backend = create_backend_from_spec(teacher, **_teacher_options(teacher, batch_size, concurrency, api_key_env, timeout, max_retries))
         opts = DistillOptions(n=n, max_attempts=max_attempts, seed=seed, temperature=temperature, max_new_tokens=max_new_tokens,
-                              prompt=prompt, batch_size=batch_size or getattr(backend, "batch_size", 16), samples=samples, format=format)
+                              prompt=prompt, batch_size=batch_size or getattr(backend, "batch_size", 16), samples=samples, format=format,
+                              check_arithmetic=check_arithmetic)
         summary = distill(backend, ds, out, opts)
     except (ValueError, KeyError, DataError, DistillError, FileNotFoundError, ImportError) as e:
         fail(str(e).strip("'\""))

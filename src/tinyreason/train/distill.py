@@ -16,6 +16,8 @@ Facts -> Relationships -> Calculations -> Verification -> Answer. Each trace is 
     no_answer            no number after the Answer label (read with the grader's extract_answer)
     wrong_answer         the answer does not match the gold answer (the grader's answers_match)
     bare_guess           (format: free) right, but under 20 tokens stating no computation: not a chain
+    false_arithmetic     (check_arithmetic) right, but a stated computation is false ("120 + 40 + 40 = 180"):
+                         right by accident, a chain that would teach a slip (analysis.claims, conservative)
 
 Files (OUT = traces.jsonl):
     traces.jsonl          accepted traces, one per line: id, question, gold, completion, answer, teacher, ...
@@ -30,7 +32,10 @@ with none is rejected with the count of each reason (`detail`: "0 of 4 valid: wr
 `format: free` drops the five-label check (the model's own chains under an eval prompt, e.g. `prompt: cot`):
 a completion is then valid when it is finished, the grader's answer matches gold, and it is a chain: a right
 answer under 20 generated tokens stating no computation (the taxonomy's bare guess, `#### 18` and little
-else) is rejected as bare_guess, so the student never learns to guess. The teacher may be any
+else) is rejected as bare_guess, so the student never learns to guess. `check_arithmetic: true` also
+rejects a right answer whose chain states a false computation (the taxonomy's claim checker: any reasonable
+reading, rounding and running totals pass): the grader checks only the answer, and a right answer reached
+through "15 + 30 + 60 = 120" is not a chain to learn from. The teacher may be any
 backend spec, the student's own model through openvino included (`openvino:PATH`): no server needed.
 
 Train questions are drawn in the seeded subset order (data.select) until --n traces are accepted or
@@ -54,6 +59,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from tinyreason.analysis.claims import false_claims
 from tinyreason.analysis.taxonomy import is_guess
 from tinyreason.answers import answers_match, extract_answer
 from tinyreason.backends.base import Backend
@@ -91,6 +97,7 @@ class DistillOptions(BaseModel):
     batch_size: int = Field(16, ge=1, description="questions per teacher call")
     samples: int = Field(1, ge=1, description="completions per question (rejection sampling: the first valid one is kept; >1 needs temperature > 0)")
     format: Literal["structured", "free"] = Field("structured", description="structured: the five labelled sections; free: any finished chain whose answer matches gold")
+    check_arithmetic: bool = Field(False, description="also reject a right answer whose chain states a false computation (analysis.claims)")
     max_consecutive_errors: int = Field(10, ge=1, description="stop after this many backend errors in a row")
 
 
@@ -102,8 +109,40 @@ class Verdict:
     answer_strict: str | None = None
 
 
-def check_trace(c: Completion, gold: str, form: str = "structured") -> Verdict:
-    """Validate one teacher completion against the trace format (unless `form` is free) and the gold answer."""
+@dataclass(frozen=True)
+class Validation:
+    """What makes a completion a trace: the format, and whether its stated computations must be true."""
+
+    form: str = "structured"
+    arithmetic: bool = False
+
+    @classmethod
+    def of(cls, opts: DistillOptions) -> Validation:
+        return cls(opts.format, opts.check_arithmetic)
+
+    def record(self) -> dict[str, Any]:
+        """As traces.config.json records it (without check_arithmetic, as before it existed: old runs keep their identity)."""
+        out: dict[str, Any] = (
+            {"labels": list(LABELS), "answer": "extract_answer(flexible) of the text after the last Answer label, answers_match gold"}
+            if self.form == "structured" else {"labels": None, "answer": "extract_answer(flexible) of the whole completion, answers_match gold"})
+        if self.arithmetic:
+            out["arithmetic"] = "every stated computation true under some reasonable reading (analysis.claims.false_claims)"
+        return out
+
+
+def check_trace(c: Completion, gold: str, form: str = "structured", arithmetic: bool = False) -> Verdict:
+    """Validate one teacher completion against the trace format (unless `form` is free), the gold answer and,
+    with `arithmetic`, the computations the chain states."""
+    v = _checked(c, gold, form)
+    if v.reason is None and arithmetic:
+        false = false_claims(c.text)
+        if false:
+            shown = "; ".join(f"{f.expr} = {f.stated}" for f in false[:3])
+            return Verdict("false_arithmetic", f"right, but {len(false)} false computation{'s' * (len(false) > 1)}: {shown}", v.answer, v.answer_strict)
+    return v
+
+
+def _checked(c: Completion, gold: str, form: str) -> Verdict:
     if c.finish_reason == "error":
         return Verdict("backend_error", c.error or "the backend returned an error")
     if c.finish_reason == "length":
@@ -143,10 +182,10 @@ def _graded(section: str, gold: str, none: str = "no number in the completion") 
     return Verdict(None, "", answer, strict)
 
 
-def pick(completions: list[Completion], gold: str, form: str) -> tuple[Completion, Verdict, int]:
+def pick(completions: list[Completion], gold: str, checks: Validation) -> tuple[Completion, Verdict, int]:
     """The first valid completion of a question's samples (and its index); else the first one with a verdict
     that counts every sample's reason."""
-    verdicts = [check_trace(c, gold, form) for c in completions]
+    verdicts = [check_trace(c, gold, checks.form, checks.arithmetic) for c in completions]
     for i, (c, v) in enumerate(zip(completions, verdicts)):
         if v.reason is None:
             return c, v, i
@@ -234,30 +273,28 @@ def sampling_params(opts: DistillOptions) -> SamplingParams:
     return SamplingParams(n=opts.samples, temperature=opts.temperature, top_p=opts.top_p, max_new_tokens=opts.max_new_tokens, seed=opts.seed)
 
 
-def generation_config(template: PromptTemplate, params: SamplingParams, dataset: Dataset, form: str = "structured") -> dict[str, Any]:
+def generation_config(template: PromptTemplate, params: SamplingParams, dataset: Dataset, checks: Validation = Validation()) -> dict[str, Any]:
     """What traces.config.json records besides the teacher and the environment: all that is known before the
     teacher loads (reproduce's state compares it with a stored distillation)."""
     sampling = {"temperature": params.temperature, "top_p": params.top_p, "max_new_tokens": params.max_new_tokens, "seed": params.seed}
-    validation = ({"labels": list(LABELS), "answer": "extract_answer(flexible) of the text after the last Answer label, answers_match gold"}
-                  if form == "structured" else {"labels": None, "answer": "extract_answer(flexible) of the whole completion, answers_match gold"})
     return {
         "prompt": {"name": template.name, "system": template.system, "user": template.user},
         "sampling": {**sampling, **({"samples_per_question": params.n} if params.n > 1 else {})},  # (a single sample keeps old runs' identity)
-        "validation": validation,
+        "validation": checks.record(),
         "data": {"source": dataset.source, "split": dataset.split, "fingerprint": dataset.fingerprint(), "rows": len(dataset.problems)},
     }
 
 
-def build_config(teacher: Backend, template: PromptTemplate, params: SamplingParams, dataset: Dataset, form: str = "structured") -> dict[str, Any]:
-    return {"kind": "distill", "teacher": teacher.describe(), **generation_config(template, params, dataset, form), **environment()}
+def build_config(teacher: Backend, template: PromptTemplate, params: SamplingParams, dataset: Dataset, checks: Validation = Validation()) -> dict[str, Any]:
+    return {"kind": "distill", "teacher": teacher.describe(), **generation_config(template, params, dataset, checks), **environment()}
 
 
-def stored_differences(stored: dict[str, Any], template: PromptTemplate, params: SamplingParams, dataset: Dataset, form: str) -> list[str]:
+def stored_differences(stored: dict[str, Any], template: PromptTemplate, params: SamplingParams, dataset: Dataset, checks: Validation) -> list[str]:
     """How a stored traces.config.json differs from a distillation of these settings, the teacher aside (its
     identity is known once it loads, where TraceFiles.open compares it): the data by content, not by path."""
     from tinyreason.identity import diff
 
-    now = generation_config(template, params, dataset, form)
+    now = generation_config(template, params, dataset, checks)
     out: list[str] = []
     for key, value in now.items():
         if key == "data":
@@ -317,7 +354,8 @@ class _Run:
         if opts.samples > 1 and opts.temperature == 0:
             raise DistillError(f"samples {opts.samples} at temperature 0 would draw the same completion {opts.samples} times: set a temperature > 0")
         self.params = sampling_params(opts)
-        files.open(build_config(teacher, self.template, self.params, dataset, opts.format))
+        self.checks = Validation.of(opts)
+        files.open(build_config(teacher, self.template, self.params, dataset, self.checks))
         self.accepted = {r["id"]: r for r in read_jsonl(files.traces)}
         self.rejected = {r["id"]: r for r in read_jsonl(files.rejects)}  # later lines win
         self.tried = set(self.accepted) | set(self.rejected)
@@ -343,7 +381,7 @@ class _Run:
         outs = self.teacher.generate([self.template.render(question=p.question) for p in batch], self.params)
         good, bad = [], []
         for p, comps in zip(batch, outs, strict=True):
-            c, v, k = pick(comps, p.gold, self.opts.format)
+            c, v, k = pick(comps, p.gold, self.checks)
             row = trace_row(p, c, v, self.who)
             if len(comps) > 1:
                 row["sample"] = k  # which of the question's samples was kept (or judged)
