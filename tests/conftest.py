@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sys
 from pathlib import Path
 
@@ -22,6 +23,11 @@ RUNNER_COLUMNS = shutil.get_terminal_size().columns  # pytest's own report keeps
 os.environ["COLUMNS"] = "1000"
 
 from tiny import build_tiny_qwen2, write_gsm8k_jsonl  # noqa: E402
+
+# A suite started as a background job of a non-interactive shell (`nohup pytest &`) inherits SIGINT ignored, and
+# so would every child it spawns: the Ctrl-C tests would then see nothing happen. Ctrl-C means Ctrl-C here.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.hookimpl(trylast=True)
