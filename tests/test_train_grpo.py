@@ -163,6 +163,7 @@ def test_kill_9_mid_run_then_the_same_command_continues_the_step_count(tiny_mode
     report = json.loads((out / "train_report.json").read_text())
     resumed = report["train"]["resumed_from_step"]
     assert resumed == saved[-1] and report["train"]["optimizer_steps"] == 8 and report["train"]["steps_this_session"] == 8 - resumed
+    assert report["train"]["sittings"] == 2 and report["train"]["wall_s_all_sittings"] > report["train"]["wall_s"]
     assert f"resuming from {out / f'checkpoint-{resumed}'}" in " ".join(res.output.split())
     assert [r["step"] for r in _rows(out, "train")] == list(range(1, 9))  # every step once: none lost, none twice
     assert json.loads((out / "train_config.json").read_text())["resumed"][0]["from"] == f"checkpoint-{resumed}"

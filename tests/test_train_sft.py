@@ -181,6 +181,8 @@ def test_kill_9_mid_run_then_the_same_command_resumes_from_the_last_checkpoint(t
     proc.wait()
     saved = sorted(int(p.name.split("-")[1]) for p in out.glob("checkpoint-*") if (p / "trainer_state.json").is_file())
     assert saved and saved[-1] >= 4 and not (out / "train_report.json").exists()
+    before = json.loads((out / f"checkpoint-{saved[-1]}" / "tinyreason_clock.json").read_text())
+    assert before["sittings"] == 1 and before["wall_s"] > 0  # the first sitting's time, kept with its checkpoint
 
     res = runner.invoke(app, [*args, "--lr", "2e-3"])  # not the same run: refused, nothing touched
     assert res.exit_code == 2 and "differs in: learning_rate" in " ".join(res.output.split())
@@ -190,6 +192,9 @@ def test_kill_9_mid_run_then_the_same_command_resumes_from_the_last_checkpoint(t
     total = 4 * 8
     assert report["ok"] and report["train"]["resumed_from_step"] == saved[-1] and report["train"]["optimizer_steps"] == total
     assert report["train"]["steps_this_session"] == total - saved[-1]
+    assert report["train"]["sittings"] == 2  # the whole run's time: the first sitting's (to its checkpoint) plus this one's
+    assert abs(report["train"]["wall_s_all_sittings"] - (before["wall_s"] + report["train"]["wall_s"])) < 1
+    assert "over 2 sittings" in " ".join(res.output.split())
     assert f"resuming from {out / f'checkpoint-{saved[-1]}'}" in " ".join(res.output.split())
     assert [p["step"] for p in json.loads((out / "loss.json").read_text())] == list(range(1, total + 1))  # every step once
     assert json.loads((out / "train_config.json").read_text())["resumed"][0]["from"] == f"checkpoint-{saved[-1]}"

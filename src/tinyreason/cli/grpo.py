@@ -25,7 +25,7 @@ import typer
 
 from tinyreason.cli.app import console, fail, slug
 from tinyreason.cli.config_flags import config_flags
-from tinyreason.cli.train import _errors, train_app
+from tinyreason.cli.train import _errors, sittings, train_app
 from tinyreason.config_io import ConfigSource
 from tinyreason.train.grpo_config import FLAG_ALIASES, GRPORunConfig
 
@@ -68,7 +68,7 @@ def _print_report(report: dict[str, Any], out: Path) -> None:
     t = report["train"]
     console.print(f"[bold green]trained[/] {t['optimizer_steps']} steps ({t['steps_this_session']} this session"
                   + (f", resumed from step {t['resumed_from_step']}" if t["resumed_from_step"] is not None else "")
-                  + f") · {t['wall_s']:.0f} s, {t['dev_eval_s']:.0f} s of them dev evals · {t['s_per_step_excluding_dev_eval'] or 0:.1f} "
+                  + f") · {t['wall_s']:.0f} s{sittings(t)}, {t['dev_eval_s']:.0f} s of them dev evals · {t['s_per_step_excluding_dev_eval'] or 0:.1f} "
                   f"s/step without dev evals · {report['mode_note']}")
     if "peak_gpu_memory_gib" in report:
         console.print(f"peak GPU memory {report['peak_gpu_memory_gib']:.2f} GiB on {report['gpu']}")

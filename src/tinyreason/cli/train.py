@@ -50,11 +50,19 @@ def _errors() -> tuple[type[BaseException], ...]:
     return (ValueError, DataError, FileNotFoundError, FileExistsError, ImportError, KeyError, CheckFailed)
 
 
+def sittings(t: dict[str, Any]) -> str:
+    """' (N s over K sittings)' for a run resumed at least once (train/clock.py); '' for one sitting."""
+    if t.get("resumed_from_step") is None:
+        return ""
+    whole = t.get("wall_s_all_sittings")
+    return f" this sitting ({whole:.0f} s over {t['sittings']} sittings)" if whole is not None else " this sitting (earlier sittings' time unknown)"
+
+
 def _print_train_report(report: dict[str, Any], out: Path) -> None:
     t, c = report["train"], report["checks"]
     curve = c["loss_curve"]
-    console.print(f"[bold green]trained[/] {t['examples']} examples · {t['optimizer_steps']} optimizer steps · {t['wall_s']:.0f} s · "
-                  f"loss {curve['first']:.3f} → {curve['last']:.3f} · {report['mode_note']}")
+    console.print(f"[bold green]trained[/] {t['examples']} examples · {t['optimizer_steps']} optimizer steps · {t['wall_s']:.0f} s"
+                  f"{sittings(t)} · loss {curve['first']:.3f} → {curve['last']:.3f} · {report['mode_note']}")
     console.print(f"checks: prompt parity ok · adapter active ok (max |Δlogit| {c['adapter_active']['logits_max_abs_diff']:.3g}) · loss curve {out / 'loss.png'}")
     if "peak_gpu_memory_gib" in report:
         console.print(f"peak GPU memory {report['peak_gpu_memory_gib']:.2f} GiB on {report['gpu']}")

@@ -35,7 +35,6 @@ import json
 import os
 import re
 import shutil
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -184,6 +183,7 @@ def train_grpo(cfg: GRPORunConfig, out: str | Path, *, source: ConfigSource | No
     from trl import GRPOTrainer
 
     from tinyreason.models import load_causal_lm, load_tokenizer
+    from tinyreason.train.clock import RunClock
 
     out, src = Path(out), source or ConfigSource()
     template = get_prompt(cfg.prompt)
@@ -208,9 +208,10 @@ def train_grpo(cfg: GRPORunConfig, out: str | Path, *, source: ConfigSource | No
     _reset_peak(device)
     model = load_causal_lm(cfg.model, device=device, dtype=dtype, quantization="4bit" if mode == "qlora" else "none")
     watch = TaskWatch(cfg, out, dev, data["source"], device, dtype, console)
+    clock = RunClock(resume)
     trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=args,
                           train_dataset=datasets.Dataset.from_list(records), processing_class=tokenizer, peft_config=lora_config(cfg),
-                          callbacks=[watch])
+                          callbacks=[watch, clock])
     watch.barrier = trainer.accelerator.wait_for_everyone
     trainer.remove_callback(PrinterCallback)  # the watch prints one readable line per step instead of the raw log dict
     warnings = recipe_warnings(cfg, mode)
@@ -223,10 +224,9 @@ def train_grpo(cfg: GRPORunConfig, out: str | Path, *, source: ConfigSource | No
     if not all(c["ok"] for c in report["checks"].values()):
         return _finish(out, report, trainer)  # fail before hours of training on the wrong prompt or a leaky dev slice
 
-    t0 = time.perf_counter()
+    clock.start()
     trainer.train(resume_from_checkpoint=resume)
-    wall = time.perf_counter() - t0
-    report["train"] = _train_summary(trainer, watch, resume, wall)
+    report["train"] = {**_train_summary(trainer, watch, resume, clock.elapsed()), **clock.total()}
     report["warnings"] = warnings + watch.warnings + _zero_std_overall(out, cfg)
     if device.startswith("cuda"):
         import torch

@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -238,6 +237,8 @@ def train_sft(cfg: SFTRunConfig, out: str | Path, *, force: bool = False) -> SFT
     import torch
     from trl import SFTTrainer
 
+    from tinyreason.train.clock import RunClock
+
     out = Path(out)
     template = get_prompt(cfg.prompt)  # unknown name: fail before any work
     device, dtype, mode = resolve_mode(cfg)
@@ -253,17 +254,18 @@ def train_sft(cfg: SFTRunConfig, out: str | Path, *, force: bool = False) -> SFT
         torch.cuda.reset_peak_memory_stats()
     model, tokenizer = load_model(cfg, device, dtype, mode)
     records = to_records(examples, tokenizer, template)
+    clock = RunClock(resume)
     trainer = SFTTrainer(model=model, args=args, train_dataset=datasets.Dataset.from_list(records),
-                         processing_class=tokenizer, peft_config=lora_config(cfg))
+                         processing_class=tokenizer, peft_config=lora_config(cfg), callbacks=[clock])
     report: dict[str, Any] = {"mode": mode, "mode_note": note, "device": device, "checks": {}}
     report["checks"]["prompt_parity"] = parity = check_parity(cfg, trainer, records, examples)
     if not parity["ok"]:
         return _finish(out, report, trainer, tokenizer, examples)  # fail before hours of training on the wrong prompt
 
-    t0 = time.perf_counter()
+    clock.start()
     result = trainer.train(resume_from_checkpoint=resume)
     start = checkpoint_step(resume) if resume else 0
-    report["train"] = {"wall_s": round(time.perf_counter() - t0, 2), "optimizer_steps": trainer.state.global_step,
+    report["train"] = {"wall_s": round(clock.elapsed(), 2), **clock.total(), "optimizer_steps": trainer.state.global_step,
                        "resumed_from_step": start if resume else None, "steps_this_session": trainer.state.global_step - start,
                        "epochs": trainer.state.epoch, "mean_train_loss": result.training_loss, "examples": len(examples)}
     if device.startswith("cuda"):
