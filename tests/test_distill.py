@@ -269,6 +269,38 @@ def test_data_that_runs_out_before_the_budget_spends_it_and_says_so(tmp_path: Pa
                                                          progress=False)
 
 
+def test_the_dry_runs_estimate_counts_every_sample_a_question_costs(tmp_path: Path) -> None:
+    """Rejection sampling generates all k samples of a question: the estimate is traces left × questions asked per
+    trace × k × tokens, and with no trace yet it says the acceptance rate is unknown instead of inventing one."""
+    from tinyreason.experiments import DistillKind, DistillRecipe
+
+    data = write_gsm8k_jsonl(tmp_path / "train.jsonl")
+    out = tmp_path / "run" / "traces.jsonl"
+    common = {"teacher": "scripted:rules.json", "data": str(data), "n": 4, "max_attempts": 4, "samples": 2, "temperature": 0.7}
+    opts = DistillOptions(n=4, max_attempts=2, samples=2, temperature=0.7)
+    distill(ScriptedBackend(responder=lambda chat, params, k: [trace("-1")] * params.n), load_jsonl(data), out, opts, progress=False)
+    kind = DistillKind()
+    cfg = DistillRecipe(**common)
+    state = kind.state(cfg, out.parent)
+    assert state.done == 0 and kind.estimate(cfg, out.parent, state, None).startswith("unknown (0 of 2 questions asked")
+
+    def right(chat: list, params: object, k: int) -> list[str]:
+        q = chat[-1]["content"]
+        return [trace(GOLD[next(qq for qq in GOLD if qq in q)])] * 2
+
+    distill(ScriptedBackend(responder=right), load_jsonl(data), out, opts.model_copy(update={"max_attempts": 4}), progress=False)
+    state = kind.state(cfg, out.parent)
+    rows = [json.loads(line) for f in (out, out.with_name("traces.rejects.jsonl")) for line in f.read_text().splitlines()]
+    mean = sum(r["n_tokens"] for r in rows) / len(rows)
+    assert state.done == 2 and len(rows) == 4  # 2 asked and rejected, then 2 asked and kept
+    text = kind.estimate(cfg, out.parent, state, None)
+    per_accept = len(rows) / state.done
+    assert f"{4 - state.done} traces × {per_accept:.2g} asks × 2 × {mean:.0f} tok" in text
+    from tinyreason.experiments import _tokens
+
+    assert text.startswith(f"≈ {_tokens((4 - state.done) * per_accept * 2 * mean)} teacher tok")
+
+
 def test_a_stored_distillation_made_otherwise_is_stale_in_the_dry_run(tmp_path: Path) -> None:
     """reproduce's state compares what distill would refuse on resume, before the teacher loads: the prompt,
     sampling and data by content (a moved copy is the same data), the teacher's backend and given options."""

@@ -287,9 +287,13 @@ class DistillKind(Kind):
         rows = [json.loads(line) for f in (files.traces, files.rejects) if f.exists() for line in f.read_text().splitlines() if line.strip()]
         if not rows:
             return f"unknown (no traces yet): ≥ {remaining} questions × {cfg.samples} teacher completion{'s' * (cfg.samples > 1)}"
-        per_accept = len(rows) / max(1, state.done or 0)
-        mean = sum(r.get("n_tokens") or 0 for r in rows) / len(rows)
-        return f"≈ {_tokens(remaining * per_accept * mean)} teacher tok: {remaining} traces × {per_accept:.2g} asks × {mean:.0f} tok"
+        mean = sum(r.get("n_tokens") or 0 for r in rows) / len(rows)  # a row is a question: its kept (or judged) sample's length
+        per_ask = f"{cfg.samples} × {mean:.0f} tok" if cfg.samples > 1 else f"{mean:.0f} tok"  # every sample is generated
+        if not state.done:
+            return f"unknown (0 of {len(rows)} questions asked so far gave a trace): ≥ {remaining} questions × {per_ask}"
+        per_accept = len(rows) / state.done
+        return (f"≈ {_tokens(remaining * per_accept * cfg.samples * mean)} teacher tok: {remaining} traces × {per_accept:.2g} asks "
+                f"× {per_ask}")
 
     def run(self, cfg: Any, out: Path, state: State, log: Log, progress: bool) -> str:
         from tinyreason.backends.spec import create_backend_from_spec
