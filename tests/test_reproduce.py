@@ -15,6 +15,7 @@ needs it, a failing row blocks only what needs it, and the exit code says someth
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -82,6 +83,8 @@ def test_the_smoke_recipe_end_to_end_with_a_resume_and_a_failure(smoke, tmp_path
     interrupted = "\n".join(kept) + "\n" + samples[2][:40]  # killed mid-write
     (runs / "greedy" / "samples.jsonl").write_text(interrupted)
     (runs / "greedy" / "metrics.json").unlink()
+    with (runs / "reproduce.log").open("a") as fh:  # the log of the sitting that was killed (100 s)
+        fh.write("2020-01-01T00:00:00+00:00 start greedy (eval): missing\n2020-01-01T00:01:40+00:00 interrupted greedy; the same command resumes it\n")
 
     code, out = smoke("--dry-run")
     assert code == 0, out
@@ -97,6 +100,8 @@ def test_the_smoke_recipe_end_to_end_with_a_resume_and_a_failure(smoke, tmp_path
     assert all(got[n] == "failed" for n in TRAINING) and all(got[n] == "blocked" for n in NEEDS_TRAINING), got
     assert "no-such-train.jsonl" in out and "Traceback" in (runs / "reproduce.log").read_text()
     resumed = (runs / "greedy" / "samples.jsonl").read_text().splitlines()
+    whole = re.search(r"finished greedy in (\d+) s \((\d+) s over 2 sittings\)", (runs / "reproduce.log").read_text())
+    assert whole and int(whole[2]) >= 100 + int(whole[1]) - 1  # the killed sitting's 100 s and this one's
     assert resumed[:2] == kept and len(resumed) == 6 and len({json.loads(s)["id"] for s in resumed}) == 6
     assert results_of(out, "pages") == {"LEADERBOARD.md": "written", "INFERENCE_ANALYSIS.md": "written", "PROTOCOL.md": "written",
                                         "site/index.html": "written", "OVERFIT_REPORT.md": "skipped"}
@@ -162,3 +167,22 @@ def test_the_loop_skips_what_is_unavailable_and_runs_past_a_failure(gsm8k_file: 
     assert "| sc |" in (tmp_path / "pages" / "LEADERBOARD.md").read_text()
     res = runner.invoke(app, [*args, "--only", "sc,greedy"], catch_exceptions=False, env={"COLUMNS": "300"})
     assert res.exit_code == 0 and results_of(res.output) == {"greedy": "done", "sc": "done"}, res.output
+
+
+def test_sittings_time_a_resumed_run_from_the_log() -> None:
+    from tinyreason.reproduce import sittings
+
+    log = "\n".join([
+        "2026-01-01T00:00:00+00:00 start a (eval): missing",
+        "2026-01-01T00:10:00+00:00 finished a in 600 s: done",             # an earlier, finished run of a: not this one
+        "2026-01-01T01:00:00+00:00 start a (eval): missing",
+        "2026-01-01T01:00:05+00:00 start a-eval (eval): missing",           # another experiment whose name starts the same
+        "2026-01-01T01:01:40+00:00 interrupted a; the same command resumes it",
+        "2026-01-01T02:00:00+00:00 start a (eval): partial 3 of 10",
+        "2026-01-01T02:00:50+00:00 FAILED a:\nTraceback (most recent call last):\n  boom",
+        "2026-01-01T03:00:00+00:00 start a (eval): partial 5 of 10",
+    ])
+    assert sittings(log, "a", "2026-01-01T03:05:00+00:00") == (100 + 50 + 300, 3, True)
+    assert sittings(log, "a-eval", "2026-01-01T01:02:05+00:00") == (120, 1, True)
+    killed = log + "\n2026-01-01T04:00:00+00:00 start a (eval): partial 6 of 10"  # the 03:00 sitting ended by kill -9: no end line
+    assert sittings(killed, "a", "2026-01-01T04:00:30+00:00") == (30 + 100 + 50, 4, False)

@@ -26,6 +26,7 @@ import gc
 import time
 import traceback
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -104,6 +105,41 @@ def _append_log(recipe: Recipe, text: str) -> None:
         fh.write(f"{now()} {text.rstrip()}\n")
 
 
+def sittings(log_text: str, name: str, end: str) -> tuple[float, int, bool]:
+    """(wall seconds, sittings, complete) of experiment `name`'s run that finishes at `end` (an ISO time), from
+    reproduce.log: its latest `start` line and, before it, each earlier sitting (a `start` ended by
+    `interrupted` or `FAILED`), back to its first start (state `missing`) or its last `finished`. A sitting with
+    no end line (kill -9, a lost machine) cannot be timed: complete is False and the total counts the others.
+    Time spent on work redone after an interruption is in the total: it is the time the run cost."""
+    events = []
+    for line in log_text.splitlines():
+        stamp, _, text = line.partition(" ")
+        for word in ("start", "interrupted", "FAILED", "finished"):
+            if text.startswith(f"{word} {name} ") or text.startswith(f"{word} {name};") or text.startswith(f"{word} {name}:"):
+                try:
+                    events.append((word, datetime.fromisoformat(stamp), text))
+                except ValueError:
+                    pass
+    total, count, complete, until = 0.0, 0, True, datetime.fromisoformat(end)
+    for word, at, text in reversed(events):
+        if word == "finished":
+            break
+        if word == "start":
+            if until is None:
+                complete = False  # this sitting's end was never written
+            else:
+                total += (until - at).total_seconds()
+            count += 1
+            until = None
+            if text.endswith(": missing"):
+                break
+        elif until is None:  # interrupted / FAILED: the end of the sitting before it
+            until = at
+        else:
+            complete = False  # two ends in a row: a start line is missing
+    return total, count, complete
+
+
 def _waiting_on(e: Experiment, results: dict[str, Outcome]) -> Outcome | None:
     """skipped / blocked when a need did not finish; None when every need is done."""
     for need in e.needs:
@@ -146,7 +182,13 @@ def run_experiment(recipe: Recipe, e: Experiment, results: dict[str, Outcome], l
     finally:
         gc.collect()  # one experiment's model must be gone before the next one loads its own
     wall = time.perf_counter() - t0
-    _append_log(recipe, f"finished {e.name} in {wall:.0f} s: {detail}")
+    whole = ""
+    if state.status == "partial":  # resumed: what the whole run cost, from the log's earlier sittings
+        log_file = recipe.runs / LOG_NAME
+        total, count, complete = sittings(log_file.read_text(encoding="utf-8") if log_file.is_file() else "", e.name, now())
+        if count > 1:
+            whole = f" ({'' if complete else '≥ '}{total:.0f} s over {count} sittings)"
+    _append_log(recipe, f"finished {e.name} in {wall:.0f} s{whole}: {detail}")
     return Outcome(e.name, e.kind, "resumed" if state.status == "partial" else "ran", detail, wall)
 
 
