@@ -37,8 +37,8 @@ def main() -> None:
     template = get_prompt(prompt)
     tok = load_tokenizer(args.model)
     base = load_causal_lm(args.model, device="cpu", dtype="bfloat16")
-    questions = [json.loads(line)["question"] for line in Path(args.questions).read_text().splitlines()[: args.n]]
-    traces = [json.loads(line) for line in Path(args.traces).read_text().splitlines()[:2]] if args.traces else []
+    questions = [json.loads(line)["question"] for line in Path(args.questions).read_text(encoding="utf-8").split("\n")[: args.n]]
+    traces = [json.loads(line) for line in Path(args.traces).read_text(encoding="utf-8").split("\n")[:2]] if args.traces else []
 
     def top(model: object, question: str) -> list[tuple[str, float]]:
         ids = tok(render_prompt(tok, template, question), return_tensors="pt").input_ids

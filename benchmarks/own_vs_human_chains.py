@@ -26,7 +26,7 @@ from tinyreason.train.examples import human_examples
 
 
 def read_rows(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()] if path.is_file() else []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()] if path.is_file() else []
 
 
 def describe(name: str, texts: list[str], tokenizer) -> None:

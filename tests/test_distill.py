@@ -301,6 +301,39 @@ def test_the_dry_runs_estimate_counts_every_sample_a_question_costs(tmp_path: Pa
     assert text.startswith(f"≈ {_tokens((4 - state.done) * per_accept * 2 * mean)} teacher tok")
 
 
+def test_state_and_estimate_read_rows_holding_a_line_separator_and_leave_a_torn_line_alone(tmp_path: Path) -> None:
+    """A rejected sample's text may hold U+2028 (written raw): the dry run's state and estimate read it as one row.
+    They only look: a torn last line (a writer killed, or still writing) stays on disk for the resuming run to cut."""
+    from tinyreason.experiments import DistillKind, DistillRecipe
+
+    data = write_gsm8k_jsonl(tmp_path / "train.jsonl")
+    out = tmp_path / "run" / "traces.jsonl"
+    opts = DistillOptions(n=4, max_attempts=2)
+
+    asked: list[str] = []
+
+    def odd(chat: list, params: object, k: int) -> list[str]:  # the first question asked is answered right, the rest wrong
+        asked.append(chat[-1]["content"])
+        right = GOLD[next(qq for qq in GOLD if qq in asked[0])]
+        return [trace(right) if len(asked) == 1 else trace("-1") + "\u2028and\x85so"] * params.n
+
+    distill(ScriptedBackend(responder=odd), load_jsonl(data), out, opts, progress=False)
+    rejects = out.with_name("traces.rejects.jsonl")
+    assert "\u2028" in rejects.read_text(encoding="utf-8")  # the test's premise: written raw, not escaped
+    kind = DistillKind()
+    cfg = DistillRecipe(teacher="scripted:rules.json", data=str(data), n=4, max_attempts=4)
+    state = kind.state(cfg, out.parent)
+    assert (state.status, state.done) == ("partial", 1)
+    assert kind.estimate(cfg, out.parent, state, None).startswith("≈ ")
+    with rejects.open("ab") as fh:
+        fh.write(b'{"id": 3, "reason": "wro')
+    torn = rejects.read_bytes()
+    assert kind.estimate(cfg, out.parent, kind.state(cfg, out.parent), None).startswith("≈ ")
+    assert rejects.read_bytes() == torn  # looked at, not cut
+    distill(ScriptedBackend(responder=odd), load_jsonl(data), out, opts.model_copy(update={"max_attempts": 3}), progress=False)
+    assert all(json.loads(line) for line in rejects.read_bytes().split(b"\n")[:-1])  # the resume cut it, then appended whole rows
+
+
 def test_a_stored_distillation_made_otherwise_is_stale_in_the_dry_run(tmp_path: Path) -> None:
     """reproduce's state compares what distill would refuse on resume, before the teacher loads: the prompt,
     sampling and data by content (a moved copy is the same data), the teacher's backend and given options."""

@@ -76,6 +76,19 @@ def test_bad_rows_of_a_task_name_file_line_and_field(tmp_path: Path) -> None:
     assert [p.gold for p in ds.problems] == ["1"] and len(ds.skipped) == 2 and "d.jsonl:3: field 'a' holds no number" in ds.skipped[1]
 
 
+def test_a_row_whose_text_holds_a_unicode_line_separator_stays_one_row(tmp_path: Path) -> None:
+    """JSON writes U+2028 raw inside a string (ensure_ascii=False): it is not a line break of JSONL, so the row
+    stays one row and the line numbers of later rows stay the editor's."""
+    rows = [{"q": "one\u2028more?", "a": "1"}, {"q": "two\x85?", "a": "2"}, {"q": "three?"}]
+    (tmp_path / "d.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    (tmp_path / "t.yaml").write_text("name: t\ndata: d.jsonl\nquestion: '{q}'\nanswer_field: a\n")
+    task = get_task(str(tmp_path / "t.yaml"))
+    with pytest.raises(DataError, match=r"d.jsonl:3: missing field 'a'"):
+        load_task(task)
+    ds = load_task(task, skip_bad_rows=True)
+    assert [p.gold for p in ds.problems] == ["1", "2"] and "one\u2028more?" in ds.problems[0].question and len(ds.skipped) == 1
+
+
 def test_a_plugin_that_fails_to_load_is_one_line(tmp_path: Path) -> None:
     bad = tmp_path / "bad.py"
     bad.write_text("raise RuntimeError('boom')\n")

@@ -275,8 +275,8 @@ class DistillKind(Kind):
     def _budget_spent(cfg: Any, files: TraceFiles, available: int | None) -> bool:
         from tinyreason.train.distill import read_jsonl, summarize
 
-        accepted = {r["id"]: r for r in read_jsonl(files.traces)}
-        rejected = {r["id"]: r for r in read_jsonl(files.rejects)}
+        accepted = {r["id"]: r for r in read_jsonl(files.traces, repair=False)}
+        rejected = {r["id"]: r for r in read_jsonl(files.rejects, repair=False)}
         return summarize(accepted, rejected, cfg.n, {}, cfg.max_attempts or 10 * cfg.n, available)["budget_spent"]
 
     def estimate(self, cfg: Any, out: Path, state: State, mean_tokens: float | None) -> str:
@@ -284,7 +284,9 @@ class DistillKind(Kind):
             return "—"
         remaining = cfg.n - (state.done or 0)
         files = TraceFiles(out / "traces.jsonl")
-        rows = [json.loads(line) for f in (files.traces, files.rejects) if f.exists() for line in f.read_text().splitlines() if line.strip()]
+        from tinyreason.train.distill import read_jsonl
+
+        rows = read_jsonl(files.traces, repair=False) + read_jsonl(files.rejects, repair=False)
         if not rows:
             return f"unknown (no traces yet): ≥ {remaining} questions × {cfg.samples} teacher completion{'s' * (cfg.samples > 1)}"
         mean = sum(r.get("n_tokens") or 0 for r in rows) / len(rows)  # a row is a question: its kept (or judged) sample's length

@@ -103,7 +103,11 @@ def _local_rows(path: Path) -> Iterator[tuple[str, Any]]:
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     if path.suffix == ".jsonl":
-        for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        # a file iterates on "\n" (and "\r\n"): a row whose text holds U+2028 or another character str.splitlines
+        # breaks on stays one row, and its line number stays the editor's
+        with path.open(encoding="utf-8") as fh:
+            lines = list(fh)
+        for lineno, line in enumerate(lines, start=1):
             if line.strip():
                 try:
                     yield f"{path}:{lineno}", json.loads(line)

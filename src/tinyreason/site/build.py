@@ -142,7 +142,7 @@ def _training(dirs: list[Path]) -> list[dict[str, Any]]:
             item["charts"].append(line_chart("training loss", [(r["step"], r["loss"]) for r in rows if r.get("loss") is not None], "step"))
         metrics = d / "metrics.jsonl"
         if metrics.is_file():
-            rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+            rows = [json.loads(line) for line in metrics.read_text(encoding="utf-8").split("\n") if line.strip()]
             train, dev = [r for r in rows if r.get("kind") == "train"], [r for r in rows if r.get("kind") == "dev"]
             for key, title in (("reward", "reward"), ("reward_std", "reward spread (std)"), ("frac_reward_zero_std", "zero-variance share"),
                                ("completion_mean_length", "completion length")):

@@ -238,14 +238,17 @@ class TraceFiles:
         os.replace(tmp, self.config)
 
 
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Rows of an append-only JSONL file; a torn last line (killed mid-write) is cut off."""
+def read_jsonl(path: Path, *, repair: bool = True) -> list[dict[str, Any]]:
+    """Rows of an append-only JSONL file, split on "\n" alone (a row's text may hold U+2028 and other characters
+    `str.splitlines` would break on). A torn last line (killed mid-write) is not a row: with `repair` it is cut
+    off the file (a resuming writer does this); without, the file is left as it is (a reader that only looks,
+    such as `reproduce --dry-run` beside a running job, must not cut a line being written)."""
     if not path.exists():
         return []
     data = path.read_bytes()
     lines = data.split(b"\n")
     tail = lines.pop()
-    if tail:
+    if tail and repair:
         with path.open("r+b") as fh:
             fh.truncate(len(data) - len(tail))
     rows = []
