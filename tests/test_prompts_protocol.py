@@ -148,6 +148,37 @@ def test_the_protocol_refuses_test_data_and_a_dev_slice_that_reaches_the_reserve
         check_disjoint(ProtocolConfig(data=str(train), out="o", dev_n=20, reserve_start=31))
 
 
+def test_the_dev_slice_is_checked_against_what_each_training_run_beside_it_took(tmp_path: Path) -> None:
+    """SFT examples, a GRPO pool with its dev slice, every question a distillation asked (rejects too) and SFT on
+    those traces (its data through the traces' record) count; a run on other data does not; a shared id is named."""
+    from tinyreason.protocol import overlap_line, trained_on
+
+    runs = tmp_path / "runs"
+
+    def put(name: str, file: str, record: dict, rows: dict[str, list[int]] | None = None) -> Path:
+        (runs / name).mkdir(parents=True)
+        (runs / name / file).write_text(json.dumps(record))
+        for f, ids in (rows or {}).items():  # a reject's text may hold U+2028
+            (runs / name / f).write_text("".join(json.dumps({"id": i, "t": "a\u2028b"}, ensure_ascii=False) + "\n" for i in ids))
+        return runs / name
+
+    fp = {"fingerprint": "F"}
+    put("sft", "train_config.json", {"data": {**fp, "kind": "human", "ids": [0, 1, 2]}})
+    put("grpo", "train_config.json", {"data": {**fp, "train_ids": [3, 4], "dev_ids": [5]}})
+    d = put("distill", "traces.config.json", {"data": fp}, {"traces.jsonl": [6], "traces.rejects.jsonl": [7, 8]})
+    put("sft-own", "train_config.json", {"data": {"kind": "traces", "source": str(d / "traces.jsonl"), "ids": [6]}})
+    put("other", "train_config.json", {"data": {"fingerprint": "G", "ids": [90, 91]}})
+    (runs / "an-eval").mkdir()
+    got = {name: (what, ids) for name, what, ids in trained_on(runs, "F")}
+    assert got == {"sft": ("examples", {0, 1, 2}), "grpo": ("prompt pool and dev", {3, 4, 5}), "distill": ("asked", {6, 7, 8}),
+                   "sft-own": ("examples", {6})}
+    clean = overlap_line(runs, "F", [90, 91, 92])
+    assert "**none holds a dev question**" in clean and "`distill` (asked: 3)" in clean and "other" not in clean
+    met = overlap_line(runs, "F", [8, 40])
+    assert "not disjoint" in met and "`distill` (asked) holds 1 of its 2 questions (e.g. id 8)" in met and "`sft` (examples) holds" not in met
+    assert overlap_line(tmp_path / "none", "F", [1]).startswith("No training run beside it")
+
+
 # -- the choice rule -----------------------------------------------------------------------------------
 
 def cand(prompt: str, right: range | list[int], tokens: float = 100.0, total: int = 100) -> Candidate:

@@ -118,6 +118,8 @@ def test_the_smoke_recipe_end_to_end_with_a_resume_and_a_failure(smoke, tmp_path
     assert (pages / "site" / "run-greedy.html").is_file() and (pages / "site" / "training.html").is_file()
     protocol_page = (pages / "PROTOCOL.md").read_text()
     assert "**Chosen: `cot`**" in protocol_page and "| `qwen-boxed` |" in protocol_page and "Please reason step by step" in protocol_page
+    checked = next(line for line in protocol_page.splitlines() if line.startswith("Checked against the training runs"))
+    assert "`sft` (examples: 4)" in checked and "`distill` (asked: 4)" in checked and "**none holds a dev question**" in checked
     board = (pages / "LEADERBOARD.md").read_text()
     for name in INFERENCE + ["sft-eval", "distill-eval"]:
         assert f"| {name} |" in board

@@ -160,6 +160,48 @@ def check_disjoint(cfg: ProtocolConfig) -> dict[str, Any]:
             "reserve_start": cfg.reserve_start}
 
 
+def trained_on(runs_root: Path, fingerprint: str) -> list[tuple[str, str, set[int]]]:
+    """(run, what, question ids) for each training run directly under `runs_root` that took questions from the
+    data with this fingerprint (by content, wherever it lay): SFT and memorization examples, GRPO's prompt pool
+    and its dev slice (the pool: what its sampler may draw), every question a distillation asked, kept or not.
+    SFT on traces resolves its data through the traces' own distillation record. A GRPO pool counts whole: the
+    run records what its sampler may draw, not what it drew."""
+    from tinyreason.train.distill import read_jsonl
+
+    found = []
+    for d in sorted(p for p in runs_root.iterdir() if p.is_dir()) if runs_root.is_dir() else []:
+        if (d / "train_config.json").is_file():
+            data = json.loads((d / "train_config.json").read_text(encoding="utf-8")).get("data") or {}
+            if data.get("kind") == "traces":
+                record = Path(str(data.get("source", ""))).with_name("traces.config.json")
+                data = {**data, "fingerprint": (json.loads(record.read_text()).get("data") or {}).get("fingerprint")} if record.is_file() else data
+            ids, what = (data["ids"], "examples") if "ids" in data else (data.get("train_ids", []) + data.get("dev_ids", []), "prompt pool and dev")
+        elif (d / "traces.config.json").is_file():
+            data = json.loads((d / "traces.config.json").read_text()).get("data") or {}
+            ids, what = [r["id"] for f in ("traces.jsonl", "traces.rejects.jsonl") for r in read_jsonl(d / f, repair=False)], "asked"
+        else:
+            continue
+        if data.get("fingerprint") == fingerprint and ids:
+            found.append((d.name, what, set(map(int, ids))))
+    return found
+
+
+def overlap_line(runs_root: Path, fingerprint: str | None, dev_ids: list[int]) -> str:
+    """The dev slice checked against what the training runs beside it took: none, or which run holds how many."""
+    runs = trained_on(runs_root, fingerprint) if fingerprint else []
+    if not runs:
+        return "No training run beside it took questions from this data (checked by content)."
+    dev = set(dev_ids)
+    each = ", ".join(f"`{name}` ({what}: {len(ids):,})" for name, what, ids in runs)
+    meet = [(name, what, sorted(ids & dev)) for name, what, ids in runs if ids & dev]
+    if not meet:
+        return f"Checked against the training runs beside it that took questions from this data: {each} — **none holds a dev question**."
+    bad = "; ".join(f"`{name}` ({what}) holds {len(ids)} of its {len(dev)} questions (e.g. id {ids[0]})" for name, what, ids in meet)
+    return (f"Checked against the training runs beside it that took questions from this data: {each}. **The dev slice is not "
+            f"disjoint from training**: {bad}. That run may have trained on dev questions, so its adapter's score on this slice "
+            f"is not held-out (the choice itself, made with the base model, is not affected).")
+
+
 def candidate_result(run_dir: Path, prompt: str) -> Candidate:
     from tinyreason.analysis.loading import load_run
 
@@ -196,12 +238,15 @@ def protocol_page(name: str, cfg: ProtocolConfig, out: Path) -> str:
         lines += [f"**Chosen: `{choice['chosen']}`** — {choice['reason']}.", ""]
     else:
         lines += ["**No choice yet**: not every candidate has run (`tinyreason reproduce --only " + name + "` runs the rest).", ""]
+    fingerprint = ref_run.config.get("data", {}).get("fingerprint") if ref_run else None
+    overlap = [overlap_line(out.parent, fingerprint, ref_run.order), ""] if ref_run else []
     lines += [f"Dev slice: the last {cfg.dev_n} questions of the seed-{cfg.seed} order of GSM8K **train** (never test; the first "
-              f"{cfg.reserve_start} of that order, which SFT and GRPO take, are disjoint from it). Rule, fixed before the runs: highest "
+              f"{cfg.reserve_start} of that order, reserved for training, are disjoint from it). Rule, fixed before the runs: highest "
               f"accuracy, ties to fewer generated tokens; a candidate replaces `{cfg.default}` only when exact McNemar against it gives "
               f"p < {cfg.alpha}. Flexible = the headline grader; strict = the last `#### N` only. p: paired against `{ref}`.", "",
               "| prompt | system | accuracy | 95% CI | strict | truncated | no answer | gen tok/q | vs chosen: fixed / regressed | p |",
               "|---|---|---:|---|---:|---:|---:|---:|---|---:|"]
+    lines[-2:-2] = overlap  # before the table
     texts = []
     for c in cfg.candidates:
         run_dir = out / candidate_dir(c)
