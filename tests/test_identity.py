@@ -35,6 +35,15 @@ def test_unknown_and_partial_keys() -> None:
         'backend.model: stored "m" != now "other"']
 
 
+def test_a_content_key_that_differs_says_what_it_covers() -> None:
+    """A model named by content differs as a hash: the line says which files the hash covers, config.json's
+    transformers_version among them (the same weights converted under another release differ there)."""
+    stored = {"backend": {"backend": "openvino", "source_sha256": "5ae5"}}
+    (line,) = compare(stored, {"backend": {"backend": "openvino", "source_sha256": "a6e9"}})
+    assert line.startswith('backend.source_sha256: stored "5ae5" != now "a6e9" (') and "transformers_version" in line
+    assert compare({"model": "m"}, {"model": "n"}) == ['model: stored "m" != now "n"']  # other fields as before
+
+
 def test_a_method_option_declared_resumable_is_not_identity_for_eval() -> None:
     """sc-verifier's audit_dir (where the audit lies, moved with the runs) is RESUMABLE in its Config: eval's
     identity leaves it out, as reproduce's state always did — one rule, no longer two."""

@@ -67,8 +67,17 @@ def with_later_defaults(stored: Mapping[str, Any], model: type[BaseModel]) -> di
     return {**jsonable(added), **stored}
 
 
+# what a content key covers, said where it differs: a hash alone does not tell a user which file to look at
+CONTENT_HINTS = {
+    "source_sha256": ("the model folder's files by content: weights, tokenizer and config.json, whose transformers_version "
+                      "save_pretrained writes, so the same weights converted under another transformers release differ"),
+    "adapter_sha256": "the adapter's weights by content",
+}
+
+
 def diff(stored: Any, now: Any, path: str = "") -> list[str]:
-    """Every leaf where two JSON values differ, as 'a.b: stored X != now Y' (long values cut at 80 characters)."""
+    """Every leaf where two JSON values differ, as 'a.b: stored X != now Y' (long values cut at 80 characters),
+    with what a content key covers (CONTENT_HINTS) after it."""
     if isinstance(stored, dict) and isinstance(now, dict):
         out: list[str] = []
         for k in sorted(set(stored) | set(now), key=str):
@@ -79,7 +88,8 @@ def diff(stored: Any, now: Any, path: str = "") -> list[str]:
             text = json.dumps(v)
             return text[:80] + "…" if len(text) > 80 else text
 
-        return [f"{path}: stored {show(stored)} != now {show(now)}"]
+        hint = CONTENT_HINTS.get(path.rsplit(".", 1)[-1])
+        return [f"{path}: stored {show(stored)} != now {show(now)}" + (f" ({hint})" if hint else "")]
     return []
 
 
