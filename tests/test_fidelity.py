@@ -27,6 +27,7 @@ defaults:
 experiments:
   - {name: greedy, kind: eval, config: {method: greedy}}
   - {name: greedy-b1, kind: eval, same_as: greedy, config: {method: greedy, method_options: {max_new_tokens: 64}}}
+  - {name: greedy-b2, kind: eval, same_as: [greedy, greedy-b1], config: {method: greedy, method_options: {max_new_tokens: 32}}}
 """
 
 
@@ -48,6 +49,8 @@ def test_a_same_as_twin_gets_a_fidelity_page_and_also_runs_join_the_leaderboard(
     assert res.exit_code == 0, res.output
     page = (tmp_path / "pages" / "FIDELITY.md").read_text()
     assert "| greedy (scripted, batch 16) | greedy-b1 (scripted, batch 16) | 4 | 4 (100%) | 4 (100%) |" in page
+    assert "| greedy (scripted, batch 16) | greedy-b2 (scripted, batch 16) |" in page  # a list of twins: a row for each
+    assert "| greedy-b1 (scripted, batch 16) | greedy-b2 (scripted, batch 16) |" in page
     shutil.copytree(tmp_path / "runs" / "greedy", tmp_path / "other" / "copy")  # a run of another root (another prompt, say)
     res = CliRunner().invoke(app, [*args, "--pages-only"], catch_exceptions=False, env={"COLUMNS": "300"})
     assert res.exit_code == 0, res.output

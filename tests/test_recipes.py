@@ -371,7 +371,7 @@ def test_a_seed_axis_makes_one_experiment_per_seed_and_needs_follow_their_seed(t
     assert e2.config.backend_options == {"adapter": str(tmp_path / "grpo-cpu-s2")}
     twin = recipe.get("grpo-cpu-eval-bf16-s2")  # same_as follows the seed too: each seed's bf16 eval is paired with that seed's int8 one
     assert (twin.same_as, twin.needs, twin.config.backend_options) == (
-        "grpo-cpu-eval-s2", ["grpo-cpu-s2"], {"adapter": str(tmp_path / "grpo-cpu-s2"), "weight_format": "bf16"})
+        ("grpo-cpu-eval-s2",), ["grpo-cpu-s2"], {"adapter": str(tmp_path / "grpo-cpu-s2"), "weight_format": "bf16"})
     order, added = recipe.plan(["grpo-cpu-eval"])  # the base name selects every seed
     assert [e.name for e in order] == [f"grpo-cpu-s{k}" for k in (1, 2, 3)] + [f"grpo-cpu-eval-s{k}" for k in (1, 2, 3)]
     (tmp_path / "bad").mkdir()

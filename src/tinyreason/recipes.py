@@ -71,7 +71,7 @@ class ExperimentHead(BaseModel):
     description: str = Field("", description="one line for people")
     needs: list[str] = Field(default_factory=list, description="experiments that must be done before this one")
     optional: bool = Field(False, description="skip (not fail) when this install lacks the method or trainer")
-    same_as: str | None = Field(None, description="an eval of the same thing by other means (backend, batch size) as this eval experiment: FIDELITY.md measures how far they agree")
+    same_as: str | list[str] | None = Field(None, description="the eval experiment(s) this one measures by other means (backend, weights, batch size): FIDELITY.md pairs it with each and measures how far they agree")
     seeds: list[int] | None = Field(None, min_length=1, description="a seed axis: one experiment NAME-s<seed> per seed, with ${run_seed} = the seed and ${seed_suffix} = -s<seed>")
     config: dict[str, Any] | None = Field(None, description="the kind's config")
     config_file: str | None = Field(None, description="a YAML file (beside this one) of the kind's config, under `config`")
@@ -97,7 +97,7 @@ class Experiment:
     config: BaseModel | None  # None when unavailable or waiting
     unavailable: str | None = None
     waiting: str | None = None
-    same_as: str | None = None  # a variable it uses is chosen by an experiment that has not run yet
+    same_as: tuple[str, ...] = ()  # the evals it is a twin of (FIDELITY.md), one name or a list in the recipe
 
     @property
     def runner(self) -> Kind:
@@ -228,16 +228,20 @@ def load_experiments(index: Located, i: int, entry: Any, base: Path, values: dic
         axis = {**values, "run_seed": seed, "seed_suffix": f"-s{seed}"}
         per_seed = lambda text: _VAR.sub(lambda m: str(axis.get(m[1], m[0])), text)  # noqa: E731 - needs and same_as follow the seed
         named = head.model_copy(update={"name": f"{head.name}-s{seed}", "needs": [per_seed(n) for n in head.needs],
-                                        "same_as": per_seed(head.same_as) if head.same_as else None})
+                                        "same_as": [per_seed(n) for n in _names(head.same_as)]})
         out.append(load_experiment(index, doc, folder, named, axis, runs, settings, unset))
     return out
+
+
+def _names(same_as: str | list[str] | None) -> tuple[str, ...]:
+    return () if same_as is None else (same_as,) if isinstance(same_as, str) else tuple(same_as)
 
 
 def load_experiment(index: Located, doc: Located, folder: Path, head: ExperimentHead, values: dict[str, Any], runs: Path,
                     settings: dict[str, dict[str, Any]] | None = None, unset: dict[str, set[str]] | None = None) -> Experiment:
     kind = KINDS[head.kind]
     out = runs / head.name
-    exp = Experiment(head.name, head.kind, head.needs, head.optional, head.description, out, doc.at(()), None, same_as=head.same_as)
+    exp = Experiment(head.name, head.kind, head.needs, head.optional, head.description, out, doc.at(()), None, same_as=_names(head.same_as))
     absent = kind.unavailable({})  # the kind itself (a trainer module) is missing: its config cannot be read
     if head.optional and absent is not None:
         exp.unavailable = absent[1]
@@ -278,8 +282,8 @@ def _check_graph(recipe: Recipe, index: Located) -> list[str]:
         seen[e.name] = e.where
     for e in recipe.experiments:
         problems += [f"{e.where}: needs '{n}', which is not an experiment of this recipe" for n in e.needs if n not in seen]
-        if e.same_as is not None and (e.same_as not in seen or recipe.get(e.same_as).kind != "eval"):
-            problems.append(f"{e.where}: same_as '{e.same_as}' is not an eval experiment of this recipe")
+        problems += [f"{e.where}: same_as '{n}' is not an eval experiment of this recipe" for n in e.same_as
+                     if n not in seen or recipe.get(n).kind != "eval"]
     done: set[str] = set()
     while True:
         ready = [e.name for e in recipe.experiments if e.name not in done and all(n in done or n not in seen for n in e.needs)]

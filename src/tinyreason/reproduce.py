@@ -249,8 +249,8 @@ def render_pages(recipe: Recipe) -> list[Outcome]:
         else:
             pages.append(Outcome("INFERENCE_ANALYSIS.md", "page", "skipped", "only the baseline has a run"))
     by_name = {r.path: r for r in runs}
-    twins = [(by_name[recipe.get(e.same_as).out], by_name[e.out]) for e in recipe.experiments
-             if e.same_as and e.out in by_name and recipe.get(e.same_as).out in by_name]
+    twins = [(by_name[recipe.get(n).out], by_name[e.out]) for e in recipe.experiments for n in e.same_as
+             if e.out in by_name and recipe.get(n).out in by_name]
     if twins:
         from tinyreason.analysis.fidelity import agreement, write_fidelity
 
