@@ -22,11 +22,8 @@ from pathlib import Path
 
 from tinyreason.data import load_problems
 from tinyreason.models import load_tokenizer
+from tinyreason.train.distill import TraceFiles, read_jsonl
 from tinyreason.train.examples import human_examples
-
-
-def read_rows(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()] if path.is_file() else []
 
 
 def describe(name: str, texts: list[str], tokenizer) -> None:
@@ -49,8 +46,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1000, help="kept traces sft-self takes (the first n)")
     args = ap.parse_args()
 
-    kept = read_rows(args.traces)
-    rejects = read_rows(args.traces.with_name(args.traces.stem + ".rejects.jsonl"))
+    kept = read_jsonl(args.traces, repair=False)
+    rejects = read_jsonl(TraceFiles(args.traces).rejects, repair=False)
     print(f"{args.traces}: asked {len(kept) + len(rejects)} questions, kept {len(kept)} ({len(kept) / max(1, len(kept) + len(rejects)):.1%}); "
           f"rejects by reason {dict(Counter(r['reason'] for r in rejects).most_common())}; "
           f"kept sample index {dict(sorted(Counter(r.get('sample', 0) for r in kept).items()))}")

@@ -163,25 +163,27 @@ def check_disjoint(cfg: ProtocolConfig) -> dict[str, Any]:
 def trained_on(runs_root: Path, fingerprint: str) -> list[tuple[str, str, set[int]]]:
     """(run, what, question ids) for each training run directly under `runs_root` that took questions from the
     data with this fingerprint (by content, wherever it lay): SFT and memorization examples, GRPO's prompt pool
-    and its dev slice (the pool: what its sampler may draw), every question a distillation asked, kept or not.
-    SFT on traces resolves its data through the traces' own distillation record. A GRPO pool counts whole: the
-    run records what its sampler may draw, not what it drew."""
-    from tinyreason.train.distill import read_jsonl
+    and its dev slice, every question a distillation asked, kept or not. SFT on traces resolves its data through
+    the traces' own distillation record. A GRPO pool counts whole: the run records what its sampler may draw,
+    not what it drew."""
+    from tinyreason.train.distill import TraceFiles, read_jsonl
+
+    def traces_fingerprint(files: TraceFiles) -> str | None:
+        return (json.loads(files.config.read_text(encoding="utf-8")).get("data") or {}).get("fingerprint") if files.config.is_file() else None
 
     found = []
     for d in sorted(p for p in runs_root.iterdir() if p.is_dir()) if runs_root.is_dir() else []:
+        distilled = TraceFiles(d / "traces.jsonl")
         if (d / "train_config.json").is_file():
             data = json.loads((d / "train_config.json").read_text(encoding="utf-8")).get("data") or {}
-            if data.get("kind") == "traces":
-                record = Path(str(data.get("source", ""))).with_name("traces.config.json")
-                data = {**data, "fingerprint": (json.loads(record.read_text()).get("data") or {}).get("fingerprint")} if record.is_file() else data
+            took = data.get("fingerprint") if data.get("kind") != "traces" else traces_fingerprint(TraceFiles(Path(str(data.get("source", "")))))
             ids, what = (data["ids"], "examples") if "ids" in data else (data.get("train_ids", []) + data.get("dev_ids", []), "prompt pool and dev")
-        elif (d / "traces.config.json").is_file():
-            data = json.loads((d / "traces.config.json").read_text()).get("data") or {}
-            ids, what = [r["id"] for f in ("traces.jsonl", "traces.rejects.jsonl") for r in read_jsonl(d / f, repair=False)], "asked"
+        elif distilled.config.is_file():
+            took = traces_fingerprint(distilled)
+            ids, what = [r["id"] for f in (distilled.traces, distilled.rejects) for r in read_jsonl(f, repair=False)], "asked"
         else:
             continue
-        if data.get("fingerprint") == fingerprint and ids:
+        if took == fingerprint and ids:
             found.append((d.name, what, set(map(int, ids))))
     return found
 
@@ -239,14 +241,14 @@ def protocol_page(name: str, cfg: ProtocolConfig, out: Path) -> str:
     else:
         lines += ["**No choice yet**: not every candidate has run (`tinyreason reproduce --only " + name + "` runs the rest).", ""]
     fingerprint = ref_run.config.get("data", {}).get("fingerprint") if ref_run else None
-    overlap = [overlap_line(out.parent, fingerprint, ref_run.order), ""] if ref_run else []
+    overlap = [overlap_line(out.parent, fingerprint, ref_run.order), ""] if ref_run else []  # before the table
     lines += [f"Dev slice: the last {cfg.dev_n} questions of the seed-{cfg.seed} order of GSM8K **train** (never test; the first "
               f"{cfg.reserve_start} of that order, reserved for training, are disjoint from it). Rule, fixed before the runs: highest "
               f"accuracy, ties to fewer generated tokens; a candidate replaces `{cfg.default}` only when exact McNemar against it gives "
               f"p < {cfg.alpha}. Flexible = the headline grader; strict = the last `#### N` only. p: paired against `{ref}`.", "",
+              *overlap,
               "| prompt | system | accuracy | 95% CI | strict | truncated | no answer | gen tok/q | vs chosen: fixed / regressed | p |",
               "|---|---|---:|---|---:|---:|---:|---:|---|---:|"]
-    lines[-2:-2] = overlap  # before the table
     texts = []
     for c in cfg.candidates:
         run_dir = out / candidate_dir(c)

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tinyreason.config_io import ConfigFileError, Located, from_overrides, merge, read_mapping, rename_keys, validate
 from tinyreason.experiments import KINDS, Kind
@@ -71,10 +71,15 @@ class ExperimentHead(BaseModel):
     description: str = Field("", description="one line for people")
     needs: list[str] = Field(default_factory=list, description="experiments that must be done before this one")
     optional: bool = Field(False, description="skip (not fail) when this install lacks the method or trainer")
-    same_as: str | list[str] | None = Field(None, description="the eval experiment(s) this one measures by other means (backend, weights, batch size): FIDELITY.md pairs it with each and measures how far they agree")
+    same_as: list[str] = Field(default_factory=list, description="the eval experiment(s) this one measures by other means (backend, weights, batch size), one name or a list: FIDELITY.md pairs it with each and measures how far they agree")
     seeds: list[int] | None = Field(None, min_length=1, description="a seed axis: one experiment NAME-s<seed> per seed, with ${run_seed} = the seed and ${seed_suffix} = -s<seed>")
     config: dict[str, Any] | None = Field(None, description="the kind's config")
     config_file: str | None = Field(None, description="a YAML file (beside this one) of the kind's config, under `config`")
+
+    @field_validator("same_as", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else [] if value is None else value
 
 
 @dataclass(frozen=True)
@@ -228,20 +233,16 @@ def load_experiments(index: Located, i: int, entry: Any, base: Path, values: dic
         axis = {**values, "run_seed": seed, "seed_suffix": f"-s{seed}"}
         per_seed = lambda text: _VAR.sub(lambda m: str(axis.get(m[1], m[0])), text)  # noqa: E731 - needs and same_as follow the seed
         named = head.model_copy(update={"name": f"{head.name}-s{seed}", "needs": [per_seed(n) for n in head.needs],
-                                        "same_as": [per_seed(n) for n in _names(head.same_as)]})
+                                        "same_as": [per_seed(n) for n in head.same_as]})
         out.append(load_experiment(index, doc, folder, named, axis, runs, settings, unset))
     return out
-
-
-def _names(same_as: str | list[str] | None) -> tuple[str, ...]:
-    return () if same_as is None else (same_as,) if isinstance(same_as, str) else tuple(same_as)
 
 
 def load_experiment(index: Located, doc: Located, folder: Path, head: ExperimentHead, values: dict[str, Any], runs: Path,
                     settings: dict[str, dict[str, Any]] | None = None, unset: dict[str, set[str]] | None = None) -> Experiment:
     kind = KINDS[head.kind]
     out = runs / head.name
-    exp = Experiment(head.name, head.kind, head.needs, head.optional, head.description, out, doc.at(()), None, same_as=_names(head.same_as))
+    exp = Experiment(head.name, head.kind, head.needs, head.optional, head.description, out, doc.at(()), None, same_as=tuple(head.same_as))
     absent = kind.unavailable({})  # the kind itself (a trainer module) is missing: its config cannot be read
     if head.optional and absent is not None:
         exp.unavailable = absent[1]
