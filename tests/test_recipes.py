@@ -62,7 +62,7 @@ def test_the_study_recipe_validates_every_experiment_and_orders_them_by_need() -
     assert (sc.model, sc.limit, sc.seed, sc.method_options) == ("./qwen", 50, 42, {"max_new_tokens": 512, "n": 5, "temperature": 0.7,
                                                                                    "prompt": "qwen-boxed"})
     protocol = recipe.get("protocol").config
-    assert (protocol.split, protocol.dev_n, protocol.reserve_start, protocol.default) == ("train", 300, 2000, "cot")
+    assert (protocol.split, protocol.dev_n, protocol.reserve_start, protocol.default) == ("train", 600, 2000, "cot")
     assert sc.out == Path("results/runs/sc") and recipe.get("sft-2000").config.train_n == 2000
     assert recipe.get("sft-1000-eval").config.backend_options == {"adapter": "results/runs/sft-1000"}
     assert (recipe.get("sft-1000").config.train_n, recipe.get("sft-2000").config.train_n) == (1000, 2000)  # a size axis

@@ -188,3 +188,21 @@ def test_sittings_time_a_resumed_run_from_the_log() -> None:
     assert sittings(log, "a-eval", "2026-01-01T01:02:05+00:00") == (120, 1, True)
     killed = log + "\n2026-01-01T04:00:00+00:00 start a (eval): partial 6 of 10"  # the 03:00 sitting ended by kill -9: no end line
     assert sittings(killed, "a", "2026-01-01T04:00:30+00:00") == (30 + 100 + 50, 4, False)
+
+
+def test_a_protocol_grown_by_prefix_records_its_earlier_look(smoke, tmp_path: Path) -> None:
+    runs, pages = tmp_path / "runs", tmp_path / "results"
+    code, out = smoke("--only", "protocol")
+    assert code == 0, out
+    first = json.loads((runs / "protocol" / "choice.json").read_text())
+    assert first["dev_n"] == 2 and first["earlier_looks"] == []
+    code, out = smoke("--only", "protocol", "--set", "protocol.dev_n=3", "--dry-run")
+    assert code == 0 and cells(out, "protocol")[3].startswith("partial"), out  # the choice at 2 is not a choice at 3
+    code, out = smoke("--only", "protocol", "--set", "protocol.dev_n=3")
+    assert code == 0, out
+    grown = json.loads((runs / "protocol" / "choice.json").read_text())
+    assert grown["dev_n"] == 3 and [lk["dev_n"] for lk in grown["earlier_looks"]] == [2]
+    assert grown["earlier_looks"][0]["best"] == first["best"] and grown["earlier_looks"][0]["chosen"] == first["chosen"]
+    assert all(len((runs / "protocol" / c / "samples.jsonl").read_text().splitlines()) == 3 for c in ("cot", "qwen-boxed"))
+    page = (pages / "PROTOCOL.md").read_text()
+    assert "**Look 2 at this comparison**" in page and "n = 2, 3" in page

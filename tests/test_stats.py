@@ -31,3 +31,22 @@ def test_wilson_known_value_and_edges() -> None:
     with pytest.raises(ValueError):
         wilson_interval(5, 3)
     assert wilson_interval(50, 100, confidence=0.99)[0] < wilson_interval(50, 100)[0]
+
+
+def test_repeated_looks_match_armitage_and_a_simulation() -> None:
+    from tinyreason.stats import repeated_looks_alpha
+
+    # Armitage, McPherson & Rowe (1969), equally spaced looks at a nominal two-sided 0.05: 0.083, 0.107, 0.142
+    assert repeated_looks_alpha([300]) == 0.05
+    assert [round(repeated_looks_alpha(list(range(1, k + 1))), 3) for k in (2, 3, 5)] == [0.083, 0.107, 0.142]
+    # unequal looks against a seeded simulation of the same random walk
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    steps = rng.standard_normal((200_000, 2)) * np.sqrt([100, 300])  # increments over questions 1-100 and 101-400
+    walk = np.cumsum(steps, axis=1) / np.sqrt([100, 400])
+    simulated = float(np.mean(np.any(np.abs(walk) > 1.959963984540054, axis=1)))
+    assert repeated_looks_alpha([100, 400]) == pytest.approx(simulated, abs=0.003)
+    for bad in ([], [600, 300], [0, 10], [300, 300]):
+        with pytest.raises(ValueError):
+            repeated_looks_alpha(bad)

@@ -468,7 +468,8 @@ class ProtocolKind(Kind):
             return State("partial", stale="; ".join(stale))
         done = sum(s.status == "done" for s in states)
         choice = read_choice(out)
-        if done == len(states) and choice is not None and choice.get("candidates_run") == cfg.candidates and choice.get("default") == cfg.default:
+        if (done == len(states) and choice is not None and choice.get("candidates_run") == cfg.candidates and choice.get("default") == cfg.default
+                and choice.get("dev_n", cfg.dev_n) == cfg.dev_n):
             return State("done", done, len(states), note=f"chosen: {choice['chosen']}")
         return State("missing" if not any(s.done for s in states) else "partial", done, len(states), note="candidate prompts run")
 
@@ -477,17 +478,19 @@ class ProtocolKind(Kind):
 
         if state.status == "done" or state.stale:
             return "—"  # (the candidates' states are not computed twice for the common case)
-        left = [c for c, s in zip(cfg.candidates, self._states(cfg)) if s.status != "done"]
+        left = [(c, s) for c, s in zip(cfg.candidates, self._states(cfg)) if s.status != "done"]
         if not left:
             return "—"
-        one = EvalKind().estimate(cfg.spec(left[0]), Path(cfg.out) / candidate_dir(left[0]), State("missing", 0, cfg.dev_n), mean_tokens)
-        return f"{len(left)} candidate run(s) of {cfg.dev_n} dev questions, each {one}"
+        c, s = left[0]  # on a grown slice each candidate asks only the questions it lacks
+        one = EvalKind().estimate(cfg.spec(c), Path(cfg.out) / candidate_dir(c), s, mean_tokens)
+        return f"{len(left)} candidate run(s) of {cfg.dev_n - (s.done or 0)} dev questions, each {one}"
 
     def run(self, cfg: Any, out: Path, state: State, log: Log, progress: bool) -> str:
-        from tinyreason.protocol import CHOICE, candidate_result, check_disjoint, choose
+        from tinyreason.protocol import CHOICE, candidate_result, check_disjoint, choose, earlier_looks, read_choice
         from tinyreason.spec import error_summary, run_eval
 
         data = check_disjoint(cfg)
+        looks = earlier_looks(read_choice(out), cfg)  # read before the candidates grow: a grown slice is another look
         results = []
         for c in cfg.candidates:
             m, run_dir = run_eval(cfg.spec(c), progress=progress, warn=log)
@@ -497,7 +500,7 @@ class ProtocolKind(Kind):
             results.append(candidate_result(run_dir, c))
         choice = choose(results, cfg.default, cfg.alpha)
         record = {**asdict(choice), "candidates_run": cfg.candidates, "alpha": cfg.alpha, "method": cfg.method,
-                  "dev": {k: v for k, v in data.items() if k != "dev_ids"}, "dev_n": cfg.dev_n, "seed": cfg.seed,
+                  "dev": {k: v for k, v in data.items() if k != "dev_ids"}, "dev_n": cfg.dev_n, "seed": cfg.seed, "earlier_looks": looks,
                   "results": [{"prompt": r.prompt, "correct": r.correct, "total": r.total, "tokens_per_question": r.tokens_per_question}
                               for r in results]}
         tmp = Path(out) / (CHOICE + ".tmp")

@@ -144,6 +144,40 @@ def read_choice(protocol_dir: str | Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def earlier_looks(previous: dict[str, Any] | None, cfg: ProtocolConfig) -> list[dict[str, Any]]:
+    """The looks before this one: a choice made on a smaller prefix of the same dev slice (same candidates,
+    default, seed and data), with the looks before it. Growing the slice and testing again is a new look at
+    the same comparison, and each look at level alpha adds to the chance of a switch without a real
+    difference (stats.repeated_looks_alpha), so the choice records them and the page says what they cost.
+    Another sweep (other candidates, default, seed or data) is not an earlier look: it starts none."""
+    if not previous or previous.get("dev_n", 0) >= cfg.dev_n:
+        return []
+    same = (previous.get("candidates_run") == cfg.candidates and previous.get("default") == cfg.default
+            and previous.get("seed") == cfg.seed and previous.get("alpha") == cfg.alpha)
+    if not same:
+        return []
+    look = {k: previous.get(k) for k in ("dev_n", "chosen", "best", "p_best_vs_default", "reason")}
+    return [*previous.get("earlier_looks", []), look]
+
+
+def looks_line(choice: dict[str, Any]) -> str | None:
+    """What the earlier looks were, and what testing again cost (None for a first look)."""
+    from tinyreason.stats import repeated_looks_alpha
+
+    looks = choice.get("earlier_looks") or []
+    if not looks:
+        return None
+    ns = [int(lk["dev_n"]) for lk in looks] + [int(choice["dev_n"])]
+    alpha = float(choice.get("alpha", 0.05))
+    said = "; ".join(f"on the first {lk['dev_n']} dev questions the best was `{lk['best']}` (p = {lk['p_best_vs_default']:.2g}): "
+                     f"`{lk['chosen']}` chosen" for lk in looks)
+    return (f"**Look {len(ns)} at this comparison**: {said}. The slice then grew by prefix to {choice['dev_n']} and the rule ran "
+            f"again at the same level. Testing a comparison again as it grows raises the chance of a switch when there is no "
+            f"difference: {len(ns)} looks at n = {', '.join(map(str, ns))}, each at p < {alpha}, switch with probability "
+            f"{repeated_looks_alpha(ns, alpha):.3f} in all, not {alpha} (Armitage, McPherson & Rowe 1969; normal approximation). "
+            f"Read a p near {alpha} with that in mind.")
+
+
 def check_disjoint(cfg: ProtocolConfig) -> dict[str, Any]:
     """The dev slice against the start of the same seeded order (what training takes); ValueError if they meet."""
     from tinyreason.data import load_problems, select
@@ -238,6 +272,8 @@ def protocol_page(name: str, cfg: ProtocolConfig, out: Path) -> str:
     lines = [f"## {name}: {cfg.method} under {len(cfg.candidates)} candidate prompts", ""]
     if choice:
         lines += [f"**Chosen: `{choice['chosen']}`** — {choice['reason']}.", ""]
+        if (said := looks_line(choice)) is not None:
+            lines += [said, ""]
     else:
         lines += ["**No choice yet**: not every candidate has run (`tinyreason reproduce --only " + name + "` runs the rest).", ""]
     fingerprint = ref_run.config.get("data", {}).get("fingerprint") if ref_run else None

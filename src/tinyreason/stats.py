@@ -6,6 +6,7 @@ All are thin wrappers over scipy so the numbers are the textbook ones (and teste
     mcnemar_exact(b, c)                two-sided exact McNemar p-value of a paired comparison
     mde_unpaired(p, n)                 smallest accuracy difference two independent n-question runs can detect
     mde_paired(discordance, n)         the same for two runs on the SAME n questions (McNemar, Connor 1987)
+    repeated_looks_alpha([300, 600])   the chance of a false "significant" when one comparison is tested again as it grows
 
 Minimum detectable effect (MDE): the smallest true difference that a two-sided test at level `alpha` detects
 with probability `power`. It is computed from the usual normal-approximation sample-size formulas, solved for
@@ -105,3 +106,28 @@ def mde_paired(discordance: float, n: int, alpha: float = 0.05, power: float = 0
     if g(discordance) < 0:
         return math.inf
     return float(_opt.brentq(g, 1e-12, discordance, xtol=1e-12))
+
+
+def repeated_looks_alpha(ns: list[int], alpha: float = 0.05) -> float:
+    """The chance that a two-sided test at level `alpha`, applied at each of the growing sample sizes `ns`
+    (the same questions plus more: each look a prefix of the next), is significant at one look or more when
+    there is no difference (Armitage, McPherson & Rowe 1969, J. R. Stat. Soc. A 132:235-244).
+
+    Normal approximation: the test statistics at looks i < j are jointly normal with correlation
+    sqrt(n_i / n_j) (independent increments), so the answer is 1 - P(|Z_k| < z_{1-alpha/2} for every k), a
+    multivariate normal rectangle (scipy). One look gives `alpha`; two equally spaced looks give 0.083.
+    """
+    import numpy as np
+
+    if not ns or any(n <= 0 for n in ns) or list(ns) != sorted(set(ns)):
+        raise ValueError(f"repeated_looks_alpha needs increasing positive sizes, got {ns}")
+    if not 0 < alpha < 1:
+        raise ValueError(f"need 0 < alpha < 1, got {alpha}")
+    z = float(_st.norm.ppf(1 - alpha / 2))
+    if len(ns) == 1:
+        return alpha
+    n = np.asarray(ns, dtype=float)
+    cov = np.sqrt(np.minimum.outer(n, n) / np.maximum.outer(n, n))
+    inside = _st.multivariate_normal(mean=np.zeros(len(n)), cov=cov).cdf(np.full(len(n), z), lower_limit=np.full(len(n), -z))
+    return float(1 - inside)
+
