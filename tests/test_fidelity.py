@@ -110,3 +110,32 @@ def test_a_run_by_other_means_keeps_its_verdict_marked_with_both_engines(tmp_pat
     assert "**better**; *other means*: openvino bf16 |" in rows["sft-eval-bf16"] and "other means" not in rows["sft-eval"]
     table = {r["run"]: r for r in csv.DictReader((tmp_path / "lb" / "leaderboard.csv").open())}
     assert (table["sft-eval-bf16"]["engine"], table["sft-eval-bf16"]["other_means"], table["sft-eval"]["other_means"]) == ("openvino bf16", "True", "False")
+
+
+def test_a_run_by_other_means_is_also_judged_like_with_like_against_the_baselines_twin(tmp_path: Path) -> None:
+    """When the baseline was also run with bf16 weights, a bf16 row is compared with that run too: the verdict
+    that holds with the engine taken out."""
+    import csv
+
+    from tinyreason.analysis.leaderboard import write_leaderboard
+
+    def run(name: str, right: set[int], weights: str, method: str = "greedy") -> Path:
+        path = make_run(tmp_path / name, simple_samples(list(range(40)), right))
+        config = json.loads((path / "config.json").read_text())
+        config["backend"] = {**config["backend"], "backend": "openvino", "weight_format": weights}
+        config["method"] = {**config.get("method", {}), "name": method}
+        (path / "config.json").write_text(json.dumps(config))
+        return path
+
+    base = load_run(run("greedy", set(range(5)), "int8"))
+    twin = load_run(run("greedy-bf16", set(range(12)), "bf16"))
+    close = load_run(run("sc-bf16", set(range(15)), "bf16", method="sc"))  # better than int8 greedy, level with its twin
+    far = load_run(run("pal-sc-bf16", set(range(30)), "bf16", method="pal-sc"))
+    write_leaderboard([base, twin, close, far], base, tmp_path / "lb")
+    rows = {line.split(" | ")[0].strip("| "): line for line in (tmp_path / "lb" / "LEADERBOARD.md").read_text().splitlines() if line.startswith("| ")}
+    assert "**better**; *other means*: openvino bf16; like with like vs greedy-bf16: +7.5 pp, p = 0.25, n.s. |" in rows["sc-bf16"]
+    assert "like with like vs greedy-bf16: +45 pp, p = 7.6e-06, **better** |" in rows["pal-sc-bf16"]
+    assert "like with like" not in rows["greedy-bf16"] and "like with like" not in rows["greedy"]  # the twin is not its own twin
+    table = {r["run"]: r for r in csv.DictReader((tmp_path / "lb" / "leaderboard.csv").open())}
+    assert (table["sc-bf16"]["like_with_like_vs"], table["sc-bf16"]["like_with_like_verdict"]) == ("greedy-bf16", "n.s.")
+    assert table["greedy-bf16"]["like_with_like_vs"] == ""
