@@ -217,7 +217,7 @@ def test_a_grown_dev_slice_is_a_second_look_and_the_page_says_what_it_costs(tmp_
     looks = earlier_looks(first, cfg)
     assert looks == [{"dev_n": 300, "chosen": "cot", "best": "qwen-boxed", "p_best_vs_default": 0.058, "reason": "kept"}]
     line = looks_line({**first, "dev_n": 600, "earlier_looks": looks})
-    assert line.startswith("**Look 2 at this comparison**") and "n = 300, 600" in line and "probability 0.083 in all" in line
+    assert line.startswith("**Look 2 at this comparison**") and "n = 300, 600" in line and "that chance is 0.083 in all" in line
     assert looks_line({**first, "earlier_looks": []}) is None
     # a third look keeps the first two; the same slice, a smaller one or another sweep is no earlier look
     second = {**first, "dev_n": 600, "p_best_vs_default": 0.01, "earlier_looks": looks}

@@ -173,7 +173,7 @@ def looks_line(choice: dict[str, Any]) -> str | None:
                      f"`{lk['chosen']}` chosen" for lk in looks)
     return (f"**Look {len(ns)} at this comparison**: {said}. The slice then grew by prefix to {choice['dev_n']} and the rule ran "
             f"again at the same level. Testing a comparison again as it grows raises the chance of a switch when there is no "
-            f"difference: {len(ns)} looks at n = {', '.join(map(str, ns))}, each at p < {alpha}, switch with probability "
+            f"difference: with {len(ns)} looks at n = {', '.join(map(str, ns))}, each at p < {alpha}, that chance is "
             f"{repeated_looks_alpha(ns, alpha):.3f} in all, not {alpha} (Armitage, McPherson & Rowe 1969; normal approximation). "
             f"Read a p near {alpha} with that in mind.")
 
