@@ -213,15 +213,15 @@ def test_a_grown_dev_slice_is_a_second_look_and_the_page_says_what_it_costs(tmp_
 
     cfg = ProtocolConfig(candidates=["cot", "qwen-boxed"], dev_n=600, out=str(tmp_path))
     first = {"chosen": "cot", "best": "qwen-boxed", "default": "cot", "p_best_vs_default": 0.058, "reason": "kept",
-             "candidates_run": ["cot", "qwen-boxed"], "alpha": 0.05, "dev_n": 300, "seed": 42}
-    looks = earlier_looks(first, cfg)
+             "candidates_run": ["cot", "qwen-boxed"], "alpha": 0.05, "dev_n": 300, "seed": 42, "dev": {"fingerprint": "F"}}
+    looks = earlier_looks(first, cfg, "F")
     assert looks == [{"dev_n": 300, "chosen": "cot", "best": "qwen-boxed", "p_best_vs_default": 0.058, "reason": "kept"}]
     line = looks_line({**first, "dev_n": 600, "earlier_looks": looks})
     assert line.startswith("**Look 2 at this comparison**") and "n = 300, 600" in line and "that chance is 0.083 in all" in line
     assert looks_line({**first, "earlier_looks": []}) is None
     # a third look keeps the first two; the same slice, a smaller one or another sweep is no earlier look
     second = {**first, "dev_n": 600, "p_best_vs_default": 0.01, "earlier_looks": looks}
-    assert [lk["dev_n"] for lk in earlier_looks(second, cfg.model_copy(update={"dev_n": 900}))] == [300, 600]
-    assert earlier_looks(second, cfg) == [] and earlier_looks(None, cfg) == []
-    assert earlier_looks({**first, "candidates_run": ["cot", "hash-steps"]}, cfg) == []
-    assert earlier_looks({**first, "seed": 7}, cfg) == []
+    assert [lk["dev_n"] for lk in earlier_looks(second, cfg.model_copy(update={"dev_n": 900}), "F")] == [300, 600]
+    assert earlier_looks(second, cfg, "F") == [] and earlier_looks(None, cfg, "F") == []
+    assert earlier_looks({**first, "candidates_run": ["cot", "hash-steps"]}, cfg, "F") == []
+    assert earlier_looks({**first, "seed": 7}, cfg, "F") == [] and earlier_looks(first, cfg, "G") == []  # another sweep or data

@@ -490,7 +490,7 @@ class ProtocolKind(Kind):
         from tinyreason.spec import error_summary, run_eval
 
         data = check_disjoint(cfg)
-        looks = earlier_looks(read_choice(out), cfg)  # read before the candidates grow: a grown slice is another look
+        looks = earlier_looks(read_choice(out), cfg, data["fingerprint"])  # read before the candidates grow: a grown slice is another look
         results = []
         for c in cfg.candidates:
             m, run_dir = run_eval(cfg.spec(c), progress=progress, warn=log)

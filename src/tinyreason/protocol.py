@@ -144,16 +144,17 @@ def read_choice(protocol_dir: str | Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def earlier_looks(previous: dict[str, Any] | None, cfg: ProtocolConfig) -> list[dict[str, Any]]:
+def earlier_looks(previous: dict[str, Any] | None, cfg: ProtocolConfig, fingerprint: str) -> list[dict[str, Any]]:
     """The looks before this one: a choice made on a smaller prefix of the same dev slice (same candidates,
     default, seed and data), with the looks before it. Growing the slice and testing again is a new look at
     the same comparison, and each look at level alpha adds to the chance of a switch without a real
     difference (stats.repeated_looks_alpha), so the choice records them and the page says what they cost.
-    Another sweep (other candidates, default, seed or data) is not an earlier look: it starts none."""
+    Another sweep (other candidates, default, seed or data, by `fingerprint`) is not an earlier look: it starts none."""
     if not previous or previous.get("dev_n", 0) >= cfg.dev_n:
         return []
     same = (previous.get("candidates_run") == cfg.candidates and previous.get("default") == cfg.default
-            and previous.get("seed") == cfg.seed and previous.get("alpha") == cfg.alpha)
+            and previous.get("seed") == cfg.seed and previous.get("alpha") == cfg.alpha
+            and previous.get("dev", {}).get("fingerprint") == fingerprint)
     if not same:
         return []
     look = {k: previous.get(k) for k in ("dev_n", "chosen", "best", "p_best_vs_default", "reason")}

@@ -130,4 +130,3 @@ def repeated_looks_alpha(ns: list[int], alpha: float = 0.05) -> float:
     cov = np.sqrt(np.minimum.outer(n, n) / np.maximum.outer(n, n))
     inside = _st.multivariate_normal(mean=np.zeros(len(n)), cov=cov).cdf(np.full(len(n), z), lower_limit=np.full(len(n), -z))
     return float(1 - inside)
-

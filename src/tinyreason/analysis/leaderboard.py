@@ -81,8 +81,9 @@ def baseline_twins(runs: list[Run], baseline: Run) -> dict[str, Run]:
 def build(runs: list[Run], baseline: Run, include_incomplete: bool = False) -> list[Row]:
     rows = []
     twins = baseline_twins(runs, baseline)
-    names = dict(zip(map(id, runs), _names(runs)))
-    for run, name in zip(runs, _names(runs)):
+    names = _names(runs)
+    name_of = dict(zip(map(id, runs), names))
+    for run, name in zip(runs, names):
         m = run.metrics()
         lo, hi = wilson_interval(m["correct"], m["total"])
         row = Row(run, name, m["correct"], m["total"], lo, hi, m["generated_tokens_per_question"], m["calls_per_question"], "baseline")
@@ -99,7 +100,7 @@ def build(runs: list[Run], baseline: Run, include_incomplete: bool = False) -> l
             twin = twins.get(engine(run))
             if row.other_means and twin is not None and twin is not run:
                 like = transitions(align(twin, run))
-                row.like = (names[id(twin)], like.delta, like.p_value, verdict(like) if run.complete or include_incomplete else "incomplete")
+                row.like = (name_of[id(twin)], like.delta, like.p_value, "incomplete" if judged == "incomplete" else verdict(like))
             row.mirage, row.mirage_lines = pm.short, tuple(([pair.note] if pair.note else []) + pm.lines())
         rows.append(row)
     return sorted(rows, key=lambda r: (_GROUP[r.verdict], -r.accuracy))
