@@ -379,7 +379,7 @@ def test_peak_memory_is_reset_on_this_processs_gpu(monkeypatch: pytest.MonkeyPat
 
 
 def test_a_resume_on_other_data_is_refused_naming_it(tmp_path: Path) -> None:
-    """SFT on a traces file has no data fingerprint: the chosen example ids tell two runs apart."""
+    """SFT on a traces file: the chosen examples (their ids and their texts' fingerprint) tell two runs apart, not the path."""
     from tinyreason.train.checkpoints import refuse_other_run
     from tinyreason.train.sft import SFTRunConfig
 
@@ -391,3 +391,9 @@ def test_a_resume_on_other_data_is_refused_naming_it(tmp_path: Path) -> None:
         refuse_other_run(tmp_path, config([1, 2]), config([1, 3]), SFTRunConfig)
     with pytest.raises(FileExistsError, match="fingerprint"):
         refuse_other_run(tmp_path, config([1, 2], "a"), config([1, 2], "b"), SFTRunConfig)
+    old = config([1, 2])
+    del old["data"]["fingerprint"]  # recorded before traces runs kept a fingerprint: the ids decide
+    refuse_other_run(tmp_path, old, config([1, 2], "b"), SFTRunConfig)
+    moved = config([1, 2], "a")
+    moved["config"]["traces"] = "/elsewhere/traces.jsonl"  # the same examples at another path: the same run
+    refuse_other_run(tmp_path, config([1, 2], "a"), moved, SFTRunConfig)

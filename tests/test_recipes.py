@@ -377,3 +377,37 @@ def test_a_seed_axis_makes_one_experiment_per_seed_and_needs_follow_their_seed(t
     (tmp_path / "bad").mkdir()
     bad = write_recipe(tmp_path / "bad", index=INDEX.replace("vars: {", "vars: {seed_suffix: x, "))
     assert "`seed_suffix` is a built-in variable" in refused(bad)
+
+
+def test_sft_on_traces_is_the_same_run_wherever_the_traces_file_lies_and_another_when_edited(tmp_path: Path) -> None:
+    """The traces path is not identity, their content is (a run trained through an absolute path is done in a
+    clone that names the file relatively; before this, reproduce called such a run stale)."""
+    from tinyreason.train.sft import data_record
+
+    runs, elsewhere = tmp_path / "runs", tmp_path / "elsewhere"
+    recipe = load_recipe(STUDY, {"model": "./qwen", "prompt": "cot"}, runs=runs)  # a fixed prompt: no protocol step to wait for
+    sft = recipe.get("sft-self-structured")
+    traces = Path(sft.config.traces)
+    traces.parent.mkdir(parents=True)
+    rows = [{"id": i, "question": f"q{i}?", "gold": str(i), "completion": f"... #### {i}"} for i in range(5)]
+    traces.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    elsewhere.mkdir()
+    (elsewhere / "traces.jsonl").write_bytes(traces.read_bytes())
+    trained = sft.config.model_copy(update={"traces": str(elsewhere / "traces.jsonl")})
+    out = runs / "sft-self-structured"
+    out.mkdir()
+    record = {"config": trained.model_dump(mode="json"), "data": data_record(trained)}
+    (out / "train_config.json").write_text(json.dumps(record))
+    (out / "train_report.json").write_text(json.dumps({"ok": True}))
+
+    def state() -> str:
+        return next(r.state for r in survey(recipe, ["sft-self-structured"])[0] if r.name == "sft-self-structured")
+
+    assert state() == "done"
+    traces.write_text(traces.read_text().replace("... #### 3", "... #### 3.0"))  # one chain edited
+    assert "data (the questions themselves: fingerprint)" in state()
+    del record["data"]["fingerprint"]  # a record from before traces runs kept one: the chosen ids decide
+    (out / "train_config.json").write_text(json.dumps(record))
+    assert state() == "done"
+    traces.unlink()
+    assert "which cannot be read" in state()

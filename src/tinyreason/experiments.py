@@ -29,7 +29,7 @@ from pydantic import BaseModel, Field, field_validator
 from tinyreason.data import DataError
 from tinyreason.identity import extending_fields, with_later_defaults
 from tinyreason.runs import RunDir, compare_run
-from tinyreason.train.checkpoints import code_differences, config_differences, last_checkpoint
+from tinyreason.train.checkpoints import DATA_PATHS, code_differences, config_differences, data_differences, last_checkpoint
 from tinyreason.train.distill import DistillOptions, TraceFiles
 
 Log = Callable[[str], None]
@@ -361,7 +361,14 @@ class TrainKind(Kind):
             code = getattr(self._module(), "code_records", None)  # plug-in code the run records (GRPO's rewards)
             if code is not None:
                 diffs += code_differences(record, {"plugins": code(cfg)})
-            if "data" in now and stored.get("data") != now["data"] and not same_data(record, stored.get("data"), now["data"]):
+            moved = [k for k in DATA_PATHS if k in now and stored.get(k) != now[k]]
+            record_now = getattr(self._module(), "data_record", None)  # the trainer's own record of its examples (SFT)
+            if moved and record_now is not None:
+                try:
+                    diffs += data_differences(record.get("data", {}), record_now(cfg))
+                except (DataError, OSError) as e:
+                    diffs.append(f"{moved[0]}: stored {stored.get(moved[0])}, now {now[moved[0]]}, which cannot be read ({e})")
+            elif "data" in moved and not same_data(record, stored.get("data"), now["data"]):
                 diffs.append(f"data: stored {stored.get('data')} holds other questions than now {now['data']}")
             if diffs:
                 return State("partial", stale="; ".join(diffs))

@@ -55,10 +55,24 @@ def last_checkpoint(out: Path, *, remove_torn: bool) -> str | None:
 def config_differences(stored: dict[str, Any], now: dict[str, Any], model: type[BaseModel]) -> list[str]:
     """What makes the run config `now` (a `model` dump) another training run than `stored` (from its
     train_config.json): tinyreason.identity.compare over the model's fields, its RESUMABLE ones left out,
-    fields the run predates at their default — and not the path of the data (the data is its content: the
-    run record's fingerprint, which refuse_other_run and reproduce's state compare)."""
-    a, b = {k: v for k, v in stored.items() if k != "data"}, {k: v for k, v in now.items() if k != "data"}
+    fields the run predates at their default — and not the path of the data or of a traces file (the data is
+    its content: the run record's, which data_differences compares for refuse_other_run and reproduce's state)."""
+    a, b = ({k: v for k, v in c.items() if k not in DATA_PATHS} for c in (stored, now))
     return compare(a, b, model=model)
+
+
+DATA_PATHS = ("data", "traces")  # config fields that name where the examples are; the record holds what they are
+
+
+def data_differences(stored: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """How the examples recorded in two train_config.json "data" records differ: their content fingerprint and
+    the ids chosen. A record from before traces runs kept a fingerprint has none: its ids alone decide."""
+    diff = []
+    if "fingerprint" in stored and stored.get("fingerprint") != now.get("fingerprint"):
+        diff.append("data (the questions themselves: fingerprint)")
+    if stored.get("ids") != now.get("ids"):
+        diff.append("data (the examples chosen: ids)")
+    return diff
 
 
 def code_differences(stored: dict[str, Any], config: dict[str, Any]) -> list[str]:
@@ -76,9 +90,7 @@ def refuse_other_run(out: Path, stored: dict[str, Any], config: dict[str, Any], 
     if stored.get("kind") != kind:
         raise FileExistsError(f"{out} holds a '{stored.get('kind')}' training run; choose another --out, or --force to overwrite it")
     diff = config_differences(stored["config"], config["config"], model)
-    for key, what in (("fingerprint", "the questions themselves: fingerprint"), ("ids", "the examples chosen: ids")):
-        if stored.get("data", {}).get(key) != config["data"].get(key):  # ids: SFT on a traces file, which has no fingerprint
-            diff.append(f"data ({what})")
+    diff += data_differences(stored.get("data", {}), config["data"])
     diff += code_differences(stored, config)
     name = kind.upper()
     if diff:

@@ -24,6 +24,7 @@ kill -9 resumes from the newest complete one (train/checkpoints.py); they are re
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -132,16 +133,33 @@ class SFTResult:
     tokenizer: Any
 
 
-def load_examples(cfg: SFTRunConfig) -> tuple[list[TrainExample], dict[str, Any]]:
+def load_examples(cfg: SFTRunConfig, *, warn: bool = True) -> tuple[list[TrainExample], dict[str, Any]]:
+    """The seeded examples the run trains on, and the record of them train_config.json keeps as "data": their
+    source, ids and fingerprint (human traces: the dataset's; a traces file: the chosen examples' own text, so a
+    traces file at another path with the same examples is the same run, and an edited one is another)."""
     if cfg.traces:
         pool, source = load_traces(cfg.traces), {"kind": "traces", "source": str(Path(cfg.traces).resolve())}
     else:
         ds = load_problems(cfg.data, "train")
         pool, source = human_examples(ds), {"kind": "human", "source": ds.source, "fingerprint": ds.fingerprint()}
     chosen = select_examples(pool, cfg.train_n, cfg.seed)
-    if cfg.train_n is not None and len(chosen) < cfg.train_n:
+    if cfg.traces:
+        source["fingerprint"] = examples_fingerprint(chosen)
+    if warn and cfg.train_n is not None and len(chosen) < cfg.train_n:
         console.print(f"[yellow]warning:[/] asked for {cfg.train_n} examples, only {len(chosen)} available: training on all of them")
     return chosen, {**source, "available": len(pool), "n": len(chosen), "ids": [e.id for e in chosen]}
+
+
+def examples_fingerprint(examples: list[TrainExample]) -> str:
+    """sha256 of the examples' ids and texts, in training order."""
+    rows = [[e.id, e.question, e.gold, e.completion] for e in examples]
+    return hashlib.sha256(json.dumps(rows, ensure_ascii=False).encode()).hexdigest()
+
+
+def data_record(cfg: SFTRunConfig) -> dict[str, Any]:
+    """What train_config.json's "data" would say for `cfg` now (reproduce's state compares it with the stored
+    run's by checkpoints.data_differences, the rule `train sft` resumes by)."""
+    return load_examples(cfg, warn=False)[1]
 
 
 def resolve_mode(cfg: AdapterRunConfig) -> tuple[str, str, str]:
