@@ -139,3 +139,35 @@ def test_a_run_by_other_means_is_also_judged_like_with_like_against_the_baseline
     table = {r["run"]: r for r in csv.DictReader((tmp_path / "lb" / "leaderboard.csv").open())}
     assert (table["sc-bf16"]["like_with_like_vs"], table["sc-bf16"]["like_with_like_verdict"]) == ("greedy-bf16", "n.s.")
     assert table["greedy-bf16"]["like_with_like_vs"] == ""
+
+
+def test_a_row_under_another_prompt_is_judged_like_with_like_against_the_baseline_under_that_prompt(tmp_path: Path) -> None:
+    """Method × prompt: sc asked under a better prompt than the baseline's is compared with greedy under that same
+    prompt (does voting help once the prompt is the same?); a prompt of the same name but another text is another
+    prompt, so it finds no twin."""
+    from tinyreason.analysis.leaderboard import write_leaderboard
+
+    def run(name: str, right: set[int], method: str, prompt: str, text: str, weights: str = "int8") -> Path:
+        path = make_run(tmp_path / name, simple_samples(list(range(40)), right))
+        config = json.loads((path / "config.json").read_text())
+        config["backend"] = {**config["backend"], "backend": "openvino", "weight_format": weights}
+        config["method"] = {"name": method, "prompt": prompt, "max_new_tokens": 512, "seed": 42, **({"n": 5} if method == "sc" else {})}
+        config["prompts"] = {prompt: {"system": None, "user": text + " {question}"}}
+        (path / "config.json").write_text(json.dumps(config))
+        return path
+
+    base = load_run(run("greedy", set(range(5)), "greedy", "cot", "Solve."))
+    good = load_run(run("greedy-good", set(range(20)), "greedy", "good", "Think."))
+    sc_good = load_run(run("sc-good", set(range(22)), "sc", "good", "Think."))  # far above greedy under cot, level with greedy under "good"
+    sc_cot = load_run(run("sc", set(range(6)), "sc", "cot", "Solve."))
+    edited = load_run(run("sc-good-edited", set(range(22)), "sc", "good", "Think harder."))  # same name, another text
+    base_bf16 = load_run(run("greedy-bf16", set(range(8)), "greedy", "cot", "Solve.", "bf16"))
+    pal_bf16 = load_run(run("pal-bf16", set(range(9)), "pal", "pal", "Write a program.", "bf16"))  # greedy never ran under a program prompt
+    write_leaderboard([base, good, sc_good, sc_cot, edited, base_bf16, pal_bf16], base, tmp_path / "lb")
+    page = (tmp_path / "lb" / "LEADERBOARD.md").read_text()
+    rows = {line.split(" | ")[0].strip("| "): line for line in page.splitlines() if line.startswith("| ")}
+    assert "| **better**; like with like vs greedy-good: +5 pp, p = 0.5, n.s. |" in rows["sc-good"]
+    assert "other means" not in rows["sc-good"]  # the same engine: only the prompt differs
+    assert "like with like" not in rows["sc"] and "like with like" not in rows["greedy-good"] and "like with like" not in rows["sc-good-edited"]
+    assert "under the row's answer prompt (the baseline's: cot)" in page
+    assert "*other means*: openvino bf16; like with like vs greedy-bf16: +2.5 pp, p = 1, n.s. |" in rows["pal-bf16"]  # by its engine alone

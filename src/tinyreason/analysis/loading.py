@@ -49,12 +49,25 @@ class Run:
     @property
     def label(self) -> str:
         """Method plus the options that matter, e.g. 'sc n=5 T=0.7'."""
+        return self.label_without()
+
+    def label_without(self, *keys: str) -> str:
+        """The label less some options (e.g. "prompt": the method and its settings, whatever it was asked under)."""
         opts = []
         for k, v in self.config.get("method", {}).items():
-            if k in _QUIET and (_QUIET[k] is None or _QUIET[k] == v):
+            if k in keys or (k in _QUIET and (_QUIET[k] is None or _QUIET[k] == v)):
                 continue
             opts.append(f"{_SHORT.get(k, k)}={v}")
         return " ".join([self.method, *opts])
+
+    @property
+    def prompt(self) -> tuple[str, str]:
+        """The answer prompt the run asked under: its name and its text as config.json keeps it (a prompt file
+        edited between two runs is two prompts)."""
+        import json
+
+        name = str(self.config.get("method", {}).get("prompt", _QUIET["prompt"]))
+        return name, json.dumps(self.config.get("prompts", {}).get(name), sort_keys=True)
 
     @property
     def model(self) -> str:
