@@ -405,7 +405,7 @@ def test_sft_on_traces_is_the_same_run_wherever_the_traces_file_lies_and_another
 
     assert state() == "done"
     traces.write_text(traces.read_text().replace("... #### 3", "... #### 3.0"))  # one chain edited
-    assert "data (the questions themselves: fingerprint)" in state()
+    assert "data (the examples themselves, questions or chains: fingerprint)" in state()
     del record["data"]["fingerprint"]  # a record from before traces runs kept one: the chosen ids decide
     (out / "train_config.json").write_text(json.dumps(record))
     assert state() == "done"

@@ -69,7 +69,7 @@ def data_differences(stored: dict[str, Any], now: dict[str, Any]) -> list[str]:
     the ids chosen. A record from before traces runs kept a fingerprint has none: its ids alone decide."""
     diff = []
     if "fingerprint" in stored and stored.get("fingerprint") != now.get("fingerprint"):
-        diff.append("data (the questions themselves: fingerprint)")
+        diff.append("data (the examples themselves, questions or chains: fingerprint)")
     if stored.get("ids") != now.get("ids"):
         diff.append("data (the examples chosen: ids)")
     return diff
