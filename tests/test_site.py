@@ -154,3 +154,21 @@ def test_compare_puts_any_two_runs_side_by_side(tmp_path: Path) -> None:
     assert "greedy against sc" in page and 'data-ids="[' in page
     bad = CliRunner().invoke(app, ["view", str(base), "--out", str(tmp_path / "s2"), "--compare", str(sc), "--compare", str(base)])
     assert bad.exit_code != 0 and "both must be among the runs given" in bad.output
+
+
+def test_the_index_compares_a_row_like_with_like_with_the_baselines_twin(tmp_path: Path) -> None:
+    """sc under a better prompt beside greedy under that prompt: the index gives sc's Δ against that greedy too,
+    linked to the two side by side; rows without a twin say so with a dash."""
+    base, sc, _ = _runs(tmp_path)
+    for path, prompt in ((sc, "good"), (make_run(tmp_path / "runs" / "greedy-good", [sample(i, str(i + 1), [generation(f"#### {i + 1}")]) for i in range(6)]), "good")):
+        config = json.loads((path / "config.json").read_text())
+        config["method"]["prompt"] = prompt
+        (path / "config.json").write_text(json.dumps(config))
+    res = CliRunner().invoke(app, ["view", str(base), str(sc), str(tmp_path / "runs" / "greedy-good"), "--out", str(tmp_path / "s")])
+    assert res.exit_code == 0, res.output
+    index = (tmp_path / "s" / "index.html").read_text()
+    row = next(r for r in index.split("<tr") if 'href="run-sc.html"' in r)
+    assert 'vs <a href="run-greedy-good.html">greedy-good</a>: <a href="compare-greedy-good--sc.html">' in row
+    assert "<title>tinyreason · greedy-good vs sc</title>" in (tmp_path / "s" / "compare-greedy-good--sc.html").read_text()
+    twin_row = next(r for r in index.split("<tr") if '<td><a href="run-greedy-good.html">' in r)
+    assert "vs <a" not in twin_row  # the twin is not compared with itself

@@ -90,6 +90,14 @@ def baseline_twins(runs: list[Run], baseline: Run) -> dict[tuple[str, tuple[str,
     return twins
 
 
+def twin_of(run: Run, twins: dict[tuple[str, tuple[str, str]], Run], baseline: Run) -> Run | None:
+    """The run a row is compared with like with like (see the module's docstring), or None: the baseline's twin
+    under the row's engine and prompt, else (a program prompt, say, that the baseline's method has no run under)
+    the twin by the row's engine alone. Never the row itself."""
+    twin = twins.get(_means(run)) or twins.get((engine(run), baseline.prompt))
+    return None if twin is run else twin
+
+
 def build(runs: list[Run], baseline: Run, include_incomplete: bool = False) -> list[Row]:
     rows = []
     twins = baseline_twins(runs, baseline)
@@ -109,10 +117,8 @@ def build(runs: list[Run], baseline: Run, include_incomplete: bool = False) -> l
             judged = verdict(t) if run.complete or include_incomplete else "incomplete"
             row.verdict, row.delta, row.p_value, row.shared = judged, t.delta, t.p_value, t.n
             row.other_means = engine(run) if engine(run) != engine(baseline) else None
-            # the twin under the row's own prompt; else (a program prompt, say, that greedy has no run under) the
-            # twin by the row's engine alone
-            twin = twins.get(_means(run)) or twins.get((engine(run), baseline.prompt))
-            if twin is not None and twin is not run:
+            twin = twin_of(run, twins, baseline)
+            if twin is not None:
                 like = transitions(align(twin, run))
                 row.like = (name_of[id(twin)], like.delta, like.p_value, "incomplete" if judged == "incomplete" else verdict(like))
             row.mirage, row.mirage_lines = pm.short, tuple(([pair.note] if pair.note else []) + pm.lines())

@@ -7,7 +7,8 @@ step), so it opens from disk on an offline machine.
 Layout of the site:
     index.html                  leaderboard: accuracy with its 95% interval drawn, Δ and McNemar p against the
                                 baseline, tokens per question, verdict, incomplete runs marked; sortable; grouped
-                                by run root (method × prompt where the study has both)
+                                by run root (method × prompt where the study has both); like with like: each row
+                                against the baseline's method by the row's engine and under its prompt, if run
     run-<slug>.html             a run: its config (prompt text, backend, model, versions) and every question,
                                 filterable (#filter=wrong|truncated|noanswer|disagree|errors) and searchable;
                                 #q=<id> shows one question: every generation's raw text, extracted answers, the
@@ -31,6 +32,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from tinyreason.analysis.leaderboard import baseline_twins, twin_of
 from tinyreason.analysis.loading import AnalysisError, Run, align, load_run
 from tinyreason.analysis.paired import transitions, verdict
 from tinyreason.runs import RunDir, RunError
@@ -123,6 +125,15 @@ def _rows(site_runs: list[SiteRun], base: SiteRun) -> None:
             except AnalysisError:
                 row["verdict"] = "other questions"  # e.g. a protocol's dev slice of train against the test baseline
         sr.row = row
+    twins = baseline_twins([s.run for s in site_runs], base.run)
+    by_run = {id(s.run): s for s in site_runs}
+    for sr in site_runs:
+        twin = twin_of(sr.run, twins, base.run) if sr is not base else None
+        if twin is not None and sr.row["verdict"] != "other questions":
+            t = transitions(align(twin, sr.run))
+            tw = by_run[id(twin)]
+            sr.row["like"] = {"twin": tw, "delta": t.delta, "p": t.p_value, "verdict": verdict(t) if sr.run.complete else "incomplete",
+                              "compare": f"compare-{tw.slug}--{sr.slug}.html", "pair": tw}
 
 
 def _compare_page(env: Environment, a: SiteRun, b: SiteRun, out: Path) -> Path:
@@ -189,6 +200,8 @@ def build_site(paths: list[str | Path], out: str | Path, *, baseline: str | Path
         (out / f"run-{sr.slug}.html").write_text(env.get_template("run.html").render(r=sr, config=_config_view(sr.run), base=base))
         if sr.row.get("compare"):
             _compare_page(env, base, sr, out)  # type: ignore[arg-type]
+        if sr.row.get("like"):
+            _compare_page(env, sr.row["like"]["pair"], sr, out)
     if compare is not None:
         pick = {s.run.path.resolve(): s for s in site_runs}
         a, b = (pick.get(Path(c).resolve()) for c in compare)
