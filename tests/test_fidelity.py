@@ -171,3 +171,8 @@ def test_a_row_under_another_prompt_is_judged_like_with_like_against_the_baselin
     assert "like with like" not in rows["sc"] and "like with like" not in rows["greedy-good"] and "like with like" not in rows["sc-good-edited"]
     assert "under the row's answer prompt (the baseline's: cot)" in page
     assert "*other means*: openvino bf16; like with like vs greedy-bf16: +2.5 pp, p = 1, n.s. |" in rows["pal-bf16"]  # by its engine alone
+    matrix = page.split("## Method × prompt")[1].split("\n## ")[0]  # the settings asked under two prompts or more, a column per prompt
+    assert "| method | model | engine | cot | good | good (text 2) |" in matrix
+    assert "| greedy | fake-0.5b | openvino int8 | greedy: 12.5% | greedy-good: 50.0% | — |" in matrix
+    assert "| sc n=5 | fake-0.5b | openvino int8 | sc: 15.0% (+2.5 pp, p = 1) | sc-good: 55.0% (+5 pp, p = 0.5) | sc-good-edited: 55.0% |" in matrix
+    assert "pal" not in matrix and "bf16" not in matrix  # one prompt each: nothing to cross

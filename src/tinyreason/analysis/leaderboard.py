@@ -157,6 +157,47 @@ def replicated_lines(rows: list[Row]) -> list[str]:
     return out
 
 
+def prompt_matrix_lines(rows: list[Row], base: Row) -> list[str]:
+    """Method × prompt: a table of the method settings (method and options, model, engine) run under two or more
+    answer prompts, a column per prompt (the baseline's first). A cell is the run's accuracy and, for a method
+    other than the baseline's, its Δ and exact McNemar p against the baseline's method under the same prompt,
+    model and engine — does the method help once the prompt is the same? Empty when no setting has two prompts."""
+    settings: dict[tuple[str, str, str], dict[tuple[str, str], list[Row]]] = {}
+    for r in rows:
+        key = (r.run.label_without("prompt"), r.run.model, engine(r.run))
+        settings.setdefault(key, {}).setdefault(r.run.prompt, []).append(r)
+    shown = {k: v for k, v in settings.items() if len(v) > 1}
+    if not shown:
+        return []
+    cell_of = {k: {p: next((r for r in rs if r is base), min(rs, key=lambda r: r.name)) for p, rs in v.items()} for k, v in shown.items()}
+    first = {p: min(r.name for v in shown.values() for r in v.get(p, [])) for v in shown.values() for p in v}
+    prompts = sorted(first, key=lambda p: (p != base.run.prompt, p[0], first[p]))  # the baseline's, then by name and first run
+    names = [p[0] for p in prompts]
+    heads = [n if names[:i].count(n) == 0 else f"{n} (text {names[:i].count(n) + 1})" for i, n in enumerate(names)]  # one name, two texts
+    base_setting = base.run.label_without("prompt")
+    out = ["## Method × prompt", "",
+           f"Each method setting run under more than one answer prompt. A cell: the run, its accuracy and — for a method other "
+           f"than the baseline's ({base_setting}) — its Δ and exact McNemar p against {base_setting} under the same prompt, "
+           "model and engine, where that run exists: does the method help once the prompt is the same?", "",
+           "| method | model | engine | " + " | ".join(_cell(h) for h in heads) + " |", "|---|---|---|" + "---|" * len(heads)]
+    for (label, model, eng), cells in sorted(cell_of.items(), key=lambda kv: (kv[0][0] != base_setting, kv[0])):
+        partner = cell_of.get((base_setting, model, eng), {}) if label != base_setting else {}
+        parts = []
+        for p in prompts:
+            r = cells.get(p)
+            if r is None:
+                parts.append("—")
+                continue
+            text = f"{_cell(r.name)}: {pct(r.accuracy)}" + ("" if r.run.complete else f" ({r.run.status})")
+            other = partner.get(p)
+            if other is not None:
+                t = transitions(align(other.run, r.run))
+                text += f" ({pp(t.delta)}, p = {t.p_value:.2g})"
+            parts.append(text)
+        out.append(f"| {_cell(label)} | {_cell(model)} | {_cell(eng)} | " + " | ".join(parts) + " |")
+    return out
+
+
 def markdown(rows: list[Row], plots: dict[str, str]) -> str:
     base = next(r for r in rows if r.verdict == "baseline")
     out = [
@@ -193,6 +234,9 @@ def markdown(rows: list[Row], plots: dict[str, str]) -> str:
     seeds = replicated_lines(rows)
     if seeds:
         out += ["", "## Replicated rows (one experiment, several seeds)", "", *seeds]
+    matrix = prompt_matrix_lines(rows, base)
+    if matrix:
+        out += ["", *matrix]
     out += ["", "## Mirage check", ""]
     for r in rows:
         out.append(f"- **{r.name}**" + (" (baseline)" if r.verdict == "baseline" else f" vs {base.name}") + ":")
