@@ -13,6 +13,7 @@ a different gold answer means the runs are on different data, which is an error 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,8 +65,6 @@ class Run:
     def prompt(self) -> tuple[str, str]:
         """The answer prompt the run asked under: its name and its text as config.json keeps it (a prompt file
         edited between two runs is two prompts)."""
-        import json
-
         name = str(self.config.get("method", {}).get("prompt", _QUIET["prompt"]))
         return name, json.dumps(self.config.get("prompts", {}).get(name), sort_keys=True)
 

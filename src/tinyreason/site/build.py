@@ -133,7 +133,7 @@ def _rows(site_runs: list[SiteRun], base: SiteRun) -> None:
             t = transitions(align(twin, sr.run))
             tw = by_run[id(twin)]
             sr.row["like"] = {"twin": tw, "delta": t.delta, "p": t.p_value, "verdict": verdict(t) if sr.run.complete else "incomplete",
-                              "compare": f"compare-{tw.slug}--{sr.slug}.html", "pair": tw}
+                              "compare": f"compare-{tw.slug}--{sr.slug}.html"}
 
 
 def _compare_page(env: Environment, a: SiteRun, b: SiteRun, out: Path) -> Path:
@@ -201,7 +201,7 @@ def build_site(paths: list[str | Path], out: str | Path, *, baseline: str | Path
         if sr.row.get("compare"):
             _compare_page(env, base, sr, out)  # type: ignore[arg-type]
         if sr.row.get("like"):
-            _compare_page(env, sr.row["like"]["pair"], sr, out)
+            _compare_page(env, sr.row["like"]["twin"], sr, out)
     if compare is not None:
         pick = {s.run.path.resolve(): s for s in site_runs}
         a, b = (pick.get(Path(c).resolve()) for c in compare)
