@@ -192,7 +192,7 @@ def test_pal_refuses_when_the_sandbox_cannot_run(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(programs, "check_isolation", unavailable)
     for name in ("pal", "pal-sc", "hybrid-sc"):
         with pytest.raises(ValueError, match=f"{name} refuses to run: bubblewrap .* apt-get install bubblewrap"):
-            create_method(name).preflight(ScriptedBackend(responder=lambda c, p, k: [""]))
+            create_method(name).preflight({"backend": "scripted", "model": "m"})
 
 
 def test_a_sandbox_failing_for_one_program_fails_only_that_program(monkeypatch: pytest.MonkeyPatch) -> None:

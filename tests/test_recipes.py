@@ -411,3 +411,25 @@ def test_sft_on_traces_is_the_same_run_wherever_the_traces_file_lies_and_another
     assert state() == "done"
     traces.unlink()
     assert "which cannot be read" in state()
+
+
+def test_the_dry_run_says_which_eval_will_refuse_and_eval_refuses_it_before_the_model_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tinyreason.backends.scripted import ScriptedBackend
+    from tinyreason.prompts import get_prompt
+    from tinyreason.verifier import AuditError, audit_path, write_audit
+
+    audits = tmp_path / "audits"
+    index = INDEX + f"  - {{name: sc-verifier, kind: eval, config: {{method: sc-verifier, method_options: {{n: 3, audit_dir: {audits}}}}}}}\n"
+    recipe = load_recipe(write_recipe(tmp_path, index=index))
+    state = lambda: {r.name: r.state for r in survey(recipe)[0]}["sc-verifier"]  # noqa: E731
+    assert state() == f"missing (will refuse: no verifier audit for model '/models/fake-0.5b' with prompt 'verify' (looked for {audits}/<key>.json))"
+    described = {"backend": "scripted", "model": "/models/fake-0.5b"}  # what the scripted backend will describe()
+    path = audit_path(audits, described, get_prompt("verify"))
+    write_audit(path, {"accuracy": 0.5, "total": 100, "ci95": [0.4, 0.6], "backend": described})
+    assert state() == f"missing (will refuse: the verifier audit for model '/models/fake-0.5b' with prompt 'verify' scored 50.0% < gate 60% ({path}))"
+    monkeypatch.setattr(ScriptedBackend, "__init__", lambda self, *a, **k: pytest.fail("the model loaded before the gate refused"))
+    with pytest.raises(AuditError, match="sc-verifier refuses to run: the verifier audit .* scored 50.0% < gate 60%"):
+        run_eval(recipe.get("sc-verifier").config, progress=False)
+    assert not (tmp_path / "runs" / "sc-verifier").exists()
+    write_audit(path, {"accuracy": 0.7, "total": 100, "ci95": [0.6, 0.8], "backend": described})
+    assert state() == "missing"  # a passing audit: nothing to say

@@ -4,6 +4,7 @@ malformed verdicts counted rather than crashed on."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -102,6 +103,28 @@ def test_gate_blocks_without_a_passing_audit_and_passes_with_one(tmp_path: Path)
     # the audit is per model: another model's identity finds none
     with pytest.raises(AuditError):
         check_gate(audits, {**b.describe(), "model": "other"}, get_prompt("verify"), 0.5, False)
+
+
+def test_before_the_model_loads_the_gate_weighs_every_audit_the_backend_may_turn_out_to_be(tmp_path: Path) -> None:
+    """The description known before loading lacks what only the loaded backend says (here an engine version):
+    the planned check refuses only when no audit it may match passed; the check after loading decides."""
+    verify = get_prompt("verify")
+    planned = {"backend": "openvino", "model": "m", "weight_format": "bf16"}
+    audits = tmp_path / "audits"
+    with pytest.raises(AuditError, match="no verifier audit for model 'm'"):
+        check_gate(audits, planned, verify, 0.6, False, planned=True)
+    one, two = {**planned, "engine": "openvino-genai 1"}, {**planned, "engine": "openvino-genai 2"}
+    write_audit(audit_path(audits, one, verify), {"accuracy": 0.53, "total": 100, "ci95": [0.4, 0.6], "backend": one})
+    with pytest.raises(AuditError, match=r"scored 53.0% < gate 60%") as refused:
+        check_gate(audits, planned, verify, 0.6, False, planned=True)
+    assert refused.value.why.startswith("the verifier audit") and "audit-verifier" not in refused.value.why  # the reason alone
+    write_audit(audit_path(audits, two, verify), {"accuracy": 0.7, "total": 100, "ci95": [0.6, 0.8], "backend": two})
+    assert check_gate(audits, planned, verify, 0.6, False, planned=True)["audit_accuracy"] == 0.7  # it may load as engine 2
+    with pytest.raises(AuditError, match="scored 53.0%"):
+        check_gate(audits, one, verify, 0.6, False)  # it loaded as engine 1: refused after loading
+    for other, template in (({**planned, "weight_format": "int8"}, verify), (planned, dataclasses.replace(verify, user=verify.user + " "))):
+        with pytest.raises(AuditError, match="no verifier audit"):  # other weights, or another prompt text, match neither
+            check_gate(audits, other, template, 0.6, False, planned=True)
 
 
 def test_force_overrides_the_gate_and_is_recorded(tmp_path: Path) -> None:

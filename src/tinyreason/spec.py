@@ -144,6 +144,19 @@ def planned(spec: EvalSpec, *, without_data: bool = False) -> tuple[dict[str, An
     return config, how
 
 
+def refusal(spec: EvalSpec) -> str | None:
+    """Why the spec's method would refuse to run (its preflight: sc-verifier's gate, pal's sandbox), as far as
+    that is known before any model loads; None when it would run, or when only the loaded backend can say."""
+    _, _, described = _backend_plan(spec)
+    if described is None:
+        return None
+    try:
+        spec.build_method().preflight(described, planned=True)
+    except ValueError as e:
+        return getattr(e, "why", None) or str(e)
+    return None
+
+
 def run_eval(spec: EvalSpec, *, progress: bool = True, warn: Any = None) -> tuple[dict[str, Any], Path]:
     """Run (or resume) the evaluation the spec describes; returns (metrics, run directory). `warn` gets
     warnings meant for the user (default: printed to stderr)."""
@@ -169,6 +182,8 @@ def run_eval(spec: EvalSpec, *, progress: bool = True, warn: Any = None) -> tupl
         message = adapter_prompt_warning(adapter, method.templates()[0])
         if message:
             warn(message)
+    if described is not None:
+        method.preflight(described, planned=True)  # a refusal (sc-verifier's gate, pal's sandbox) comes before the model loads
     backend = backend_cls(config)
     chosen, reason = spec.backend_choice()
     if reason is not None:

@@ -40,7 +40,11 @@ CHAIN_STAGES = ("answer", "sample")
 
 
 class AuditError(ValueError):
-    pass
+    """A refused sc-verifier run: the message says why and how to fix it; `why` is the reason alone."""
+
+    def __init__(self, message: str, why: str = "") -> None:
+        super().__init__(message)
+        self.why = why or message
 
 
 def parse_verdict(text: str) -> Verdict | None:
@@ -144,10 +148,34 @@ def load_audit(path: Path) -> dict[str, Any] | None:
         raise AuditError(f"{path}: broken audit file ({e.msg}, line {e.lineno}); rerun `tinyreason audit-verifier`") from None
 
 
-def check_gate(audit_dir: str | Path, backend_description: dict[str, Any], template: PromptTemplate, gate: float, force: bool) -> dict[str, Any]:
-    """What the gate found; raises AuditError (with the command that fixes it) unless it passed or `force`."""
-    path = audit_path(audit_dir, backend_description, template)
-    audit = load_audit(path)
+def audits_like(audit_dir: str | Path, planned: dict[str, Any], template: PromptTemplate) -> list[tuple[Path, dict[str, Any]]]:
+    """The audits in `audit_dir` of this verifier prompt that a backend described only in part before it
+    loads (`planned`, e.g. without its engine version) may turn out to be: each audit whose recorded backend
+    agrees with every key `planned` names and whose file name is the key of that backend and `template`."""
+    want = backend_identity(planned)
+    found = []
+    for path in sorted(Path(audit_dir).glob("*.json")):
+        audit = load_audit(path)
+        backend = (audit or {}).get("backend")
+        if not isinstance(backend, dict) or audit_key(backend, template) != path.stem:
+            continue
+        have = backend_identity(backend)
+        if all(have.get(k) == v for k, v in want.items()):
+            found.append((path, audit))
+    return found
+
+
+def check_gate(audit_dir: str | Path, backend_description: dict[str, Any], template: PromptTemplate, gate: float, force: bool,
+               *, planned: bool = False) -> dict[str, Any]:
+    """What the gate found; raises AuditError (with the command that fixes it) unless it passed or `force`.
+    `planned`: the description is the part known before the model loads, so any audit it may match is
+    considered, and the run is refused only when none of them passed (the check after loading decides)."""
+    if planned:
+        candidates = audits_like(audit_dir, backend_description, template)
+        path, audit = max(candidates, key=lambda c: c[1]["accuracy"]) if candidates else (Path(audit_dir) / "<key>.json", None)
+    else:
+        path = audit_path(audit_dir, backend_description, template)
+        audit = load_audit(path)
     found: dict[str, Any] = {"audit_file": str(path), "gate": gate, "forced": force}
     if audit is not None:
         found.update(audit_accuracy=audit["accuracy"], audit_total=audit["total"], audit_ci95=audit["ci95"])
@@ -162,7 +190,8 @@ def check_gate(audit_dir: str | Path, backend_description: dict[str, Any], templ
         why = f"the verifier audit for model '{model}' with prompt '{template.name}' scored {audit['accuracy']:.1%} < gate {gate:.0%} ({path})"
     raise AuditError(
         f"sc-verifier refuses to run: {why}. Audit it first: `tinyreason audit-verifier --run RUN_DIR --model {model}"
-        f" --prompt {template.name}`, or override with --force (recorded in the run config)."
+        f" --prompt {template.name}`, or override with --force (recorded in the run config).",
+        why=why,
     )
 
 

@@ -72,9 +72,12 @@ class Method:
     def solve(self, backend: Backend, problems: list[Problem]) -> list[Prediction]:
         raise NotImplementedError
 
-    def preflight(self, backend: Backend) -> dict[str, Any]:
-        """Checks before any question is asked (e.g. sc-verifier's audit gate). Raise ValueError with the fix
-        to refuse the run; return what the check found, which is stored in the run config ("preflight")."""
+    def preflight(self, backend: dict[str, Any], planned: bool = False) -> dict[str, Any]:
+        """Checks before any question is asked (e.g. sc-verifier's audit gate, pal's sandbox), given what the
+        backend describes: `Backend.describe()` (`planned` False, from `evaluate`; what it returns is stored
+        in the run config as "preflight"), or, before the model loads, the part its config already says
+        (`planned` True, from `run_eval` and reproduce's dry run: refuse only what the loaded backend's
+        description could not change). Raise ValueError with the fix to refuse the run."""
         return {}
 
     # -- helpers shared by methods ------------------------------------------------------------------

@@ -37,7 +37,6 @@ from typing import Any, Literal
 from pydantic import Field
 
 from tinyreason.answers import extract_answer
-from tinyreason.backends.base import Backend
 from tinyreason.methods.records import PROGRAMS
 from tinyreason.methods.base import Method, MethodConfig
 from tinyreason.sandbox import SandboxResult, SandboxUnavailable, check_isolation, execute
@@ -142,7 +141,7 @@ class ProgramMethod(Method):
 
     record_sections = (PROGRAMS,)
 
-    def preflight(self, backend: Backend) -> dict[str, Any]:
+    def preflight(self, backend: dict[str, Any], planned: bool = False) -> dict[str, Any]:
         try:
             return {"sandbox": check_isolation(self.config.isolation)}  # type: ignore[attr-defined]
         except SandboxUnavailable as e:

@@ -70,9 +70,9 @@ class SCVerifier(Method):
     def templates(self) -> list[PromptTemplate]:
         return [get_prompt(self.config.prompt), get_prompt(self.config.verify_prompt)]
 
-    def preflight(self, backend: Backend) -> dict[str, Any]:
+    def preflight(self, backend: dict[str, Any], planned: bool = False) -> dict[str, Any]:
         c = self.config
-        return check_gate(c.audit_dir, backend.describe(), get_prompt(c.verify_prompt), c.gate, c.force)
+        return check_gate(c.audit_dir, backend, get_prompt(c.verify_prompt), c.gate, c.force, planned=planned)
 
     def solve(self, backend: Backend, problems: list[Problem]) -> list[Prediction]:
         c = self.config
