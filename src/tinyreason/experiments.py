@@ -98,6 +98,10 @@ class Kind:
     def estimate(self, cfg: Any, out: Path, state: State, mean_tokens: float | None) -> str:
         raise NotImplementedError
 
+    def refusal(self, cfg: Any) -> str | None:
+        """Why running it would be refused before anything loads (an eval's method preflight), or None."""
+        return None
+
     def run(self, cfg: Any, out: Path, state: State, log: Log, progress: bool) -> str:
         """Run (or resume) it; returns a one-line result."""
         raise NotImplementedError
@@ -131,7 +135,7 @@ class EvalKind(Kind):
 
         run = RunDir(out)
         if not run.config_path.exists():
-            return State("missing", 0, cfg.limit, note=_refuses(cfg))
+            return State("missing", 0, cfg.limit)
         stored = run.config()
         total = len(stored.get("subset", {}).get("ids", []))
         done = sum(1 for _ in run.iter_samples())
@@ -145,11 +149,11 @@ class EvalKind(Kind):
         if differs:
             return State("partial", done, total, stale="; ".join(differs[:6]) + (f"; {len(differs) - 6} more" if len(differs) > 6 else ""))
         if grows:  # eval grows a run whose stored subset is a prefix of the new one, keeping its finished questions
-            return State("partial", done, len(config["subset"]["ids"]), note=_refuses(cfg))
+            return State("partial", done, len(config["subset"]["ids"]))
         if done >= total and run.metrics_path.exists():
             return State("done", done, total, note=unread)
         errors = len(run.errors())  # only a run that is not done can have questions left to retry
-        return State("partial", done, total, note=_joined(f"{errors} failed question(s) to retry" if errors else "", _refuses(cfg)))
+        return State("partial", done, total, note=f"{errors} failed question(s) to retry" if errors else "")
 
     def estimate(self, cfg: Any, out: Path, state: State, mean_tokens: float | None) -> str:
         remaining = (state.total or cfg.limit) - (state.done or 0)
@@ -163,6 +167,11 @@ class EvalKind(Kind):
             return f"unknown (no run yet): {remaining} q × {at_least}{per_q:.3g} completions"
         return f"≈ {_tokens(remaining * per_q * mean)} tok: {remaining} q × {at_least}{per_q:.3g} completions × {mean:.0f} tok"
 
+    def refusal(self, cfg: Any) -> str | None:
+        from tinyreason.spec import refusal
+
+        return refusal(cfg)
+
     def run(self, cfg: Any, out: Path, state: State, log: Log, progress: bool) -> str:
         from tinyreason.spec import error_summary, run_eval
 
@@ -170,18 +179,6 @@ class EvalKind(Kind):
         if error_summary(m):
             raise StepFailed(error_summary(m))
         return f"accuracy {m['accuracy']:.1%} ({m['correct']}/{m['total']}), {m['generated_tokens_per_question']:.0f} gen tok/q"
-
-
-def _refuses(cfg: Any) -> str:
-    """"will refuse: <why>" for an eval whose method would refuse to run (spec.refusal), else ""."""
-    from tinyreason.spec import refusal
-
-    why = refusal(cfg)
-    return f"will refuse: {why}" if why else ""
-
-
-def _joined(*notes: str) -> str:
-    return "; ".join(n for n in notes if n)
 
 
 class AuditKind(Kind):

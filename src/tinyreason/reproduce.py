@@ -25,7 +25,7 @@ from __future__ import annotations
 import gc
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Callable, Iterable
@@ -81,7 +81,7 @@ def survey(recipe: Recipe, only: list[str] | None = None) -> tuple[list[SurveyRo
     """The dry run: every planned experiment's state and estimated cost, touching nothing."""
     order, added = recipe.plan(only)
     mean = mean_tokens_per_completion(recipe)
-    rows, unavailable = [], set()
+    rows, unavailable, done = [], set(), set()
     for e in order:
         missing = e.unavailable or next((f"needs {n}, which is unavailable" for n in e.needs if n in unavailable), None)
         if missing:
@@ -93,6 +93,12 @@ def survey(recipe: Recipe, only: list[str] | None = None) -> tuple[list[SurveyRo
             continue
         try:
             state = e.runner.state(e.config, e.out)
+            if state.status == "done" and not state.stale:
+                done.add(e.name)
+            elif not state.stale and all(n in done for n in e.needs):  # what it needs is there: would it run now?
+                why = e.runner.refusal(e.config)
+                if why:
+                    state = replace(state, note="; ".join(filter(None, (state.note, f"will refuse: {why}"))))
             rows.append(SurveyRow(e.name, e.kind, str(state), e.runner.estimate(e.config, e.out, state, mean), e.needs))
         except (RunError, OSError, ValueError) as ex:
             rows.append(SurveyRow(e.name, e.kind, f"unreadable: {ex}", "unknown", e.needs))

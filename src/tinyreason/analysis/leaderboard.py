@@ -58,6 +58,7 @@ class Row:
     mirage_lines: tuple[str, ...] = ()
     other_means: str | None = None  # this run's engine when it is not the baseline's ("openvino bf16")
     like: tuple[str, float, float, str] | None = None  # against the baseline's twin by this engine: (twin, Δ, p, verdict)
+    twin: Run | None = None  # that twin
 
     @property
     def accuracy(self) -> float:
@@ -72,35 +73,37 @@ def _names(runs: list[Run]) -> list[str]:
     return [str(r.path) if names.count(r.name) > 1 else r.name for r in runs]
 
 
-def _means(run: Run) -> tuple[str, tuple[str, str]]:
-    """What a like-with-like comparison holds fixed besides the method: the engine and the answer prompt."""
-    return engine(run), run.prompt
+Setting = tuple[str, str, tuple[str, str]]  # (model with its adapter, engine, answer prompt)
 
 
-def baseline_twins(runs: list[Run], baseline: Run) -> dict[tuple[str, tuple[str, str]], Run]:
-    """(engine, prompt) -> the baseline's evaluation by that engine under that prompt: the same method, other
-    options and model (adapter included), complete, with another backend, weight precision or answer prompt. The
-    first by name when two share both."""
-    twins: dict[tuple[str, tuple[str, str]], Run] = {}
+def _setting(run: Run) -> Setting:
+    return run.model, engine(run), run.prompt
+
+
+def baseline_runs(runs: list[Run], baseline: Run) -> dict[Setting, Run]:
+    """(model, engine, prompt) -> the complete run of the baseline's method and options with that model (adapter
+    included), by that engine, under that answer prompt: the baseline itself at its own setting, else the first
+    by path. The one lookup behind like with like (twin_of) and the method × prompt table."""
+    index = {_setting(baseline): baseline}
     setting = baseline.label_without("prompt")
     for r in sorted(runs, key=lambda r: str(r.path)):
-        if (r is not baseline and r.complete and r.label_without("prompt") == setting and r.model == baseline.model
-                and _means(r) != _means(baseline)):
-            twins.setdefault(_means(r), r)
-    return twins
+        if r.complete and r.label_without("prompt") == setting:
+            index.setdefault(_setting(r), r)
+    return index
 
 
-def twin_of(run: Run, twins: dict[tuple[str, tuple[str, str]], Run], baseline: Run) -> Run | None:
-    """The run a row is compared with like with like (see the module's docstring), or None: the baseline's twin
-    under the row's engine and prompt, else (a program prompt, say, that the baseline's method has no run under)
-    the twin by the row's engine alone. Never the row itself."""
-    twin = twins.get(_means(run)) or twins.get((engine(run), baseline.prompt))
-    return None if twin is run else twin
+def twin_of(run: Run, index: dict[Setting, Run], baseline: Run) -> Run | None:
+    """The run a row is compared with like with like (see the module's docstring), or None: the baseline's method
+    and model by the row's engine under the row's prompt, else (a program prompt, say, that the baseline's method
+    has no run under) by the row's engine alone. Neither the row itself nor the baseline (its own comparison)."""
+    eng = engine(run)
+    twin = index.get((baseline.model, eng, run.prompt)) or index.get((baseline.model, eng, baseline.prompt))
+    return None if twin is run or twin is baseline else twin
 
 
 def build(runs: list[Run], baseline: Run, include_incomplete: bool = False) -> list[Row]:
     rows = []
-    twins = baseline_twins(runs, baseline)
+    index = baseline_runs(runs, baseline)
     names = _names(runs)
     name_of = dict(zip(map(id, runs), names))
     for run, name in zip(runs, names):
@@ -117,10 +120,11 @@ def build(runs: list[Run], baseline: Run, include_incomplete: bool = False) -> l
             judged = verdict(t) if run.complete or include_incomplete else "incomplete"
             row.verdict, row.delta, row.p_value, row.shared = judged, t.delta, t.p_value, t.n
             row.other_means = engine(run) if engine(run) != engine(baseline) else None
-            twin = twin_of(run, twins, baseline)
+            twin = twin_of(run, index, baseline)
             if twin is not None:
                 like = transitions(align(twin, run))
                 row.like = (name_of[id(twin)], like.delta, like.p_value, "incomplete" if judged == "incomplete" else verdict(like))
+                row.twin = twin
             row.mirage, row.mirage_lines = pm.short, tuple(([pair.note] if pair.note else []) + pm.lines())
         rows.append(row)
     return sorted(rows, key=lambda r: (_GROUP[r.verdict], -r.accuracy))
@@ -160,8 +164,12 @@ def replicated_lines(rows: list[Row]) -> list[str]:
 def prompt_matrix_lines(rows: list[Row], base: Row) -> list[str]:
     """Method × prompt: a table of the method settings (method and options, model, engine) run under two or more
     answer prompts, a column per prompt (the baseline's first). A cell is the run's accuracy and, for a method
-    other than the baseline's, its Δ and exact McNemar p against the baseline's method under the same prompt,
-    model and engine — does the method help once the prompt is the same? Empty when no setting has two prompts."""
+    other than the baseline's, its Δ and exact McNemar p against the baseline's method with the same model,
+    engine and prompt (baseline_runs; with the base model that is the row's own baseline or twin, whose test
+    build() already made) — does the method help once the prompt is the same? Empty when no setting has two
+    prompts."""
+    index = baseline_runs([r.run for r in rows], base.run)
+    row_of = {id(r.run): r for r in rows}
     settings: dict[tuple[str, str, str], dict[tuple[str, str], list[Row]]] = {}
     for r in rows:
         key = (r.run.label_without("prompt"), r.run.model, engine(r.run))
@@ -169,19 +177,31 @@ def prompt_matrix_lines(rows: list[Row], base: Row) -> list[str]:
     shown = {k: v for k, v in settings.items() if len(v) > 1}
     if not shown:
         return []
-    cell_of = {k: {p: next((r for r in rs if r is base), min(rs, key=lambda r: r.name)) for p, rs in v.items()} for k, v in shown.items()}
+    base_setting = base.run.label_without("prompt")
+
+    def cell(key: tuple[str, str, str], prompt: tuple[str, str], rs: list[Row]) -> Row:
+        chosen = index.get((key[1], key[2], prompt)) if key[0] == base_setting else None
+        return row_of[id(chosen)] if chosen is not None and id(chosen) in row_of else min(rs, key=lambda r: r.name)
+
+    def against(r: Row, other: Run) -> tuple[float, float]:
+        if other is base.run:
+            return r.delta, r.p_value  # type: ignore[return-value]
+        if other is r.twin and r.like is not None:
+            return r.like[1], r.like[2]
+        t = transitions(align(other, r.run))
+        return t.delta, t.p_value
+
+    cell_of = {k: {p: cell(k, p, rs) for p, rs in v.items()} for k, v in shown.items()}
     first = {p: min(r.name for v in shown.values() for r in v.get(p, [])) for v in shown.values() for p in v}
     prompts = sorted(first, key=lambda p: (p != base.run.prompt, p[0], first[p]))  # the baseline's, then by name and first run
     names = [p[0] for p in prompts]
     heads = [n if names[:i].count(n) == 0 else f"{n} (text {names[:i].count(n) + 1})" for i, n in enumerate(names)]  # one name, two texts
-    base_setting = base.run.label_without("prompt")
     out = ["## Method × prompt", "",
            f"Each method setting run under more than one answer prompt. A cell: the run, its accuracy and — for a method other "
            f"than the baseline's ({base_setting}) — its Δ and exact McNemar p against {base_setting} under the same prompt, "
            "model and engine, where that run exists: does the method help once the prompt is the same?", "",
            "| method | model | engine | " + " | ".join(_cell(h) for h in heads) + " |", "|---|---|---|" + "---|" * len(heads)]
     for (label, model, eng), cells in sorted(cell_of.items(), key=lambda kv: (kv[0][0] != base_setting, kv[0])):
-        partner = cell_of.get((base_setting, model, eng), {}) if label != base_setting else {}
         parts = []
         for p in prompts:
             r = cells.get(p)
@@ -189,10 +209,10 @@ def prompt_matrix_lines(rows: list[Row], base: Row) -> list[str]:
                 parts.append("—")
                 continue
             text = f"{_cell(r.name)}: {pct(r.accuracy)}" + ("" if r.run.complete else f" ({r.run.status})")
-            other = partner.get(p)
-            if other is not None:
-                t = transitions(align(other.run, r.run))
-                text += f" ({pp(t.delta)}, p = {t.p_value:.2g})"
+            other = index.get((model, eng, p)) if label != base_setting else None
+            if other is not None and other is not r.run:
+                delta, p_value = against(r, other)
+                text += f" ({pp(delta)}, p = {p_value:.2g})"
             parts.append(text)
         out.append(f"| {_cell(label)} | {_cell(model)} | {_cell(eng)} | " + " | ".join(parts) + " |")
     return out

@@ -32,7 +32,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from tinyreason.analysis.leaderboard import baseline_twins, twin_of
+from tinyreason.analysis.leaderboard import baseline_runs, twin_of
 from tinyreason.analysis.loading import AnalysisError, Run, align, load_run
 from tinyreason.analysis.paired import transitions, verdict
 from tinyreason.runs import RunDir, RunError
@@ -125,7 +125,7 @@ def _rows(site_runs: list[SiteRun], base: SiteRun) -> None:
             except AnalysisError:
                 row["verdict"] = "other questions"  # e.g. a protocol's dev slice of train against the test baseline
         sr.row = row
-    twins = baseline_twins([s.run for s in site_runs], base.run)
+    twins = baseline_runs([s.run for s in site_runs], base.run)
     by_run = {id(s.run): s for s in site_runs}
     for sr in site_runs:
         twin = twin_of(sr.run, twins, base.run) if sr is not base else None
