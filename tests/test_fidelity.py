@@ -88,6 +88,24 @@ def test_a_replicated_row_reads_as_mean_and_spread_not_its_best_seed(tmp_path: P
     assert "## Replicated rows" in page and "**grpo-eval** over 3 seeds: mean 35.0%, sd 5.0 pp, range 30.0%–40.0%" in page
 
 
+def test_a_seed_axis_beside_the_recipes_own_seed_is_one_replicated_row_with_it(tmp_path: Path) -> None:
+    """sft-eval (the recipe's seed) and sft-eval-s2, -s3 (a seed axis beside it) are three seeds of one row;
+    a row of the same name asked another way (another method) is not one of them."""
+    from tinyreason.analysis.leaderboard import build, replicated
+
+    base = load_run(make_run(tmp_path / "greedy", simple_samples(list(range(20)), set(range(5)))))
+    seeds = [load_run(make_run(tmp_path / name, simple_samples(list(range(20)), set(range(k)))))
+             for name, k in (("sft-eval-s2", 6), ("sft-eval", 8), ("sft-eval-s3", 10))]
+    ((group, members),) = replicated(build([base, *seeds], base))
+    assert group == "sft-eval" and [r.name for r in members] == ["sft-eval", "sft-eval-s2", "sft-eval-s3"]  # the unsuffixed first
+    other = make_run(tmp_path / "other" / "sft-eval", simple_samples(list(range(20)), set(range(8))))
+    config = json.loads((other / "config.json").read_text())
+    config["method"] = {**config["method"], "name": "sc", "n": 5}
+    (other / "config.json").write_text(json.dumps(config))
+    ((_, members),) = replicated(build([base, seeds[0], load_run(other), seeds[2]], base))
+    assert [r.name for r in members] == ["sft-eval-s2", "sft-eval-s3"]
+
+
 def test_a_run_by_other_means_keeps_its_verdict_marked_with_both_engines(tmp_path: Path) -> None:
     """A bf16 adapter eval against an int8 baseline is not like with like: the row says so (page and csv)."""
     import csv

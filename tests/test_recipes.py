@@ -433,3 +433,19 @@ def test_the_dry_run_says_which_eval_will_refuse_and_eval_refuses_it_before_the_
     assert not (tmp_path / "runs" / "sc-verifier").exists()
     write_audit(path, {"accuracy": 0.7, "total": 100, "ci95": [0.6, 0.8], "backend": described})
     assert state() == "missing"  # a passing audit: nothing to say
+
+
+def test_sft_replicated_over_training_seeds_trains_on_sft_1000s_examples(tmp_path: Path, gsm8k_file: Path) -> None:
+    """The seed axis beside sft-1000 changes the training seed, not the examples (split_seed = the study's seed);
+    without split_seed the seed draws the examples too, as every run before the field (sft-1000 stays done)."""
+    from tinyreason.identity import with_later_defaults
+    from tinyreason.train.sft import SFTRunConfig, data_record
+
+    recipe = load_recipe(STUDY, {"model": "./qwen", "prompt": "cot", "train_data": str(gsm8k_file)}, runs=tmp_path / "runs")
+    one, two, three = (recipe.get(n).config for n in ("sft-1000", "sft-1000-s2", "sft-1000-s3"))
+    assert (one.seed, one.split_seed, two.seed, two.split_seed, three.seed) == (42, None, 2, 42, 3)
+    assert data_record(two)["ids"] == data_record(one)["ids"] == data_record(three)["ids"]
+    assert data_record(one.model_copy(update={"seed": 2}))["ids"] != data_record(one)["ids"]
+    assert recipe.get("sft-1000-eval-s2").needs == ["sft-1000-s2"] and recipe.get("sft-1000-eval-s3").config.backend_options["adapter"].endswith("/sft-1000-s3")
+    stored = {k: v for k, v in one.model_dump(mode="json").items() if k != "split_seed"}  # a run from before the field
+    assert with_later_defaults(stored, SFTRunConfig)["split_seed"] is None

@@ -138,14 +138,22 @@ _SEED = re.compile(r"^(?P<base>.+)-s(?P<seed>\d+)$")
 
 
 def replicated(rows: list[Row]) -> list[tuple[str, list[Row]]]:
-    """Rows that are one experiment under several seeds (named BASE-s1, BASE-s2, ...), grouped by BASE; only
-    groups of two or more. A replicated result is read as its mean and spread, never as its best seed."""
+    """Rows that are one experiment under several seeds (named BASE-s1, BASE-s2, ...), grouped by BASE, with the
+    row named BASE itself where it asks the same way (method, options, model before its adapter, engine): the recipe's own
+    seed, replicated by a seed axis beside it (sft-1000-eval at seed 42, sft-1000-eval-s2, -s3). Only groups of
+    two or more. A replicated result is read as its mean and spread, never as its best seed."""
     groups: dict[str, list[Row]] = {}
     for r in rows:
         m = _SEED.match(r.name)
         if m:
             groups.setdefault(m["base"], []).append(r)
-    return [(base, sorted(g, key=lambda r: int(_SEED.match(r.name)["seed"]))) for base, g in groups.items() if len(g) > 1]
+    base_model = lambda r: r.run.model.split(" + ")[0]  # noqa: E731 - the adapter differs by seed
+    for r in rows:
+        g = groups.get(r.name)
+        if g and all(o.run.label == r.run.label and base_model(o) == base_model(r) and engine(o.run) == engine(r.run) for o in g):
+            g.append(r)
+    order = lambda r: int(m["seed"]) if (m := _SEED.match(r.name)) else -1  # noqa: E731 - the unsuffixed row first
+    return [(base, sorted(g, key=order)) for base, g in groups.items() if len(g) > 1]
 
 
 def replicated_lines(rows: list[Row]) -> list[str]:

@@ -118,6 +118,8 @@ class SFTFields(AdapterRunConfig):
     data: str | None = Field(None, description="local GSM8K train .jsonl for human traces (default: openai/gsm8k train from the Hub)")
     traces: str | None = Field(None, description="traces JSONL file (id, question, gold, completion) to train on instead of human traces")
     train_n: int | None = Field(2000, ge=1, description="examples in the seeded selection (None: all)")
+    split_seed: int | None = Field(None, description="seed of the examples' draw (None: `seed`, as before this field): set it to "
+                                   "replicate a run over training seeds on the same examples")
     prompt: str = Field("cot", description="prompt template; must be the one eval uses (checked)")
 
 
@@ -142,7 +144,7 @@ def load_examples(cfg: SFTRunConfig, *, warn: bool = True) -> tuple[list[TrainEx
     else:
         ds = load_problems(cfg.data, "train")
         pool, source = human_examples(ds), {"kind": "human", "source": ds.source, "fingerprint": ds.fingerprint()}
-    chosen = select_examples(pool, cfg.train_n, cfg.seed)
+    chosen = select_examples(pool, cfg.train_n, cfg.seed if cfg.split_seed is None else cfg.split_seed)
     if cfg.traces:
         source["fingerprint"] = examples_fingerprint(chosen)
     if warn and cfg.train_n is not None and len(chosen) < cfg.train_n:
