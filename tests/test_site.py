@@ -172,3 +172,17 @@ def test_the_index_compares_a_row_like_with_like_with_the_baselines_twin(tmp_pat
     assert "<title>tinyreason · greedy-good vs sc</title>" in (tmp_path / "s" / "compare-greedy-good--sc.html").read_text()
     twin_row = next(r for r in index.split("<tr") if '<td><a href="run-greedy-good.html">' in r)
     assert "vs <a" not in twin_row  # the twin is not compared with itself
+
+
+def test_the_index_reads_an_experiment_under_several_seeds_as_one_row(tmp_path: Path) -> None:
+    """Three seeds of one experiment: a replicated row with mean, sd and range, each seed linked — not its best seed."""
+    base, _, _ = _runs(tmp_path)
+    seeds = [make_run(tmp_path / "runs" / f"grpo-eval-s{k}", [sample(i, str(i + 1), [generation(f"#### {i + 1 if i < right else 0}")]) for i in range(6)])
+             for k, right in ((1, 2), (2, 4), (3, 6))]
+    res = CliRunner().invoke(app, ["view", str(base), *map(str, seeds), "--out", str(tmp_path / "s")])
+    assert res.exit_code == 0, res.output
+    index = (tmp_path / "s" / "index.html").read_text()
+    row = next(r for r in index.split("<tr") if "<b>grpo-eval</b>" in r)
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+    assert cells[1:5] == ["3", "66.7%", "33.3 pp", "33.3–100.0%"]
+    assert all(f'<a href="run-grpo-eval-s{k}.html">grpo-eval-s{k}</a>' in cells[6] for k in (1, 2, 3))

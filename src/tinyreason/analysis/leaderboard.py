@@ -137,31 +137,45 @@ def _cell(s: str) -> str:
 _SEED = re.compile(r"^(?P<base>.+)-s(?P<seed>\d+)$")
 
 
-def replicated(rows: list[Row]) -> list[tuple[str, list[Row]]]:
-    """Rows that are one experiment under several seeds (named BASE-s1, BASE-s2, ...), grouped by BASE, with the
-    row named BASE itself where it asks the same way (method, options, model before its adapter, engine): the recipe's own
-    seed, replicated by a seed axis beside it (sft-1000-eval at seed 42, sft-1000-eval-s2, -s3). Only groups of
-    two or more. A replicated result is read as its mean and spread, never as its best seed."""
-    groups: dict[str, list[Row]] = {}
-    for r in rows:
-        m = _SEED.match(r.name)
+def seed_groups(named: list[tuple[str, Run]]) -> list[tuple[str, list[int]]]:
+    """Runs that are one experiment under several seeds (named BASE-s1, BASE-s2, ...), grouped by BASE, with the
+    run named BASE itself where it asks the same way (method, options, model before its adapter, engine): the
+    recipe's own seed, replicated by a seed axis beside it (sft-1000-eval at seed 42, sft-1000-eval-s2, -s3).
+    Only groups of two or more; each as (BASE, indices into `named`, the unsuffixed run first, then by seed)."""
+    groups: dict[str, list[int]] = {}
+    for i, (name, _) in enumerate(named):
+        m = _SEED.match(name)
         if m:
-            groups.setdefault(m["base"], []).append(r)
-    base_model = lambda r: r.run.model.split(" + ")[0]  # noqa: E731 - the adapter differs by seed
-    for r in rows:
-        g = groups.get(r.name)
-        if g and all(o.run.label == r.run.label and base_model(o) == base_model(r) and engine(o.run) == engine(r.run) for o in g):
-            g.append(r)
-    order = lambda r: int(m["seed"]) if (m := _SEED.match(r.name)) else -1  # noqa: E731 - the unsuffixed row first
+            groups.setdefault(m["base"], []).append(i)
+
+    def asked(run: Run) -> tuple[str, str, str]:
+        return run.label, run.model.split(" + ")[0], engine(run)  # the adapter differs by seed
+
+    for i, (name, run) in enumerate(named):
+        g = groups.get(name)
+        if g and all(asked(named[j][1]) == asked(run) for j in g):
+            g.append(i)
+    order = lambda i: int(m["seed"]) if (m := _SEED.match(named[i][0])) else -1  # noqa: E731
     return [(base, sorted(g, key=order)) for base, g in groups.items() if len(g) > 1]
+
+
+def replicated(rows: list[Row]) -> list[tuple[str, list[Row]]]:
+    """The leaderboard's rows grouped by seed_groups. A replicated result is read as its mean and spread, never
+    as its best seed."""
+    return [(base, [rows[i] for i in idx]) for base, idx in seed_groups([(r.name, r.run) for r in rows])]
+
+
+def spread(accuracies: list[float]) -> tuple[float, float]:
+    """(mean, sample sd) over seeds."""
+    mean = sum(accuracies) / len(accuracies)
+    return mean, (sum((a - mean) ** 2 for a in accuracies) / (len(accuracies) - 1)) ** 0.5
 
 
 def replicated_lines(rows: list[Row]) -> list[str]:
     out = []
     for base, group in replicated(rows):
         accs = [r.accuracy for r in group]
-        mean = sum(accs) / len(accs)
-        sd = (sum((a - mean) ** 2 for a in accs) / (len(accs) - 1)) ** 0.5
+        mean, sd = spread(accs)
         each = ", ".join(f"{r.name} {pct(r.accuracy)}" + (f" (p = {r.p_value:.2g}, {r.verdict})" if r.p_value is not None else "") for r in group)
         better = sum(r.verdict == "better" for r in group)
         out.append(f"- **{base}** over {len(group)} seeds: mean {pct(mean)}, sd {100 * sd:.1f} pp, range {pct(min(accs))}–{pct(max(accs))}; "

@@ -8,7 +8,8 @@ Layout of the site:
     index.html                  leaderboard: accuracy with its 95% interval drawn, Δ and McNemar p against the
                                 baseline, tokens per question, verdict, incomplete runs marked; sortable; grouped
                                 by run root (method × prompt where the study has both); like with like: each row
-                                against the baseline's method by the row's engine and under its prompt, if run
+                                against the baseline's method by the row's engine and under its prompt, if run;
+                                an experiment run under several seeds also as one row: mean, sd, range over seeds
     run-<slug>.html             a run: its config (prompt text, backend, model, versions) and every question,
                                 filterable (#filter=wrong|truncated|noanswer|disagree|errors) and searchable;
                                 #q=<id> shows one question: every generation's raw text, extracted answers, the
@@ -32,7 +33,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from tinyreason.analysis.leaderboard import baseline_runs, twin_of
+from tinyreason.analysis.leaderboard import baseline_runs, seed_groups, spread, twin_of
 from tinyreason.analysis.loading import AnalysisError, Run, align, load_run
 from tinyreason.analysis.paired import transitions, verdict
 from tinyreason.runs import RunDir, RunError
@@ -136,6 +137,19 @@ def _rows(site_runs: list[SiteRun], base: SiteRun) -> None:
                               "compare": f"compare-{tw.slug}--{sr.slug}.html"}
 
 
+def _replicated(site_runs: list[SiteRun]) -> list[dict[str, Any]]:
+    """One experiment under several seeds (analysis.leaderboard.seed_groups): its mean, sd and range over seeds
+    and how many seeds beat the baseline, so the index reads it as a whole, never as its best seed."""
+    out = []
+    for base, idx in seed_groups([(s.run.name, s.run) for s in site_runs]):
+        members = [site_runs[i] for i in idx]
+        accs = [s.row["accuracy"] for s in members]
+        mean, sd = spread(accs)
+        out.append({"base": base, "runs": members, "mean": mean, "sd": sd, "lo": min(accs), "hi": max(accs),
+                    "better": sum(s.row["verdict"] == "better" for s in members), "worse": sum(s.row["verdict"] == "worse" for s in members)})
+    return out
+
+
 def _compare_page(env: Environment, a: SiteRun, b: SiteRun, out: Path) -> Path:
     t = transitions(align(a.run, b.run))
     path = out / f"compare-{a.slug}--{b.slug}.html"
@@ -215,5 +229,6 @@ def build_site(paths: list[str | Path], out: str | Path, *, baseline: str | Path
     if trained:
         (out / "training.html").write_text(env.get_template("training.html").render(items=trained))
     index = out / "index.html"
-    index.write_text(env.get_template("index.html").render(groups=groups, base=base, trained=bool(trained), skipped=skipped))
+    index.write_text(env.get_template("index.html").render(groups=groups, base=base, trained=bool(trained), skipped=skipped,
+                                                           replicated=_replicated(site_runs) if base is not None else []))
     return index, skipped
