@@ -56,7 +56,8 @@ def test_the_study_recipe_validates_every_experiment_and_orders_them_by_need() -
     recipe = load_recipe(STUDY, {"model": "./qwen", "limit": 50, "prompt": "qwen-boxed", "pal_prompt": "pal"})  # --var fixes the choice
     names = [e.name for e in recipe.experiments]
     for row in ("protocol", "protocol-pal", "greedy", "sc", "reflect", "sc-reflect", "structured-sc", "verifier-audit", "sc-verifier", "adaptive-sc", "sft-1000", "sft-1000-eval", "sft-2000", "sft-2000-eval",
-                "distill", "sft-distill", "distill-eval", "memorize-20x10", "memorize-5x20", "pal", "pal-sc", "hybrid-sc", "grpo", "grpo-eval"):
+                "distill", "sft-distill", "distill-eval", "memorize-20x10", "memorize-5x20", "pal", "pal-sc", "hybrid-sc", "grpo", "grpo-eval",
+                "grpo-gpu", "grpo-gpu-eval"):
         assert row in names
     sc = recipe.get("sc").config
     assert (sc.model, sc.limit, sc.seed, sc.method_options) == ("./qwen", 50, 42, {"max_new_tokens": 512, "n": 5, "temperature": 0.7,
@@ -72,10 +73,11 @@ def test_the_study_recipe_validates_every_experiment_and_orders_them_by_need() -
     order, added = recipe.plan(["sc-verifier", "distill-eval"])
     assert [e.name for e in order] == ["sc", "verifier-audit", "sc-verifier", "distill", "sft-distill", "distill-eval"]
     assert added == ["sc", "verifier-audit", "distill", "sft-distill"]
-    grpo = load_recipe(STUDY, {"model": "./qwen"}, runs=Path("/nonexistent"), settings={"grpo": {"max_steps": 20, "num_generations": 4,
-                                                                                               "generation_batch_size": 8}})
+    grpo = load_recipe(STUDY, {"model": "./qwen"}, runs=Path("/nonexistent"), settings={"grpo": {"max_steps": 30, "num_generations": 8,
+                                                                                               "generation_batch_size": 16}})
     rows, _ = survey(grpo, ["grpo"])
-    assert (rows[0].state, rows[0].cost) == ("missing", "training: 20 steps × 8 completions ≤ 320 tok (+ dev evals of 100 q every 25 steps)")
+    assert (rows[0].state, rows[0].cost) == ("missing", "training: 30 steps × 16 completions ≤ 320 tok (+ dev evals of 20 q every 10 steps)")
+    assert recipe.get("grpo-gpu").gpu and not recipe.get("grpo").gpu and recipe.get("grpo-gpu-eval").needs == ["grpo-gpu"]
 
 
 def test_a_spec_built_from_flags_equals_the_spec_from_the_recipe(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -449,3 +451,25 @@ def test_sft_replicated_over_training_seeds_trains_on_sft_1000s_examples(tmp_pat
     assert recipe.get("sft-1000-eval-s2").needs == ["sft-1000-s2"] and recipe.get("sft-1000-eval-s3").config.backend_options["adapter"].endswith("/sft-1000-s3")
     stored = {k: v for k, v in one.model_dump(mode="json").items() if k != "split_seed"}  # a run from before the field
     assert with_later_defaults(stored, SFTRunConfig)["split_seed"] is None
+
+
+def test_a_gpu_sized_experiment_is_skipped_saying_so_where_cuda_is_missing_unless_done(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`gpu: true`: on a machine without CUDA the dry run and the run say it is skipped and why, its dependents
+    too, and nothing runs; where CUDA is, it runs like any other; a done one is done anywhere."""
+    from tinyreason import reproduce as rp
+
+    index = INDEX + "  - {name: big, kind: eval, gpu: true, config: {method: sc, method_options: {n: 3}}}\n" \
+                    "  - {name: big-after, kind: eval, needs: [big], config: {method: greedy}}\n"
+    recipe = load_recipe(write_recipe(tmp_path, index=index))
+    monkeypatch.setattr(rp, "no_gpu", lambda: "needs a CUDA GPU, which this machine lacks")
+    states = {r.name: r.state for r in survey(recipe)[0]}
+    assert states["big"] == "missing (skipped here: needs a CUDA GPU, which this machine lacks)"
+    assert states["big-after"] == "missing (skipped here: needs big, which needs a CUDA GPU, which this machine lacks)"
+    outcomes = {o.name: o for o in rp.reproduce(recipe, ["big-after"], log=lambda m: None, progress=False).outcomes}
+    assert (outcomes["big"].status, outcomes["big-after"].status) == ("skipped", "skipped")
+    assert outcomes["big"].detail.startswith("needs a CUDA GPU, which this machine lacks") and "needs big" in outcomes["big-after"].detail
+    assert not (tmp_path / "runs" / "big").exists()
+    make_planned_run(tmp_path / "runs" / "big", recipe.get("big").config, simple_samples([0, 1, 2, 3], {0}))
+    assert {r.name: r.state for r in survey(recipe)[0]}["big"] == "done 4 of 4"  # done anywhere
+    monkeypatch.setattr(rp, "no_gpu", lambda: None)
+    assert {r.name: r.state for r in survey(recipe)[0]}["big-after"] == "missing"

@@ -72,6 +72,7 @@ class ExperimentHead(BaseModel):
     needs: list[str] = Field(default_factory=list, description="experiments that must be done before this one")
     optional: bool = Field(False, description="skip (not fail) when this install lacks the method or trainer")
     same_as: list[str] = Field(default_factory=list, description="the eval experiment(s) this one measures by other means (backend, weights, batch size), one name or a list: FIDELITY.md pairs it with each and measures how far they agree")
+    gpu: bool = Field(False, description="GPU-sized: where CUDA is missing, reproduce skips it (saying so) unless it is done, rather than run it for days on the CPU")
     seeds: list[int] | None = Field(None, min_length=1, description="a seed axis: one experiment NAME-s<seed> per seed, with ${run_seed} = the seed and ${seed_suffix} = -s<seed>")
     config: dict[str, Any] | None = Field(None, description="the kind's config")
     config_file: str | None = Field(None, description="a YAML file (beside this one) of the kind's config, under `config`")
@@ -103,6 +104,7 @@ class Experiment:
     unavailable: str | None = None
     waiting: str | None = None
     same_as: tuple[str, ...] = ()  # the evals it is a twin of (FIDELITY.md), one name or a list in the recipe
+    gpu: bool = False  # runs only where CUDA is (reproduce.no_gpu)
 
     @property
     def runner(self) -> Kind:
@@ -242,7 +244,8 @@ def load_experiment(index: Located, doc: Located, folder: Path, head: Experiment
                     settings: dict[str, dict[str, Any]] | None = None, unset: dict[str, set[str]] | None = None) -> Experiment:
     kind = KINDS[head.kind]
     out = runs / head.name
-    exp = Experiment(head.name, head.kind, head.needs, head.optional, head.description, out, doc.at(()), None, same_as=tuple(head.same_as))
+    exp = Experiment(head.name, head.kind, head.needs, head.optional, head.description, out, doc.at(()), None, same_as=tuple(head.same_as),
+                     gpu=head.gpu)
     absent = kind.unavailable({})  # the kind itself (a trainer module) is missing: its config cannot be read
     if head.optional and absent is not None:
         exp.unavailable = absent[1]

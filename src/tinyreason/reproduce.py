@@ -22,6 +22,7 @@ at least one finished question is on them, whichever experiments this call ran.
 
 from __future__ import annotations
 
+import functools
 import gc
 import time
 import traceback
@@ -81,7 +82,7 @@ def survey(recipe: Recipe, only: list[str] | None = None) -> tuple[list[SurveyRo
     """The dry run: every planned experiment's state and estimated cost, touching nothing."""
     order, added = recipe.plan(only)
     mean = mean_tokens_per_completion(recipe)
-    rows, unavailable, done = [], set(), set()
+    rows, unavailable, done, gpu_skipped = [], set(), set(), set()
     for e in order:
         missing = e.unavailable or next((f"needs {n}, which is unavailable" for n in e.needs if n in unavailable), None)
         if missing:
@@ -95,6 +96,10 @@ def survey(recipe: Recipe, only: list[str] | None = None) -> tuple[list[SurveyRo
             state = e.runner.state(e.config, e.out)
             if state.status == "done" and not state.stale:
                 done.add(e.name)
+            elif (e.gpu and no_gpu()) or any(n in gpu_skipped for n in e.needs):
+                gpu_skipped.add(e.name)
+                why = no_gpu() if e.gpu else f"needs {next(n for n in e.needs if n in gpu_skipped)}, which {no_gpu()}"
+                state = replace(state, note="; ".join(filter(None, (state.note, f"skipped here: {why}"))))
             elif not state.stale and all(n in done for n in e.needs):  # what it needs is there: would it run now?
                 why = e.runner.refusal(e.config)
                 if why:
@@ -146,6 +151,16 @@ def sittings(log_text: str, name: str, end: str) -> tuple[float, int, bool]:
     return total, count, complete
 
 
+@functools.cache
+def no_gpu() -> str | None:
+    """Why a GPU-sized experiment (`gpu: true`) cannot run here, or None where CUDA is available."""
+    try:
+        import torch
+    except ImportError:
+        return "needs a CUDA GPU (torch is not installed)"
+    return None if torch.cuda.is_available() else "needs a CUDA GPU, which this machine lacks"
+
+
 def _waiting_on(e: Experiment, results: dict[str, Outcome]) -> Outcome | None:
     """skipped / blocked when a need did not finish; None when every need is done."""
     for need in e.needs:
@@ -171,6 +186,8 @@ def run_experiment(recipe: Recipe, e: Experiment, results: dict[str, Outcome], l
         state = e.runner.state(e.config, e.out)
         if state.status == "done":
             return Outcome(e.name, e.kind, "done", f"already done: {state}")
+        if e.gpu and no_gpu():
+            return Outcome(e.name, e.kind, "skipped", f"{no_gpu()}: {state}")
         if state.stale:
             return Outcome(e.name, e.kind, "failed", f"{e.out}: {state}")
         log(f"▶ {e.name} ({e.kind}): {state}")
