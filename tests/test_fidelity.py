@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from runfab import make_run, simple_samples
@@ -194,3 +195,28 @@ def test_a_row_under_another_prompt_is_judged_like_with_like_against_the_baselin
     assert "| greedy | fake-0.5b | openvino int8 | greedy: 12.5% | greedy-good: 50.0% | — |" in matrix
     assert "| sc n=5 | fake-0.5b | openvino int8 | sc: 15.0% (+2.5 pp, p = 1) | sc-good: 55.0% (+5 pp, p = 0.5) | sc-good-edited: 55.0% |" in matrix
     assert "pal" not in matrix and "bf16" not in matrix  # one prompt each: nothing to cross
+
+
+def test_each_row_tested_against_the_baseline_gets_its_p_adjusted_for_how_many_were(tmp_path: Path) -> None:
+    """Benjamini–Hochberg over the complete rows with a p (not the baseline): q ≥ p, and a row that looked
+    significant alone can stop being so among many."""
+    import csv
+
+    from scipy.stats import false_discovery_control
+
+    from tinyreason.analysis.leaderboard import build, write_leaderboard
+
+    base = load_run(make_run(tmp_path / "greedy", simple_samples(list(range(60)), set(range(20)))))
+    others = [load_run(make_run(tmp_path / f"m{k}", simple_samples(list(range(60)), set(range(20 + k))))) for k in (2, 3, 6, 14)]
+    rows = build([base, *others], base)
+    tested = [r for r in rows if r.p_value is not None]
+    assert len(tested) == 4 and base.name not in {r.name for r in tested}
+    want = dict(zip((r.name for r in tested), false_discovery_control([r.p_value for r in tested], method="bh")))
+    assert all(r.q_value == pytest.approx(want[r.name]) and r.q_value >= r.p_value for r in tested)
+    assert any(r.p_value < 0.05 <= r.q_value for r in tested)  # m6 (p = 0.031): significant alone, not among four
+    write_leaderboard([base, *others], base, tmp_path / "lb")
+    page = (tmp_path / "lb" / "LEADERBOARD.md").read_text()
+    assert "| McNemar p | BH q | verdict |" in page and "for the 4 rows tested against the baseline" in page
+    with (tmp_path / "lb" / "leaderboard.csv").open() as fh:
+        got = {r["run"]: r["bh_q"] for r in csv.DictReader(fh)}
+    assert got["greedy"] == "" and float(got["m6"]) == pytest.approx(want["m6"], rel=1e-5)
