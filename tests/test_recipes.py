@@ -365,7 +365,10 @@ def test_a_seed_axis_makes_one_experiment_per_seed_and_needs_follow_their_seed(t
     recipe = load_recipe(STUDY, {"model": "./qwen", "prompt": "cot", "pal_prompt": "pal"}, runs=tmp_path)
     names = [e.name for e in recipe.experiments]
     assert [n for n in names if n.startswith("grpo-cpu")] == ([f"grpo-cpu-s{k}" for k in (1, 2, 3)] + [f"grpo-cpu-eval-s{k}" for k in (1, 2, 3)]
-                                                             + [f"grpo-cpu-eval-bf16-s{k}" for k in (1, 2, 3)] + ["grpo-cpu-long", "grpo-cpu-long-eval"])
+                                                             + [f"grpo-cpu-eval-bf16-s{k}" for k in (1, 2, 3)] + ["grpo-cpu-long", "grpo-cpu-long-eval",
+                                                                                                         "grpo-cpu-long-eval-bf16"])
+    assert recipe.get("grpo-cpu-long-eval-bf16").same_as == ("grpo-cpu-long-eval",)
+    assert recipe.get("grpo-cpu-long-eval-bf16").config.backend_config_options()["weight_format"] == "bf16"
     long = recipe.get("grpo-cpu-long").config  # no seed axis: the study's seed, its best dev step kept, stopped on a slide into guesses
     assert (long.seed, long.max_steps, long.keep, long.stop_guessing, long.dev_n) == (42, 60, "best_dev", 0.25, 30)
     s2, e2 = recipe.get("grpo-cpu-s2"), recipe.get("grpo-cpu-eval-s2")
