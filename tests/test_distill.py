@@ -221,7 +221,7 @@ def test_rejection_sampling_keeps_the_first_valid_sample_and_counts_the_rest(tmp
 def test_a_spent_budget_ends_the_step_only_when_fewer_is_ok(tmp_path: Path) -> None:
     """The study's structured row with a teacher that rarely writes a valid trace: max_attempts bounds it; with
     fewer_ok the reproduce step is done with what it wrote (and says so); without, it stays partial."""
-    from tinyreason.experiments import DistillKind, DistillRecipe
+    from tinyreason.experiments import DistillKind, DistillRecipe, Yardstick
 
     ds = load_jsonl(write_gsm8k_jsonl(tmp_path / "train.jsonl"))
 
@@ -272,7 +272,7 @@ def test_data_that_runs_out_before_the_budget_spends_it_and_says_so(tmp_path: Pa
 def test_the_dry_runs_estimate_counts_every_sample_a_question_costs(tmp_path: Path) -> None:
     """Rejection sampling generates all k samples of a question: the estimate is traces left × questions asked per
     trace × k × tokens, and with no trace yet it says the acceptance rate is unknown instead of inventing one."""
-    from tinyreason.experiments import DistillKind, DistillRecipe
+    from tinyreason.experiments import DistillKind, DistillRecipe, Yardstick
 
     data = write_gsm8k_jsonl(tmp_path / "train.jsonl")
     out = tmp_path / "run" / "traces.jsonl"
@@ -282,7 +282,7 @@ def test_the_dry_runs_estimate_counts_every_sample_a_question_costs(tmp_path: Pa
     kind = DistillKind()
     cfg = DistillRecipe(**common)
     state = kind.state(cfg, out.parent)
-    assert state.done == 0 and kind.estimate(cfg, out.parent, state, None).startswith("unknown (0 of 2 questions asked")
+    assert state.done == 0 and kind.estimate(cfg, out.parent, state, Yardstick()).startswith("unknown (0 of 2 questions asked")
 
     def right(chat: list, params: object, k: int) -> list[str]:
         q = chat[-1]["content"]
@@ -293,7 +293,7 @@ def test_the_dry_runs_estimate_counts_every_sample_a_question_costs(tmp_path: Pa
     rows = [json.loads(line) for f in (out, out.with_name("traces.rejects.jsonl")) for line in f.read_text().splitlines()]
     mean = sum(r["n_tokens"] for r in rows) / len(rows)
     assert state.done == 2 and len(rows) == 4  # 2 asked and rejected, then 2 asked and kept
-    text = kind.estimate(cfg, out.parent, state, None)
+    text = kind.estimate(cfg, out.parent, state, Yardstick())
     per_accept = len(rows) / state.done
     assert f"{4 - state.done} traces × {per_accept:.2g} asks × 2 × {mean:.0f} tok" in text
     from tinyreason.experiments import _tokens
@@ -304,7 +304,7 @@ def test_the_dry_runs_estimate_counts_every_sample_a_question_costs(tmp_path: Pa
 def test_state_and_estimate_read_rows_holding_a_line_separator_and_leave_a_torn_line_alone(tmp_path: Path) -> None:
     """A rejected sample's text may hold U+2028 (written raw): the dry run's state and estimate read it as one row.
     They only look: a torn last line (a writer killed, or still writing) stays on disk for the resuming run to cut."""
-    from tinyreason.experiments import DistillKind, DistillRecipe
+    from tinyreason.experiments import DistillKind, DistillRecipe, Yardstick
 
     data = write_gsm8k_jsonl(tmp_path / "train.jsonl")
     out = tmp_path / "run" / "traces.jsonl"
@@ -324,11 +324,11 @@ def test_state_and_estimate_read_rows_holding_a_line_separator_and_leave_a_torn_
     cfg = DistillRecipe(teacher="scripted:rules.json", data=str(data), n=4, max_attempts=4)
     state = kind.state(cfg, out.parent)
     assert (state.status, state.done) == ("partial", 1)
-    assert kind.estimate(cfg, out.parent, state, None).startswith("≈ ")
+    assert kind.estimate(cfg, out.parent, state, Yardstick()).startswith("≈ ")
     with rejects.open("ab") as fh:
         fh.write(b'{"id": 3, "reason": "wro')
     torn = rejects.read_bytes()
-    assert kind.estimate(cfg, out.parent, kind.state(cfg, out.parent), None).startswith("≈ ")
+    assert kind.estimate(cfg, out.parent, kind.state(cfg, out.parent), Yardstick()).startswith("≈ ")
     assert rejects.read_bytes() == torn  # looked at, not cut
     distill(ScriptedBackend(responder=odd), load_jsonl(data), out, opts.model_copy(update={"max_attempts": 3}), progress=False)
     assert all(json.loads(line) for line in rejects.read_bytes().split(b"\n")[:-1])  # the resume cut it, then appended whole rows
@@ -337,7 +337,7 @@ def test_state_and_estimate_read_rows_holding_a_line_separator_and_leave_a_torn_
 def test_a_stored_distillation_made_otherwise_is_stale_in_the_dry_run(tmp_path: Path) -> None:
     """reproduce's state compares what distill would refuse on resume, before the teacher loads: the prompt,
     sampling and data by content (a moved copy is the same data), the teacher's backend and given options."""
-    from tinyreason.experiments import DistillKind, DistillRecipe
+    from tinyreason.experiments import DistillKind, DistillRecipe, Yardstick
 
     data = write_gsm8k_jsonl(tmp_path / "train.jsonl")
     out = tmp_path / "run" / "traces.jsonl"
@@ -363,7 +363,7 @@ def test_check_arithmetic_rejects_a_right_answer_reached_through_a_false_computa
     """The grader checks the answer only; with check_arithmetic a right chain that states a false computation
     (found in the structured self-distillation: "120 + 40 + 40 = 180") is a reject, a true or rounded one is
     kept, the config records the check, and a resume with the check toggled is refused, naming the field."""
-    from tinyreason.experiments import DistillKind, DistillRecipe
+    from tinyreason.experiments import DistillKind, DistillRecipe, Yardstick
 
     right = ok("She has 120 + 40 + 40 = 200 beads. #### 200")
     slip = ok("She has 120 + 40 + 40 = 180 beads, plus 20 more. #### 200")

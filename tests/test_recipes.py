@@ -197,7 +197,8 @@ def test_the_dry_run_reports_state_and_cost_from_the_runs_so_far(tmp_path: Path)
     rows, _ = survey(load_recipe(write_recipe(tmp_path)))
     assert [(r.name, r.state, r.cost) for r in rows] == [
         ("greedy", "done 4 of 4", "—"),
-        ("sc", "partial 2 of 4", "≈ 300 tok: 2 q × 3 completions × 50 tok"),  # its own samples: 3 completions of 50 tokens
+        ("sc", "partial 2 of 4", "≈ 300 tok: 2 q × 3 completions × 50 tok; 1 s at 300 tok/s (its own so far)"),  # its own samples: 3
+        # completions of 50 tokens in 0.5 s per question (runfab): 300 tok/s
         ("reflect", 'stale: the stored run differs (backend.model: stored "/models/other" != now "/models/fake-0.5b"); move it away or use '
                     "another --runs", "—"),
     ]
@@ -476,3 +477,15 @@ def test_a_gpu_sized_experiment_is_skipped_saying_so_where_cuda_is_missing_unles
     assert {r.name: r.state for r in survey(recipe)[0]}["big"] == "done 4 of 4"  # done anywhere
     monkeypatch.setattr(rp, "no_gpu", lambda: None)
     assert {r.name: r.state for r in survey(recipe)[0]}["big-after"] == "missing"
+
+
+def test_the_dry_run_times_an_eval_by_the_rate_runs_like_it_measured_here(tmp_path: Path) -> None:
+    """An eval with no run of its own is timed by the generated tokens per second of the recipe's runs with the
+    same engine and method, else the slowest method on that engine; a partial one by its own rate."""
+    recipe = load_recipe(write_recipe(tmp_path))
+    make_planned_run(tmp_path / "runs" / "greedy", recipe.get("greedy").config, simple_samples([0, 1, 2, 3], {0}, tokens=100))  # 0.5 s each
+    cost = {r.name: r.cost for r in survey(load_recipe(write_recipe(tmp_path)))[0]}
+    assert cost["sc"] == "≈ 1k tok: 4 q × ≥ 3 completions × 100 tok; ≥ 6 s at 200 tok/s (the slowest method on scripted here)"
+    grown = load_recipe(write_recipe(tmp_path, greedy="kind: eval\nconfig:\n  method: greedy\n  limit: 8\n"))  # greedy grows to 8
+    cost = {r.name: r.cost for r in survey(grown)[0]}
+    assert cost["greedy"] == "≈ 400 tok: 4 q × 1 completions × 100 tok; 2 s at 200 tok/s (its own so far)"

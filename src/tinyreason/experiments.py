@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import importlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Literal
 
@@ -56,20 +56,56 @@ class State:
 
 @dataclass(frozen=True)
 class TokenStats:
-    """Generated tokens of the completions finished so far in a run (the cost estimate's yardstick)."""
+    """Generated tokens of the completions finished so far in a run, and the seconds their questions took (the
+    cost estimate's yardstick)."""
 
     questions: int
     completions: int
     tokens: int
+    wall_s: float = 0.0
+
+    @property
+    def rate(self) -> float | None:
+        """Generated tokens per second of generation (None without timings)."""
+        return self.tokens / self.wall_s if self.wall_s > 0 else None
 
 
 def eval_token_stats(run_dir: Path) -> TokenStats | None:
     if not (run_dir / "samples.jsonl").is_file():
         return None
     q = c = t = 0
+    wall = 0.0
     for s in RunDir(run_dir).iter_samples():
         q, c, t = q + 1, c + len(s.get("generations", [])), t + int(s.get("generated_tokens", 0))
-    return TokenStats(q, c, t) if c else None
+        wall += float(s.get("wall_s") or 0.0)
+    return TokenStats(q, c, t, wall) if c else None
+
+
+def engine_key(backend: dict[str, Any] | None) -> str:
+    """The generating engine as a cost estimate tells it apart: backend and weights ("openvino int8")."""
+    b = backend or {}
+    return " ".join(str(x) for x in (b.get("backend", "?"), b.get("weight_format") or b.get("dtype") or "") if x)
+
+
+@dataclass(frozen=True)
+class Yardstick:
+    """What the recipe's eval runs measured so far, for the cost of the rest: generated tokens per completion,
+    and generated tokens per second by (engine, method) — each eval's time is its tokens over the rate of runs
+    like it on this machine (rates differ ~3x between a batched vote and greedy, and by weights)."""
+
+    mean_tokens: float | None = None
+    rates: dict[tuple[str, str], float] = field(default_factory=dict)  # (engine_key, method) -> tok/s
+
+    def rate(self, engine: str, method: str) -> tuple[float, str] | None:
+        """(tok/s, where it comes from): the same engine and method, else the engine's slowest method."""
+        if (engine, method) in self.rates:
+            return self.rates[(engine, method)], f"{method} on {engine} here"
+        same = [r for (e, _), r in self.rates.items() if e == engine]
+        return (min(same), f"the slowest method on {engine} here") if same else None
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
 
 def _tokens(n: float) -> str:
@@ -95,7 +131,7 @@ class Kind:
     def state(self, cfg: Any, out: Path) -> State:
         raise NotImplementedError
 
-    def estimate(self, cfg: Any, out: Path, state: State, mean_tokens: float | None) -> str:
+    def estimate(self, cfg: Any, out: Path, state: State, yard: Yardstick) -> str:
         raise NotImplementedError
 
     def refusal(self, cfg: Any) -> str | None:
@@ -155,17 +191,31 @@ class EvalKind(Kind):
         errors = len(run.errors())  # only a run that is not done can have questions left to retry
         return State("partial", done, total, note=f"{errors} failed question(s) to retry" if errors else "")
 
-    def estimate(self, cfg: Any, out: Path, state: State, mean_tokens: float | None) -> str:
+    def estimate(self, cfg: Any, out: Path, state: State, yard: Yardstick) -> str:
         remaining = (state.total or cfg.limit) - (state.done or 0)
         if state.status == "done" or remaining <= 0:
             return "—"
         own = eval_token_stats(out)
         per_q = own.completions / own.questions if own else float(cfg.build_method().samples_per_question)
-        mean = own.tokens / own.completions if own else mean_tokens
+        mean = own.tokens / own.completions if own else yard.mean_tokens
         at_least = "" if own else "≥ "  # without a run of its own, extra calls (reflect, verify) are not counted
         if mean is None:
             return f"unknown (no run yet): {remaining} q × {at_least}{per_q:.3g} completions"
-        return f"≈ {_tokens(remaining * per_q * mean)} tok: {remaining} q × {at_least}{per_q:.3g} completions × {mean:.0f} tok"
+        tokens = remaining * per_q * mean
+        text = f"≈ {_tokens(tokens)} tok: {remaining} q × {at_least}{per_q:.3g} completions × {mean:.0f} tok"
+        rate = (own.rate, "its own so far") if own is not None and own.rate else self._rate(cfg, yard)
+        return text + (f"; {at_least}{_duration(tokens / rate[0])} at {rate[0]:.0f} tok/s ({rate[1]})" if rate else "")
+
+    @staticmethod
+    def _rate(cfg: Any, yard: Yardstick) -> tuple[float, str] | None:
+        from tinyreason.spec import planned_backend
+
+        try:
+            described = planned_backend(cfg)
+        except (ValueError, OSError):
+            return None
+        method = getattr(cfg, "method", "greedy")
+        return yard.rate(engine_key(described), method) if described is not None else None
 
     def refusal(self, cfg: Any) -> str | None:
         from tinyreason.spec import refusal
@@ -203,7 +253,7 @@ class AuditKind(Kind):
                 return State("done", note=f"accuracy {a['accuracy']:.1%}, gate {'passed' if a['passed'] else 'FAILED'}")
         return State("missing")
 
-    def estimate(self, cfg: Any, out: Path, state: State, mean_tokens: float | None) -> str:
+    def estimate(self, cfg: Any, out: Path, state: State, yard: Yardstick) -> str:
         return "—" if state.status == "done" else f"≤ {_tokens(cfg.size * cfg.max_new_tokens)} tok: ≤ {cfg.size} verdicts × ≤ {cfg.max_new_tokens} tok"
 
     def run(self, cfg: Any, out: Path, state: State, log: Log, progress: bool) -> str:
@@ -288,7 +338,7 @@ class DistillKind(Kind):
         rejected = {r["id"]: r for r in read_jsonl(files.rejects, repair=False)}
         return summarize(accepted, rejected, cfg.n, {}, cfg.max_attempts or 10 * cfg.n, available)["budget_spent"]
 
-    def estimate(self, cfg: Any, out: Path, state: State, mean_tokens: float | None) -> str:
+    def estimate(self, cfg: Any, out: Path, state: State, yard: Yardstick) -> str:
         if state.status == "done" or state.stale:
             return "—"
         remaining = cfg.n - (state.done or 0)
@@ -402,7 +452,7 @@ class TrainKind(Kind):
                          "interrupted before its first checkpoint; training starts over")
         return State("missing")
 
-    def estimate(self, cfg: Any, out: Path, state: State, mean_tokens: float | None) -> str:
+    def estimate(self, cfg: Any, out: Path, state: State, yard: Yardstick) -> str:
         if state.status == "done":
             return "—"
         if self.trainer.size is None:  # an RL run: optimizer steps, each sampling a batch of completions
@@ -489,7 +539,7 @@ class ProtocolKind(Kind):
             return State("done", done, len(states), note=f"chosen: {choice['chosen']}")
         return State("missing" if not any(s.done for s in states) else "partial", done, len(states), note="candidate prompts run")
 
-    def estimate(self, cfg: Any, out: Path, state: State, mean_tokens: float | None) -> str:
+    def estimate(self, cfg: Any, out: Path, state: State, yard: Yardstick) -> str:
         from tinyreason.protocol import candidate_dir
 
         if state.status == "done" or state.stale:
@@ -498,7 +548,7 @@ class ProtocolKind(Kind):
         if not left:
             return "—"
         c, s = left[0]  # on a grown slice each candidate asks only the questions it lacks
-        one = EvalKind().estimate(cfg.spec(c), Path(cfg.out) / candidate_dir(c), s, mean_tokens)
+        one = EvalKind().estimate(cfg.spec(c), Path(cfg.out) / candidate_dir(c), s, yard)
         return f"{len(left)} candidate run(s) of {cfg.dev_n - (s.done or 0)} dev questions, each {one}"
 
     def run(self, cfg: Any, out: Path, state: State, log: Log, progress: bool) -> str:

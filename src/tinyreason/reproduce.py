@@ -31,9 +31,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable, Iterable
 
-from tinyreason.experiments import Log, State, eval_token_stats
+from tinyreason.experiments import Log, State, Yardstick, engine_key, eval_token_stats
 from tinyreason.recipes import Experiment, Recipe
-from tinyreason.runs import RunError, now
+from tinyreason.runs import RunDir, RunError, now
 
 FINISHED = ("done", "ran", "resumed")
 LOG_NAME = "reproduce.log"
@@ -70,18 +70,33 @@ class SurveyRow:
     needs: list[str]
 
 
-def mean_tokens_per_completion(recipe: Recipe) -> float | None:
-    """Generated tokens per completion over every eval run of the recipe so far (None before any)."""
-    stats = [eval_token_stats(e.out) for e in recipe.experiments if e.kind == "eval"]
-    done = [s for s in stats if s is not None]
-    completions = sum(s.completions for s in done)
-    return sum(s.tokens for s in done) / completions if completions else None
+def yardstick(recipe: Recipe) -> Yardstick:
+    """What the recipe's eval runs measured so far: tokens per completion over all of them, and generated tokens
+    per second of generation by (engine, method) from their samples' timings."""
+    completions = tokens = 0
+    by: dict[tuple[str, str], list[float]] = {}  # (engine, method) -> [tokens, seconds]
+    for e in recipe.experiments:
+        if e.kind != "eval":
+            continue
+        stats = eval_token_stats(e.out)
+        if stats is None:
+            continue
+        completions, tokens = completions + stats.completions, tokens + stats.tokens
+        try:
+            config = RunDir(e.out).config()
+        except (RunError, OSError, ValueError):
+            continue
+        key = (engine_key(config.get("backend")), str(config.get("method", {}).get("name", "?")))
+        acc = by.setdefault(key, [0.0, 0.0])
+        acc[0], acc[1] = acc[0] + stats.tokens, acc[1] + stats.wall_s
+    rates = {k: t / w for k, (t, w) in by.items() if w > 0}
+    return Yardstick(tokens / completions if completions else None, rates)
 
 
 def survey(recipe: Recipe, only: list[str] | None = None) -> tuple[list[SurveyRow], list[str]]:
     """The dry run: every planned experiment's state and estimated cost, touching nothing."""
     order, added = recipe.plan(only)
-    mean = mean_tokens_per_completion(recipe)
+    yard = yardstick(recipe)
     rows, unavailable, done, gpu_skipped = [], set(), set(), set()
     for e in order:
         missing = e.unavailable or next((f"needs {n}, which is unavailable" for n in e.needs if n in unavailable), None)
@@ -104,7 +119,7 @@ def survey(recipe: Recipe, only: list[str] | None = None) -> tuple[list[SurveyRo
                 why = e.runner.refusal(e.config)
                 if why:
                     state = replace(state, note="; ".join(filter(None, (state.note, f"will refuse: {why}"))))
-            rows.append(SurveyRow(e.name, e.kind, str(state), e.runner.estimate(e.config, e.out, state, mean), e.needs))
+            rows.append(SurveyRow(e.name, e.kind, str(state), e.runner.estimate(e.config, e.out, state, yard), e.needs))
         except (RunError, OSError, ValueError) as ex:
             rows.append(SurveyRow(e.name, e.kind, f"unreadable: {ex}", "unknown", e.needs))
     return rows, added

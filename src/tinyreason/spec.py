@@ -144,6 +144,12 @@ def planned(spec: EvalSpec, *, without_data: bool = False) -> tuple[dict[str, An
     return config, how
 
 
+def planned_backend(spec: EvalSpec) -> dict[str, Any] | None:
+    """What the spec's backend will describe(), as far as its config says before loading (None: only the loaded
+    backend knows, e.g. a server)."""
+    return _backend_plan(spec)[2]
+
+
 def refusal(spec: EvalSpec) -> str | None:
     """Why the spec's method would refuse to run (its preflight: sc-verifier's gate, pal's sandbox), as far as
     that is known before any model loads; None when it would run, or when only the loaded backend can say."""
