@@ -177,8 +177,9 @@ def evaluate(
     max_errors: int = 5,
 ) -> dict[str, Any]:
     problems = select(dataset, limit, seed, from_end=from_end)
-    checked = method.preflight(backend.describe())  # before the run directory exists: a refused run leaves nothing behind
-    config = build_config(method, dataset, problems, limit, seed, backend=backend.describe(), example_prompt=_example_prompt(backend, method, problems),
+    described = backend.describe()
+    checked = method.preflight(described)  # before the run directory exists: a refused run leaves nothing behind
+    config = build_config(method, dataset, problems, limit, seed, backend=described, example_prompt=_example_prompt(backend, method, problems),
                           from_end=from_end)
     per_batch = max(1, batch_size // max(1, method.samples_per_question))
     env = environment()

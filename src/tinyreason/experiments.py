@@ -81,12 +81,6 @@ def eval_token_stats(run_dir: Path) -> TokenStats | None:
     return TokenStats(q, c, t, wall) if c else None
 
 
-def engine_key(backend: dict[str, Any] | None) -> str:
-    """The generating engine as a cost estimate tells it apart: backend and weights ("openvino int8")."""
-    b = backend or {}
-    return " ".join(str(x) for x in (b.get("backend", "?"), b.get("weight_format") or b.get("dtype") or "") if x)
-
-
 @dataclass(frozen=True)
 class Yardstick:
     """What the recipe's eval runs measured so far, for the cost of the rest: generated tokens per completion,
@@ -94,7 +88,7 @@ class Yardstick:
     like it on this machine (rates differ ~3x between a batched vote and greedy, and by weights)."""
 
     mean_tokens: float | None = None
-    rates: dict[tuple[str, str], float] = field(default_factory=dict)  # (engine_key, method) -> tok/s
+    rates: dict[tuple[str, str], float] = field(default_factory=dict)  # (backends.base.engine_name, method) -> tok/s
 
     def rate(self, engine: str, method: str) -> tuple[float, str] | None:
         """(tok/s, where it comes from): the same engine and method, else the engine's slowest method."""
@@ -208,6 +202,7 @@ class EvalKind(Kind):
 
     @staticmethod
     def _rate(cfg: Any, yard: Yardstick) -> tuple[float, str] | None:
+        from tinyreason.backends.base import engine_name
         from tinyreason.spec import planned_backend
 
         try:
@@ -215,7 +210,7 @@ class EvalKind(Kind):
         except (ValueError, OSError):
             return None
         method = getattr(cfg, "method", "greedy")
-        return yard.rate(engine_key(described), method) if described is not None else None
+        return yard.rate(engine_name(described), method) if described is not None else None
 
     def refusal(self, cfg: Any) -> str | None:
         from tinyreason.spec import refusal

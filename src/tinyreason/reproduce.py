@@ -31,7 +31,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable, Iterable
 
-from tinyreason.experiments import Log, State, Yardstick, engine_key, eval_token_stats
+from tinyreason.backends.base import engine_name
+from tinyreason.experiments import Log, State, Yardstick, eval_token_stats
 from tinyreason.recipes import Experiment, Recipe
 from tinyreason.runs import RunDir, RunError, now
 
@@ -86,7 +87,7 @@ def yardstick(recipe: Recipe) -> Yardstick:
             config = RunDir(e.out).config()
         except (RunError, OSError, ValueError):
             continue
-        key = (engine_key(config.get("backend")), str(config.get("method", {}).get("name", "?")))
+        key = (engine_name(config.get("backend")), str(config.get("method", {}).get("name", "?")))
         acc = by.setdefault(key, [0.0, 0.0])
         acc[0], acc[1] = acc[0] + stats.tokens, acc[1] + stats.wall_s
     rates = {k: t / w for k, (t, w) in by.items() if w > 0}

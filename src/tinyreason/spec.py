@@ -153,7 +153,7 @@ def planned_backend(spec: EvalSpec) -> dict[str, Any] | None:
 def refusal(spec: EvalSpec) -> str | None:
     """Why the spec's method would refuse to run (its preflight: sc-verifier's gate, pal's sandbox), as far as
     that is known before any model loads; None when it would run, or when only the loaded backend can say."""
-    _, _, described = _backend_plan(spec)
+    described = planned_backend(spec)
     if described is None:
         return None
     try:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from tinyreason.analysis.loading import Run, align
 from tinyreason.analysis.paired import transitions
+from tinyreason.backends.base import engine_name
 from tinyreason.stats import mde_paired
 
 
@@ -55,9 +56,7 @@ def agreement(a: Run, b: Run) -> Agreement:
 
 def engine(run: Run) -> str:
     """The backend and its weight precision ("openvino int8", "hf bfloat16"): what makes numbers differ by means."""
-    b = run.config.get("backend", {})
-    bits = [str(b.get("backend", "?")), str(b.get("weight_format") or b.get("dtype") or "")]
-    return " ".join(x for x in bits if x)
+    return engine_name(run.config.get("backend"))
 
 
 def _means(run: Run) -> str:

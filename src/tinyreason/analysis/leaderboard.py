@@ -157,7 +157,7 @@ def seed_groups(named: list[tuple[str, Run]]) -> list[tuple[str, list[int]]]:
             groups.setdefault(m["base"], []).append(i)
 
     def asked(run: Run) -> tuple[str, str, str]:
-        return run.label, run.model.split(" + ")[0], engine(run)  # the adapter differs by seed
+        return run.label, run.base_model, engine(run)  # the adapter differs by seed
 
     for i, (name, run) in enumerate(named):
         g = groups.get(name)

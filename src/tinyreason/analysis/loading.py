@@ -69,10 +69,14 @@ class Run:
         return name, json.dumps(self.config.get("prompts", {}).get(name), sort_keys=True)
 
     @property
+    def base_model(self) -> str:
+        """The model's folder or Hub name, without its adapter."""
+        return Path(str(self.config.get("backend", {}).get("model", "?")).rstrip("/")).name
+
+    @property
     def model(self) -> str:
-        b = self.config.get("backend", {})
-        name = Path(str(b.get("model", "?")).rstrip("/")).name
-        return name + (f" + {Path(str(b['adapter'])).name}" if b.get("adapter") else "")
+        adapter = self.config.get("backend", {}).get("adapter")
+        return self.base_model + (f" + {Path(str(adapter)).name}" if adapter else "")
 
     @property
     def complete(self) -> bool:

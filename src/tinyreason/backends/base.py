@@ -105,6 +105,13 @@ NAMED_BY_CONTENT = {"model": "source_sha256", "adapter": "adapter_sha256"}
 LATER_KEYS = ("source_sha256",)
 
 
+def engine_name(description: dict[str, Any] | None) -> str:
+    """The backend and its weight precision ("openvino int8", "hf bfloat16"): what makes numbers differ by means
+    (the leaderboard's *other means*, FIDELITY.md, and the dry run's rates are told apart by it)."""
+    b = description or {}
+    return " ".join(x for x in (str(b.get("backend", "?")), str(b.get("weight_format") or b.get("dtype") or "")) if x)
+
+
 def backend_identity(description: dict[str, Any], stored: dict[str, Any] | None = None) -> dict[str, Any]:
     """describe() without its provenance: what a resumed run and a verifier audit must match. A run that
     `--backend auto` sent to hf is the same run as one with `--backend hf`; a model copied elsewhere is the
