@@ -251,8 +251,11 @@ def test_a_training_run_made_with_other_settings_is_stale_not_done(tmp_path: Pat
     assert survey(recipe, ["sft-2000"])[0][0].state == "done"  # checkpointed more often: the same training
     (tmp_path / "sft-2000" / "adapter_config.json").write_text("{}")  # a clean clone: the config committed, the weights not
     assert survey(recipe, ["sft-2000"])[0][0].state == "done (its adapter weights are not in this checkout: an eval of it that must run needs them)"
+    ev = {r.name: r.state for r in survey(recipe, ["sft-2000-eval"])[0]}["sft-2000-eval"]  # its eval: refused, saying why, before anything runs
+    assert ev.startswith(f"missing (will refuse: {tmp_path / 'sft-2000'}: the adapter's weights are not here"), ev
     (tmp_path / "sft-2000" / "adapter_model.safetensors").write_bytes(b"weights")
     assert survey(recipe, ["sft-2000"])[0][0].state == "done"
+    assert {r.name: r.state for r in survey(recipe, ["sft-2000-eval"])[0]}["sft-2000-eval"] == "missing"
 
 
 def test_an_experiment_config_file_with_the_experiment_keys_over_it(tmp_path: Path) -> None:

@@ -151,8 +151,17 @@ def planned_backend(spec: EvalSpec) -> dict[str, Any] | None:
 
 
 def refusal(spec: EvalSpec) -> str | None:
-    """Why the spec's method would refuse to run (its preflight: sc-verifier's gate, pal's sandbox), as far as
-    that is known before any model loads; None when it would run, or when only the loaded backend can say."""
+    """Why the eval would refuse to run, as far as that is known before any model loads: an adapter folder
+    without its weights (a clean clone's trained run), else its method's preflight (sc-verifier's gate, pal's
+    sandbox); None when it would run, or when only the loaded backend can say."""
+    adapter = spec.backend_config_options().get("adapter")
+    if adapter:
+        from tinyreason.models import check_adapter_folder
+
+        try:
+            check_adapter_folder(adapter)
+        except FileNotFoundError as e:
+            return str(e)
     described = planned_backend(spec)
     if described is None:
         return None
