@@ -68,15 +68,17 @@ def test_every_measured_row_of_the_results_table_is_what_its_committed_run_holds
             checked += 1
             continue
         seeds = re.fullmatch(r"(\d+) × (\d+)", row[3])
-        if seeds:  # a replicated row: mean ± sd over the seed runs <experiment>-s1..sK, each at n questions
+        if seeds:  # a replicated row: mean ± sd over the seed runs <experiment>-sK (and the unsuffixed run, when it has one), each at n questions
             import statistics
 
             k, n = int(seeds.group(1)), int(seeds.group(2))
             name = re.search(r"--only ([\w-]+)", row[-1]).group(1)
+            members = [d for d in sorted(_root(row[-1]).iterdir()) if re.fullmatch(rf"{re.escape(name)}(-s\d+)?", d.name) and (d / "samples.jsonl").is_file()]
+            assert len(members) == k, (row, [d.name for d in members])
             acc = []
-            for i in range(1, k + 1):
-                run_rows = [json.loads(x) for x in (_root(row[-1]) / f"{name}-s{i}" / "samples.jsonl").read_text().splitlines()]
-                assert len(run_rows) == n, f"{name}-s{i}"
+            for run in members:
+                run_rows = [json.loads(x) for x in (run / "samples.jsonl").read_text().splitlines()]
+                assert len(run_rows) == n, run.name
                 acc.append(100 * sum(r["correct"] for r in run_rows) / n)
             mean, sd = re.search(r"([\d.]+)% ± ([\d.]+) pp", row[2]).groups()
             assert abs(float(mean) - statistics.mean(acc)) < 0.06 and abs(float(sd) - statistics.stdev(acc)) < 0.06, (row, acc)
