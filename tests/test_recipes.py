@@ -310,8 +310,13 @@ def test_a_grpo_run_is_summed_up_by_reward_and_dev_accuracy_not_a_loss_it_does_n
     rows = [{"kind": "dev", "step": 0, "accuracy": 0.2}, {"kind": "train", "step": 1, "reward": 0.0375}, {"kind": "train", "step": 20, "reward": 0.1},
             {"kind": "dev", "step": 20, "accuracy": 0.0}]
     (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    assert train_summary(tmp_path, "train_report.json") == ("20 steps, reward 0.037 → 0.100, dev accuracy 20.0% → 0.0%, 1532 s, "
-                                                            "1 warning(s) in train_report.json")
+    assert train_summary(tmp_path, "train_report.json") == ("20 steps, mean reward 0.037 (step 1) → 0.100 (step 20), dev accuracy 20.0% → 0.0%, "
+                                                            "1532 s, 1 warning(s) in train_report.json")
+    # 20 steps: each end is the mean over a tenth of them (one step's reward is two prompts' luck); two sittings timed whole
+    rows = [{"kind": "train", "step": i, "reward": 0.1 * (i in (1, 2)) + 0.5 * (i in (19, 20))} for i in range(1, 21)]
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "train_report.json").write_text(json.dumps({"train": {"optimizer_steps": 20, "wall_s": 300, "wall_s_all_sittings": 900, "sittings": 2}}))
+    assert train_summary(tmp_path, "train_report.json") == "20 steps, mean reward 0.100 (steps 1–2) → 0.500 (steps 19–20), 300 s (900 s over 2 sittings)"
 
 
 @pytest.mark.parametrize(("files", "resumes", "force"), [

@@ -491,12 +491,16 @@ def train_summary(out: Path, done_file: str) -> str:
         rows = read_rows(out / "metrics.jsonl")
         train, dev = [r for r in rows if r["kind"] == "train"], [r for r in rows if r["kind"] == "dev"]
         said = [f"{t.get('optimizer_steps', '?')} steps"]
-        if train:
-            said.append(f"reward {train[0]['reward']:.3f} → {train[-1]['reward']:.3f}")
+        if train:  # one step's reward is 2 prompts' luck: the mean over the first and the last tenth of the steps
+            w = max(1, len(train) // 10)
+            first, last = train[:w], train[-w:]
+            span = lambda rs: f"step {rs[0]['step']}" if len(rs) == 1 else f"steps {rs[0]['step']}–{rs[-1]['step']}"  # noqa: E731
+            said.append(f"mean reward {sum(r['reward'] for r in first) / w:.3f} ({span(first)}) → {sum(r['reward'] for r in last) / w:.3f} ({span(last)})")
         if dev:
             said.append(f"dev accuracy {dev[0]['accuracy']:.1%} → {dev[-1]['accuracy']:.1%}")
         warned = len(record.get("warnings", []))
-        return ", ".join([*said, f"{t.get('wall_s', 0):.0f} s", *([f"{warned} warning(s) in train_report.json"] if warned else [])])
+        whole = f" ({t['wall_s_all_sittings']:.0f} s over {t['sittings']} sittings)" if t.get("sittings", 1) > 1 else ""
+        return ", ".join([*said, f"{t.get('wall_s', 0):.0f} s{whole}", *([f"{warned} warning(s) in train_report.json"] if warned else [])])
     loss = loss or {}
     return f"{t.get('optimizer_steps', '?')} steps, loss {loss.get('first', float('nan')):.3f} → {loss.get('last', float('nan')):.3f}, {t.get('wall_s', 0):.0f} s"
 
