@@ -486,7 +486,7 @@ def train_summary(out: Path, done_file: str) -> str:
     t = record.get("train", {})
     loss = record.get("checks", {}).get("loss_curve")
     if loss is None and (out / "metrics.jsonl").is_file():  # GRPO: its loss says little; reward and dev accuracy do
-        from tinyreason.train.watch import read_rows
+        from tinyreason.train.watch import format_or_dash, read_rows, window_mean
 
         rows = read_rows(out / "metrics.jsonl")
         train, dev = [r for r in rows if r["kind"] == "train"], [r for r in rows if r["kind"] == "dev"]
@@ -495,7 +495,8 @@ def train_summary(out: Path, done_file: str) -> str:
             w = max(1, len(train) // 10)
             first, last = train[:w], train[-w:]
             span = lambda rs: f"step {rs[0]['step']}" if len(rs) == 1 else f"steps {rs[0]['step']}–{rs[-1]['step']}"  # noqa: E731
-            said.append(f"mean reward {sum(r['reward'] for r in first) / w:.3f} ({span(first)}) → {sum(r['reward'] for r in last) / w:.3f} ({span(last)})")
+            mean = lambda rs: format_or_dash(window_mean(rs, "reward"), ".3f")  # noqa: E731
+            said.append(f"mean reward {mean(first)} ({span(first)}) → {mean(last)} ({span(last)})")
         if dev:
             said.append(f"dev accuracy {dev[0]['accuracy']:.1%} → {dev[-1]['accuracy']:.1%}")
         warned = len(record.get("warnings", []))

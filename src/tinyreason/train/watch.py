@@ -227,7 +227,7 @@ class TaskWatch(TrainerCallback):
         self.recent = [*self.recent, row][-n:]
         if len(self.recent) < n:
             return
-        zero_std, length = (_window_mean(self.recent, key) for key in ("frac_reward_zero_std", "completion_mean_length"))
+        zero_std, length = (window_mean(self.recent, key) for key in ("frac_reward_zero_std", "completion_mean_length"))
         if zero_std is not None and zero_std >= self.cfg.zero_std_warn:
             self._warn("zero-std", f"step {row['step']}: frac_reward_zero_std averaged {zero_std:.2f} (>= {self.cfg.zero_std_warn}) over "
                        f"the last {n} logging steps — almost every group got the same reward for all its completions, so the "
@@ -246,21 +246,21 @@ class TaskWatch(TrainerCallback):
         self.console.print(f"[bold red]WARNING:[/] {msg}")
 
 
-def _window_mean(rows: list[dict[str, Any]], key: str) -> float | None:
+def window_mean(rows: list[dict[str, Any]], key: str) -> float | None:
     """Mean of `key` over rows; None when any row lacks it (TRL did not log it)."""
     values = [r.get(key) for r in rows]
     return None if None in values else sum(values) / len(values)
 
 
-def _num(v: Any, fmt: str) -> str:
+def format_or_dash(v: Any, fmt: str) -> str:
     return "–" if v is None else format(v, fmt)
 
 
 def console_line(row: dict[str, Any], max_steps: int) -> str:
-    parts = [f"step {row['step']}/{max_steps}", f"reward {_num(row['reward'], '.3f')} ± {_num(row['reward_std'], '.3f')}",
-             f"zero-std {_num(row['frac_reward_zero_std'], '.2f')}", f"len {_num(row['completion_mean_length'], '.0f')}",
-             f"clipped {_num(row['clipped_ratio'], '.0%')}", f"KL {_num(row['kl'], '.4f')}", f"reflect {_num(row['reflection_rate'], '.2f')}/c"]
-    parts += [f"{k} {_num(v, '.2f')}" for k, v in row["rewards"].items()]
+    parts = [f"step {row['step']}/{max_steps}", f"reward {format_or_dash(row['reward'], '.3f')} ± {format_or_dash(row['reward_std'], '.3f')}",
+             f"zero-std {format_or_dash(row['frac_reward_zero_std'], '.2f')}", f"len {format_or_dash(row['completion_mean_length'], '.0f')}",
+             f"clipped {format_or_dash(row['clipped_ratio'], '.0%')}", f"KL {format_or_dash(row['kl'], '.4f')}", f"reflect {format_or_dash(row['reflection_rate'], '.2f')}/c"]
+    parts += [f"{k} {format_or_dash(v, '.2f')}" for k, v in row["rewards"].items()]
     if row.get("step_time_s") is not None:
         parts.append(f"{row['step_time_s']:.1f} s/step")
     return " · ".join(parts)
